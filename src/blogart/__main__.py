@@ -1,0 +1,3 @@
+from blogart.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""The seams: small protocols each backend implements, chosen by name from config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from blogart.values import (
+    Candidate,
+    Chunk,
+    ChunkTopics,
+    GenerationRequest,
+    ImagePrompt,
+    KeyTopics,
+    LLMUsage,
+    Ranked,
+    StylePreset,
+)
+
+
+class TopicExtractor(Protocol):
+    name: str
+
+    def extract(self, chunks: Sequence[Chunk]) -> list[ChunkTopics]: ...
+
+    def combine(self, chunk_topics: Sequence[ChunkTopics], chunks: Sequence[Chunk], max_topics: int) -> KeyTopics: ...
+
+    @property
+    def usage(self) -> LLMUsage: ...
+
+
+class PromptWriter(Protocol):
+    name: str
+
+    def write(
+        self, key_topics: KeyTopics, title: str, style: StylePreset, extra_negative: Sequence[str], max_tokens: int
+    ) -> ImagePrompt: ...
+
+
+class Generator(Protocol):
+    name: str
+
+    def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]: ...
+
+
+class Ranker(Protocol):
+    name: str
+
+    def rank(
+        self, candidates: Sequence[Candidate], prompt: ImagePrompt, key_topics: KeyTopics | None = None
+    ) -> list[Ranked]: ...

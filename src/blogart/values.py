@@ -1,0 +1,182 @@
+"""The typed values that flow between pipeline stages.
+
+Every stage takes and returns these, so a stage never needs to import another stage.
+This module imports nothing of ours. All values are plain frozen dataclasses; `to_dict`
+gives the JSON-ready form that goes into `--json` output and the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def to_dict(value: Any) -> Any:
+    """JSON-ready form of a value (dataclasses, tuples, paths)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_dict(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_dict(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of body text under one heading path (title excluded)."""
+
+    heading_path: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # path or URL as given
+    format: str  # "markdown" | "html" | "text"
+    title: str
+    front_matter: dict[str, Any]
+    sections: tuple[Section, ...]
+    text: str  # plain text of the whole body
+    content_hash: str  # sha256 hex of the raw bytes
+
+    @property
+    def headings(self) -> list[str]:
+        seen: list[str] = []
+        for section in self.sections:
+            for heading in section.heading_path:
+                if heading not in seen:
+                    seen.append(heading)
+        return seen
+
+    @property
+    def outline(self) -> str:
+        """Title plus headings, one per line: the context every chunk carries."""
+        lines = [self.title] if self.title else []
+        depth_seen: set[tuple[str, ...]] = set()
+        for section in self.sections:
+            for depth in range(1, len(section.heading_path) + 1):
+                path = section.heading_path[:depth]
+                if path not in depth_seen:
+                    depth_seen.add(path)
+                    lines.append("  " * (depth - 1) + "- " + path[-1])
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    heading_path: tuple[str, ...]
+    text: str
+    tokens: int
+    outline: str  # title + headings of the whole post
+
+
+@dataclass(frozen=True)
+class Topic:
+    phrase: str  # a short noun phrase, 1-6 words
+    abstraction: str  # one sentence saying what the idea is
+    evidence: tuple[str, ...] = ()  # sentences from the post it rests on
+    weight: float = 1.0  # share of the post it covers (combinator), or extractor score
+
+
+@dataclass(frozen=True)
+class ChunkTopics:
+    chunk_index: int
+    topics: tuple[Topic, ...]  # one key idea per chunk by default
+
+
+@dataclass(frozen=True)
+class KeyTopics:
+    topics: tuple[Topic, ...]
+    summary: str
+
+
+@dataclass(frozen=True)
+class StylePreset:
+    name: str
+    description: str
+    suffix: str  # words appended after the subject, e.g. "flat vector illustration, bold colors"
+    negative: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImagePrompt:
+    text: str
+    negative: tuple[str, ...]
+    style: str
+    tokens: int  # in the generator's text tokenizer when known, else an estimate
+    writer: str = "templates"  # "templates" | "openai" | "pez"
+
+    @property
+    def negative_prompt(self) -> str:
+        return ", ".join(self.negative)
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    """What the LLM calls of one stage cost."""
+
+    calls: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: LLMUsage) -> LLMUsage:
+        return LLMUsage(
+            self.calls + other.calls,
+            self.cached + other.cached,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cost_usd + other.cost_usd,
+        )
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    negative_prompt: str = ""
+    n: int = 4
+    seed: int = 0
+    condition_scale: float = 10.0
+    top_k: int | None = 50
+    top_p: float | None = None
+    temperature: float = 1.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path  # PNG on disk
+    seed: int
+    prompt: str
+    negative_prompt: str
+    generator: str  # e.g. "dalle-mini"
+    round: int = 1
+
+
+@dataclass(frozen=True)
+class Flag:
+    concept: str
+    score: float
+    threshold: float
+    source: str = "clip"  # "clip" | "openai" | "prompt-blocklist"
+
+
+@dataclass(frozen=True)
+class Ranked:
+    candidate: Candidate
+    score: float  # final score used for sorting
+    prompt_score: float  # CLIPScore vs the prompt
+    topic_scores: dict[str, float] = field(default_factory=dict)  # CLIPScore vs each key topic
+    negative_penalty: float = 0.0
+    flags: tuple[Flag, ...] = ()
+    model: str = ""  # ranker model id
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)

@@ -1,0 +1,19 @@
+"""Shared fixtures. Every test runs with its own user dir and no API key from the host."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """A temporary BLOGART_HOME, no OpenAI settings, no hub access, from the host."""
+    home = tmp_path / "blogart-home"
+    home.mkdir()
+    monkeypatch.setenv("BLOGART_HOME", str(home))
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.chdir(tmp_path)
+    return home
