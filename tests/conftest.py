@@ -17,3 +17,12 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.chdir(tmp_path)
     return home
+
+
+@pytest.fixture
+def fake_openai():
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 (see tests/fake_openai.py)."""
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        yield fake

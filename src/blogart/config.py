@@ -1,0 +1,245 @@
+"""Settings: defaults < config file < environment < command-line flags.
+
+The config file is `blogart.toml` in the working directory, or the file given with `--config`.
+Environment variables are `BLOGART_<SECTION>__<KEY>` (for example `BLOGART_LLM__MODEL=gpt-4o-mini`),
+plus `OPENAI_API_KEY` and `OPENAI_BASE_URL`, which the BLOGART_ names override.
+Every key is documented in config.example.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from blogart.errors import UsageError
+
+DEFAULT_CONFIG_NAME = "blogart.toml"
+
+
+def user_dir() -> Path:
+    """Per-user state (SQLite log, caches): BLOGART_HOME, else the platform's data dir."""
+    if home := os.environ.get("BLOGART_HOME"):
+        return Path(home).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("blogart", appauthor=False))
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMSettings(Section):
+    backend: Literal["auto", "openai", "local"] = "auto"  # auto: openai when a key or base_url is set
+    model: str = "gpt-4o"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = 60.0
+    max_retries: int = 4
+    temperature: float = 0.2
+
+
+class ChunkingSettings(Section):
+    max_tokens: int = Field(512, ge=32)
+    overlap_tokens: int = Field(64, ge=0)
+    encoding: str = "cl100k_base"
+
+
+class TopicsSettings(Section):
+    max_key_topics: int = Field(6, ge=1, le=20)
+
+
+class PromptSettings(Section):
+    style: str = "illustration"
+    negative: list[str] = []
+    max_tokens: int = Field(64, ge=8)
+    styles_file: str = ""  # extra TOML of style presets
+    library_dir: str = ""  # extra folder of few-shot prompt examples
+
+
+class GenerateSettings(Section):
+    model: str = "dalle-mini"
+    n: int = Field(8, ge=1)
+    seed: int = 0
+    condition_scale: float = 10.0
+    top_k: int | None = 50
+    top_p: float | None = None
+    temperature: float = 1.0
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    out_dir: str = "blogart-out"
+    rounds: int = Field(1, ge=1, le=2)
+    openai_images_model: str = "dall-e-3"
+
+
+class ModelsSettings(Section):
+    dalle_mini: str = ""
+    dalle_mega: str = ""
+    vqgan: str = ""
+    clip: str = ""
+    cache_dir: str = ""  # Hugging Face cache; empty: HF_HOME / the default
+
+    def path_for(self, name: str) -> str | None:
+        """The explicit path configured for a model name ("dalle-mini", "vqgan", ...), if any."""
+        value = getattr(self, name.replace("-", "_"), "") if name.replace("-", "_") in type(self).model_fields else ""
+        return value or None
+
+
+class RankSettings(Section):
+    model: str = "ViT-B-32"
+    pretrained: str = "laion2b_s34b_b79k"
+    top_k: int = Field(4, ge=1)
+    negative_weight: float = 0.5
+    threads: int = 0  # 0: torch's default
+    batch_size: int = Field(16, ge=1)
+
+
+class ModerationSettings(Section):
+    enabled: bool = True
+    # concept -> cosine-similarity threshold for CLIP zero-shot checks (uncalibrated defaults; see README)
+    concepts: dict[str, float] = {
+        "sexually explicit content": 0.27,
+        "nudity": 0.27,
+        "graphic violence": 0.27,
+        "gore and blood": 0.27,
+        "hate symbol": 0.27,
+    }
+    prompt_blocklist: list[str] = []
+    openai: bool = False  # also ask OpenAI's moderation endpoint (needs an API key)
+
+
+class OptimizeSettings(Section):
+    iterations: int = Field(300, ge=1)
+    lr: float = 0.1
+    weight_decay: float = 0.1
+    prompt_len: int = Field(16, ge=1, le=75)
+    blocklist: list[str] = []
+    negative_weight: float = 0.5
+    seed: int = 0
+
+
+class StoreSettings(Section):
+    path: str = ""  # SQLite file; empty: <user dir>/blogart.db
+
+    def resolved(self) -> Path:
+        return Path(self.path).expanduser() if self.path else user_dir() / "blogart.db"
+
+
+_config_file: ContextVar[Path | None] = ContextVar("blogart_config_file", default=None)
+
+
+class _OpenAIEnv(PydanticBaseSettingsSource):
+    """OPENAI_API_KEY / OPENAI_BASE_URL, below the BLOGART_ names."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the base class
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        llm = {}
+        if key := os.environ.get("OPENAI_API_KEY"):
+            llm["api_key"] = key
+        if url := os.environ.get("OPENAI_BASE_URL"):
+            llm["base_url"] = url
+        return {"llm": llm} if llm else {}
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the base class
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _config_file.get()
+        return read_toml(path) if path else {}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BLOGART_", env_nested_delimiter="__", extra="forbid")
+
+    llm: LLMSettings = LLMSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    topics: TopicsSettings = TopicsSettings()
+    prompt: PromptSettings = PromptSettings()
+    generate: GenerateSettings = GenerateSettings()
+    models: ModelsSettings = ModelsSettings()
+    rank: RankSettings = RankSettings()
+    moderation: ModerationSettings = ModerationSettings()
+    optimize: OptimizeSettings = OptimizeSettings()
+    store: StoreSettings = StoreSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # First wins: flags, BLOGART_*, OPENAI_*, the config file, then the defaults above.
+        return (init_settings, env_settings, _OpenAIEnv(settings_cls), _TomlFile(settings_cls))
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets shown as '***'."""
+        data = self.model_dump(mode="json")
+        if self.llm.api_key is not None:
+            data["llm"]["api_key"] = "***"
+        return data
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def find_config_file(explicit: str | Path | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit).expanduser()
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    return local if local.is_file() else None
+
+
+def load_settings(
+    config_file: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> Settings:
+    """Build the effective settings; `overrides` are flag values by section (None values are ignored)."""
+    path = find_config_file(config_file)
+    flags = {
+        section: {k: v for k, v in values.items() if v is not None} for section, values in (overrides or {}).items()
+    }
+    token = _config_file.set(path)
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        source = f" (from {path})" if path else ""
+        raise UsageError(f"bad setting {where}{source}: {error['msg']}") from None
+    finally:
+        _config_file.reset(token)
+
+
+_current: Settings | None = None
+_current_path: Path | None = None
+
+
+def configure(config_file: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
+    """Load and remember the settings for this process (the CLI calls this once)."""
+    global _current, _current_path
+    _current = load_settings(config_file, overrides)
+    _current_path = find_config_file(config_file)
+    return _current
+
+
+def get_settings() -> Settings:
+    return _current if _current is not None else configure()
+
+
+def config_path() -> Path | None:
+    """The config file the current settings were read from, if any."""
+    get_settings()
+    return _current_path

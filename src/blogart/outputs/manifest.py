@@ -1,0 +1,71 @@
+"""manifest.json: everything a run did, so it can be explained and reproduced."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from blogart.config import Settings
+from blogart.outputs.files import atomic_write_json
+from blogart.values import Candidate, Document, Ranked, to_dict
+
+MANIFEST_NAME = "manifest.json"
+
+
+def slugify(text: str, fallback: str = "post") -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:60].rstrip("-") or fallback
+
+
+def output_dir_for(base: Path, document: Document) -> Path:
+    """One folder per post: its front-matter slug, else its title, else the file name."""
+    name = document.front_matter.get("slug") or document.title or Path(document.source).stem
+    return base / slugify(str(name))
+
+
+def build_manifest(
+    prompt_run: dict[str, Any],
+    candidates: list[Candidate],
+    ranked: list[Ranked],
+    settings: Settings,
+    generator: str,
+    version: str,
+) -> dict[str, Any]:
+    by_path = {r.candidate.path: r for r in ranked}
+    rows = []
+    for candidate in candidates:
+        row = to_dict(candidate)
+        if (r := by_path.get(candidate.path)) is not None:
+            row.update(
+                score=r.score,
+                prompt_score=r.prompt_score,
+                topic_scores=r.topic_scores,
+                negative_penalty=r.negative_penalty,
+                flags=[to_dict(f) for f in r.flags],
+                rank=ranked.index(r) + 1,
+                ranker=r.model,
+            )
+        rows.append(row)
+    cover = next((r.candidate.path for r in ranked if not r.flagged), None)
+    if cover is None and not ranked and candidates:
+        cover = candidates[0].path  # unranked: the first candidate, and the manifest says so
+    return {
+        "blogart_version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generator": generator,
+        "ranked": bool(ranked),
+        "cover": str(cover) if cover else None,
+        "text": prompt_run,
+        "candidates": rows,
+        "settings": settings.redacted(),
+    }
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
+    path = out_dir / MANIFEST_NAME
+    atomic_write_json(path, manifest)
+    return path

@@ -1,0 +1,259 @@
+"""The only wiring: calls the stages in order, picks backends from settings, writes the manifest.
+
+Stages never import each other; each takes and returns values from `blogart.values`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from blogart import __version__
+from blogart.config import Settings
+from blogart.errors import UsageError
+from blogart.protocols import PromptWriter, TopicExtractor
+from blogart.values import (
+    Candidate,
+    Chunk,
+    ChunkTopics,
+    Document,
+    GenerationRequest,
+    ImagePrompt,
+    KeyTopics,
+    LLMUsage,
+    Ranked,
+    to_dict,
+)
+
+
+@dataclass(frozen=True)
+class PromptRun:
+    document: Document
+    chunks: tuple[Chunk, ...]
+    chunk_topics: tuple[ChunkTopics, ...]
+    key_topics: KeyTopics
+    prompt: ImagePrompt
+    backend: str
+    usage: LLMUsage
+    optimized: ImagePrompt | None = None  # the PEZ prompt, when asked for
+    optimize_history: tuple[float, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.document.title,
+            "source": self.document.source,
+            "content_hash": self.document.content_hash,
+            "backend": self.backend,
+            "chunks": len(self.chunks),
+            "chunk_tokens": [c.tokens for c in self.chunks],
+            "topics": [{"chunk": ct.chunk_index, **to_dict(topic)} for ct in self.chunk_topics for topic in ct.topics],
+            "key_topics": [to_dict(t) for t in self.key_topics.topics],
+            "summary": self.key_topics.summary,
+            "prompt": self.prompt.text,
+            "prompt_tokens": self.prompt.tokens,
+            "negative_prompt": self.prompt.negative_prompt,
+            "style": self.prompt.style,
+            "writer": self.prompt.writer,
+            "optimized_prompt": self.optimized.text if self.optimized else None,
+            "usage": to_dict(self.usage),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class GenerateRun:
+    prompt_run: PromptRun
+    candidates: tuple[Candidate, ...]
+    ranked: tuple[Ranked, ...]
+    out_dir: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+
+
+def choose_backend(settings: Settings) -> str:
+    backend = settings.llm.backend
+    if backend == "auto":
+        return "openai" if (settings.llm.api_key or settings.llm.base_url) else "local"
+    return backend
+
+
+def _llm_client(settings: Settings):
+    from blogart.llm.client import LLMClient
+    from blogart.store import Store
+
+    key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
+    return LLMClient(
+        model=settings.llm.model,
+        api_key=key,
+        base_url=settings.llm.base_url,
+        timeout=settings.llm.timeout,
+        max_retries=settings.llm.max_retries,
+        store=Store(settings.store.resolved()),
+    )
+
+
+def make_extractor(backend: str, settings: Settings) -> TopicExtractor:
+    if backend == "openai":
+        from blogart.llm.openai_topics import OpenAITopicExtractor
+
+        return OpenAITopicExtractor(_llm_client(settings))
+    from blogart.llm.local_topics import LocalTopicExtractor
+
+    return LocalTopicExtractor()
+
+
+def make_writer(backend: str, settings: Settings, count_tokens=None) -> PromptWriter:
+    if backend == "openai":
+        from blogart.prompts.library import load_examples
+        from blogart.prompts.openai_writer import OpenAIPromptWriter
+
+        examples = load_examples(settings.prompt.library_dir or None)
+        return OpenAIPromptWriter(_llm_client(settings), examples, count_tokens=count_tokens)
+    from blogart.prompts.builder import TemplatePromptWriter
+
+    return TemplatePromptWriter(count_tokens=count_tokens)
+
+
+def run_prompt(source: str, settings: Settings, *, optimize: bool = False, count_tokens=None) -> PromptRun:
+    """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt)."""
+    from blogart.pipeline.chunking import chunk_document
+    from blogart.pipeline.document import load_document
+    from blogart.prompts.styles import load_styles
+
+    seconds: dict[str, float] = {}
+    backend = choose_backend(settings)
+    styles = load_styles(settings.prompt.styles_file or None)
+    style = styles.get(settings.prompt.style)
+    if style is None:
+        raise UsageError(f"unknown style {settings.prompt.style!r}; known: {', '.join(sorted(styles))}")
+    if backend == "openai":
+        _llm_client(settings)  # fail on a missing key before any work
+
+    clock = time.perf_counter()
+    document = load_document(source)
+    chunks = chunk_document(
+        document,
+        max_tokens=settings.chunking.max_tokens,
+        overlap_tokens=settings.chunking.overlap_tokens,
+        encoding=settings.chunking.encoding,
+    )
+    seconds["read_and_chunk"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    extractor = make_extractor(backend, settings)
+    chunk_topics = extractor.extract(chunks)
+    key_topics = extractor.combine(chunk_topics, chunks, settings.topics.max_key_topics)
+    seconds["topics"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    writer = make_writer(backend, settings, count_tokens)
+    prompt = writer.write(key_topics, document.title, style, settings.prompt.negative, settings.prompt.max_tokens)
+    _check_blocklist(prompt.text, settings)
+    seconds["prompt"] = time.perf_counter() - clock
+    usage = extractor.usage + getattr(writer, "usage", LLMUsage())
+
+    run = PromptRun(document, tuple(chunks), tuple(chunk_topics), key_topics, prompt, backend, usage, seconds=seconds)
+    if optimize:
+        run = _optimize(run, settings, images=())
+    return run
+
+
+def _check_blocklist(prompt_text: str, settings: Settings) -> None:
+    if not settings.moderation.enabled:
+        return
+    from blogart.ranking.moderation import check_prompt
+
+    check_prompt(prompt_text, settings.moderation.prompt_blocklist)
+
+
+def _optimize(run: PromptRun, settings: Settings, images: tuple[Path, ...]) -> PromptRun:
+    """Second-round prompt: PEZ against the key topics (and the best first-round images, if any)."""
+    from blogart.prompts.optimize import optimize_prompt
+    from blogart.ranking.clip import load_clip
+
+    clock = time.perf_counter()
+    clip = load_clip(settings.rank.model, settings.rank.pretrained, explicit=settings.models.path_for("clip"))
+    opt = settings.optimize
+    result = optimize_prompt(
+        clip,
+        init_prompt=run.prompt.text,
+        target_texts=[t.phrase for t in run.key_topics.topics],
+        target_images=list(images),
+        negative=list(run.prompt.negative),
+        prompt_len=opt.prompt_len,
+        iterations=opt.iterations,
+        lr=opt.lr,
+        weight_decay=opt.weight_decay,
+        negative_weight=opt.negative_weight,
+        blocklist=opt.blocklist,
+        seed=opt.seed,
+    )
+    optimized = replace(run.prompt, text=result.text, writer="pez")
+    seconds = {**run.seconds, "optimize": time.perf_counter() - clock}
+    return replace(run, optimized=optimized, optimize_history=tuple(result.score_history), seconds=seconds)
+
+
+def _request(prompt: ImagePrompt, settings: Settings, seed_offset: int = 0) -> GenerationRequest:
+    g = settings.generate
+    return GenerationRequest(
+        prompt=prompt.text,
+        negative_prompt=prompt.negative_prompt,
+        n=g.n,
+        seed=g.seed + seed_offset,
+        condition_scale=g.condition_scale,
+        top_k=g.top_k,
+        top_p=g.top_p,
+        temperature=g.temperature,
+    )
+
+
+def run_generate(source: str, settings: Settings, *, rank: bool = True) -> GenerateRun:
+    """The whole job: prompt, candidates (one or two rounds), ranking and moderation, manifest."""
+    from blogart.generators.registry import create_generator
+    from blogart.outputs.manifest import build_manifest, output_dir_for, write_manifest
+
+    generator = create_generator(settings.generate.model, settings)
+    run = run_prompt(source, settings, count_tokens=getattr(generator, "count_tokens", None))
+    out_dir = output_dir_for(Path(settings.generate.out_dir), run.document)
+
+    clock = time.perf_counter()
+    candidates = list(generator.generate(_request(run.prompt, settings), out_dir, round=1))
+    seconds = {**run.seconds, "generate_round1": time.perf_counter() - clock}
+
+    ranker = _make_ranker(settings) if rank else None
+    ranked: list[Ranked] = []
+    if ranker is not None:
+        clock = time.perf_counter()
+        ranked = ranker.rank(candidates, run.prompt, run.key_topics)
+        seconds["rank_round1"] = time.perf_counter() - clock
+
+    if settings.generate.rounds > 1:
+        best = tuple(r.candidate.path for r in ranked if not r.flagged)[: settings.rank.top_k]
+        run = _optimize(run, settings, images=best)
+        clock = time.perf_counter()
+        second = generator.generate(
+            _request(run.optimized, settings, seed_offset=settings.generate.n), out_dir, round=2
+        )
+        candidates += second
+        seconds["generate_round2"] = time.perf_counter() - clock
+        if ranker is not None:
+            # Both rounds are scored against the builder's prompt and topics so scores compare.
+            ranked = ranker.rank(candidates, run.prompt, run.key_topics)
+
+    run = replace(run, seconds=seconds)
+    manifest = build_manifest(run.to_json(), candidates, ranked, settings, generator.name, __version__)
+    manifest_path = write_manifest(out_dir, manifest)
+    return GenerateRun(run, tuple(candidates), tuple(ranked), out_dir, manifest_path, manifest)
+
+
+def _make_ranker(settings: Settings):
+    from blogart.ranking.clip import ClipRanker, load_clip
+    from blogart.ranking.moderation import Moderator
+
+    r = settings.rank
+    clip = load_clip(r.model, r.pretrained, explicit=settings.models.path_for("clip"), threads=r.threads)
+    moderator = Moderator.from_settings(settings.moderation, clip) if settings.moderation.enabled else None
+    return ClipRanker(clip, negative_weight=r.negative_weight, batch_size=r.batch_size, moderator=moderator)
