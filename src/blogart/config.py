@@ -45,6 +45,11 @@ class LLMSettings(Section):
     temperature: float = 0.2
 
 
+class InputSettings(Section):
+    max_bytes: int = Field(2_000_000, ge=1)  # posts larger than this are refused
+    timeout: float = 15.0  # seconds for fetching a URL
+
+
 class ChunkingSettings(Section):
     max_tokens: int = Field(512, ge=32)
     overlap_tokens: int = Field(64, ge=0)
@@ -160,6 +165,7 @@ class _TomlFile(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLOGART_", env_nested_delimiter="__", extra="forbid")
 
+    input: InputSettings = InputSettings()
     llm: LLMSettings = LLMSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     topics: TopicsSettings = TopicsSettings()

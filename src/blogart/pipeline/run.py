@@ -91,6 +91,7 @@ def _llm_client(settings: Settings):
         base_url=settings.llm.base_url,
         timeout=settings.llm.timeout,
         max_retries=settings.llm.max_retries,
+        temperature=settings.llm.temperature,
         store=Store(settings.store.resolved()),
     )
 
@@ -133,7 +134,7 @@ def run_prompt(source: str, settings: Settings, *, optimize: bool = False, count
         _llm_client(settings)  # fail on a missing key before any work
 
     clock = time.perf_counter()
-    document = load_document(source)
+    document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
     chunks = chunk_document(
         document,
         max_tokens=settings.chunking.max_tokens,

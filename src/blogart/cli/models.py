@@ -1,0 +1,121 @@
+"""`blogart models`: what is installed and where, download, check, and the path of one model."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from blogart import modelhub
+from blogart.errors import BlogartError
+
+models_app = typer.Typer(help="List, download and check model weights.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+
+
+def _explicit() -> tuple[dict[str, str | None], str | None]:
+    """Explicit paths per model name and the HF cache dir, from the settings."""
+    from blogart.config import get_settings
+
+    models = get_settings().models
+    return {name: models.path_for(name) for name in modelhub.KNOWN}, models.cache_dir or None
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)  # unreachable
+
+
+@models_app.command("list")
+def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
+    """Every known model: installed or not, where, and its size on disk."""
+    explicit, cache_dir = _explicit()
+    found = {m.name: m for m in modelhub.installed(explicit, cache_dir)}
+    rows = []
+    for name, model in modelhub.KNOWN.items():
+        hit = found.get(name)
+        rows.append(
+            {
+                "name": name,
+                "repo_id": model.repo_id,
+                "revision": model.revision,
+                "installed": hit is not None,
+                "path": str(hit.path) if hit else None,
+                "source": hit.source if hit else None,
+                "size_bytes": hit.size_bytes if hit else None,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "installed", "where", "size", title_justify="left")
+    for row in rows:
+        where = f"{row['path']} [dim]({row['source']})[/dim]" if row["installed"] else f"[dim]{row['repo_id']}[/dim]"
+        size = _size(row["size_bytes"]) if row["installed"] else "-"
+        table.add_row(row["name"], "yes" if row["installed"] else "no", where, size)
+    Console().print(table)
+    typer.echo(f"HF cache: {modelhub.hf_cache_dir(cache_dir)}")
+
+
+@models_app.command("pull")
+def pull(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(modelhub.KNOWN)}.")]) -> None:
+    """Download a model at its pinned revision into the Hugging Face cache (a rerun resumes)."""
+    model = modelhub.known(name)
+    _, cache_dir = _explicit()
+    typer.echo(
+        f"pulling {name}: {model.repo_id}@{model.revision[:12]} (~{_size(model.approx_bytes)}) "
+        f"into {modelhub.hf_cache_dir(cache_dir)}",
+        err=True,
+    )
+    path = modelhub.pull(name, cache_dir)
+    typer.echo(str(path))
+
+
+@models_app.command("verify")
+def verify(
+    target: Annotated[
+        str | None, typer.Argument(help="A model name or a checkpoint folder; default: every installed model.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON reports.")] = False,
+) -> None:
+    """Check files, and for DalleBart/VQGAN that the weights' tree and shapes match the config."""
+    explicit, cache_dir = _explicit()
+    if target is None:
+        targets: list[str] = [m.name for m in modelhub.installed(explicit, cache_dir)]
+        if not targets:
+            raise BlogartError("no model is installed; run `blogart models pull NAME`")
+    else:
+        targets = [target]
+    reports = [modelhub.verify(t, explicit.get(t), cache_dir) for t in targets]
+    if as_json:
+        from blogart.values import to_dict
+
+        typer.echo(json.dumps([{**to_dict(r), "ok": r.ok} for r in reports], indent=2))
+    else:
+        for report in reports:
+            label = report.name or str(report.path)
+            checked = f", {report.tensors} tensors checked" if report.tensors else ""
+            typer.echo(f"{label}: {'ok' if report.ok else 'BROKEN'} ({report.kind}, {report.path}{checked})")
+            for problem in report.problems:
+                typer.echo(f"  problem: {problem}")
+            for warning in report.warnings:
+                typer.echo(f"  warning: {warning}")
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+@models_app.command("path")
+def path(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(modelhub.KNOWN)}.")]) -> None:
+    """Print the folder a model is loaded from (explicit path, else the HF cache)."""
+    explicit, cache_dir = _explicit()
+    typer.echo(str(modelhub.find(name, explicit.get(name), cache_dir)))

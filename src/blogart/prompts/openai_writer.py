@@ -1,0 +1,130 @@
+"""The LLM prompt writer: few-shot from the prompt library, a subject-first prompt that fits the token limit."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from blogart.llm.client import LLMClient
+from blogart.llm.schemas import PromptOut
+from blogart.values import ImagePrompt, KeyTopics, LLMUsage, StylePreset
+
+SYSTEM = (
+    "You write prompts for a text-to-image model (DALL-E Mini) that draws the cover image of a blog post. "
+    "The model reads only the first {max_tokens} tokens and weighs early words most, so put the concrete "
+    "visual subject first, then a few details, as short comma-separated phrases. Show ideas as things a "
+    "camera or an illustrator could draw; avoid abstract words, brand names, people's names, and any text, "
+    "letters or logos in the image. Do not add style words: the style is appended for you. List in "
+    "`negative` only extra things this particular image must not show."
+)
+
+MAX_EXAMPLES = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """A BPE-ish estimate when no tokenizer is given: a word costs about one token per 5 characters."""
+    return sum(max(1, math.ceil(len(piece) / 5)) for piece in re.findall(r"\w+|[^\w\s]", text))
+
+
+def _parts(text: str) -> list[str]:
+    return [part for part in (" ".join(p.split()).strip(" .") for p in text.split(",")) if part]
+
+
+def fit_to_tokens(subject: str, suffix: str, count_tokens: Callable[[str], int], max_tokens: int) -> str:
+    """Subject then style suffix, cut at comma boundaries until it fits.
+
+    Subject phrases go from the end first (the first is the subject itself), then the style's phrases;
+    a single phrase still too long is cut word by word.
+    """
+    subject_parts, suffix_parts = _parts(subject), _parts(suffix)
+    while True:
+        text = ", ".join(subject_parts + suffix_parts)
+        if count_tokens(text) <= max_tokens or not text:
+            return text
+        if len(subject_parts) > 1:
+            subject_parts.pop()
+        elif suffix_parts:
+            suffix_parts.pop()
+        else:
+            words = subject_parts[0].split()
+            if len(words) <= 1:
+                return ""
+            subject_parts[0] = " ".join(words[:-1])
+
+
+def merge_negatives(*groups: Iterable[str]) -> tuple[str, ...]:
+    """Style defaults, then the user's, then the model's; case-insensitive duplicates dropped."""
+    seen: set[str] = set()
+    merged: list[str] = []
+    for group in groups:
+        for word in group:
+            word = " ".join(str(word).split()).strip(" ,.")
+            if word and word.casefold() not in seen:
+                seen.add(word.casefold())
+                merged.append(word)
+    return tuple(merged)
+
+
+def describe(topics: Sequence[str], summary: str, style: str, title: str = "") -> str:
+    """The user turn, in the same shape for the few-shot examples and the real post."""
+    lines = [f"Title: {title}"] if title else []
+    lines += [f"Key topics: {'; '.join(topics)}", f"Summary: {summary}", f"Style: {style}"]
+    return "\n".join(lines)
+
+
+class OpenAIPromptWriter:
+    name = "openai"
+
+    def __init__(
+        self,
+        client: LLMClient,
+        examples: Sequence[Any] | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
+        """examples: PromptExample-like objects (topics, summary, style, prompt); None loads the library."""
+        if examples is None:
+            from blogart.prompts.library import load_examples
+
+            examples = load_examples()
+        self.client = client
+        self.examples = list(examples)
+        self.count_tokens = count_tokens or estimate_tokens
+        self.usage = LLMUsage()
+
+    def pick_examples(self, style: str) -> list[Any]:
+        """Examples in the requested style first: the model copies the shape of what it is shown."""
+        same = [e for e in self.examples if e.style == style]
+        other = [e for e in self.examples if e.style != style]
+        return (same + other)[:MAX_EXAMPLES]
+
+    def messages(self, key_topics: KeyTopics, title: str, style: StylePreset, max_tokens: int) -> list[dict]:
+        messages = [{"role": "system", "content": SYSTEM.format(max_tokens=max_tokens)}]
+        for example in self.pick_examples(style.name):
+            messages.append({"role": "user", "content": describe(example.topics, example.summary, example.style)})
+            messages.append(
+                {"role": "assistant", "content": PromptOut(prompt=example.prompt, negative=[]).model_dump_json()}
+            )
+        style_text = f"{style.name} ({style.description})" if style.description else style.name
+        topics = [f"{t.phrase} ({t.abstraction})" if t.abstraction else t.phrase for t in key_topics.topics]
+        messages.append({"role": "user", "content": describe(topics, key_topics.summary, style_text, title)})
+        return messages
+
+    def write(
+        self, key_topics: KeyTopics, title: str, style: StylePreset, extra_negative: Sequence[str], max_tokens: int
+    ) -> ImagePrompt:
+        out, usage = self.client.structured(
+            self.messages(key_topics, title, style, max_tokens), PromptOut, "image_prompt"
+        )
+        self.usage += usage
+        subject = out.prompt
+        # The model was told to leave style words out; drop the suffix if it added it anyway, we append it once.
+        if style.suffix and style.suffix.casefold() in subject.casefold():
+            at = subject.casefold().index(style.suffix.casefold())
+            subject = subject[:at] + subject[at + len(style.suffix) :]
+        text = fit_to_tokens(subject, style.suffix, self.count_tokens, max_tokens)
+        negative = merge_negatives(style.negative, extra_negative, out.negative[:6])
+        return ImagePrompt(
+            text=text, negative=negative, style=style.name, tokens=self.count_tokens(text), writer="openai"
+        )
