@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from blogart import __version__
-from blogart.errors import BlogartError
+from blogart.errors import BlogartError, UsageError
 
 
 class _Group(TyperGroup):
@@ -93,7 +93,7 @@ MaxTopics = Annotated[int | None, typer.Option("--max-topics", help="At most thi
 
 def _text_overrides(backend, style, negative, llm_model, max_topics) -> dict[str, dict[str, Any]]:
     if backend not in (None, "auto", "openai", "local"):
-        raise click.BadParameter(f"unknown backend {backend!r}; use openai, local or auto", param_hint="--backend")
+        raise UsageError(f"unknown backend {backend!r}; use openai, local or auto")
     return {
         "llm": {"backend": backend, "model": llm_model},
         "prompt": {"style": style, "negative": negative or None},
