@@ -11,11 +11,10 @@ from fake_openai import schema_name
 from blogart.errors import LLMError
 from blogart.llm.client import LLMClient
 from blogart.llm.openai_topics import OpenAITopicExtractor, verbatim_evidence
+from blogart.prompts.builder import estimate_tokens
 from blogart.prompts.openai_writer import (
     OpenAIPromptWriter,
-    estimate_tokens,
     fit_to_tokens,
-    merge_negatives,
 )
 from blogart.store import Store
 from blogart.values import Chunk, ChunkTopics, KeyTopics, StylePreset, Topic
@@ -190,14 +189,6 @@ def test_fit_to_tokens_cuts_subject_then_style_then_words():
     assert fit_to_tokens("a cat, a hat", "photo, 35mm", words, 8) == "a cat"
     assert fit_to_tokens("a black cat", "", words, 6) == "a"
     assert fit_to_tokens("a black cat", "", words, 0) == ""
-
-
-def test_merge_negatives_dedupes_case_insensitively():
-    assert merge_negatives(["text", "Watermark"], ["watermark", " blurry "], ["TEXT", ""]) == (
-        "text",
-        "Watermark",
-        "blurry",
-    )
 
 
 def test_verbatim_evidence_ignores_whitespace_and_case():

@@ -12,7 +12,6 @@ from typing import Any
 
 from blogart import __version__
 from blogart.config import Settings
-from blogart.errors import UsageError
 from blogart.protocols import PromptWriter, TopicExtractor
 from blogart.values import (
     Candidate,
@@ -122,14 +121,11 @@ def run_prompt(source: str, settings: Settings, *, optimize: bool = False, count
     """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt)."""
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
-    from blogart.prompts.styles import load_styles
+    from blogart.prompts.styles import get_style, load_styles
 
     seconds: dict[str, float] = {}
     backend = choose_backend(settings)
-    styles = load_styles(settings.prompt.styles_file or None)
-    style = styles.get(settings.prompt.style)
-    if style is None:
-        raise UsageError(f"unknown style {settings.prompt.style!r}; known: {', '.join(sorted(styles))}")
+    style = get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))
     if backend == "openai":
         _llm_client(settings)  # fail on a missing key before any work
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from blogart.llm.client import LLMClient
 from blogart.llm.schemas import PromptOut
+from blogart.prompts.builder import estimate_tokens, merge_negative
 from blogart.values import ImagePrompt, KeyTopics, LLMUsage, StylePreset
 
 SYSTEM = (
@@ -21,11 +20,6 @@ SYSTEM = (
 )
 
 MAX_EXAMPLES = 4
-
-
-def estimate_tokens(text: str) -> int:
-    """A BPE-ish estimate when no tokenizer is given: a word costs about one token per 5 characters."""
-    return sum(max(1, math.ceil(len(piece) / 5)) for piece in re.findall(r"\w+|[^\w\s]", text))
 
 
 def _parts(text: str) -> list[str]:
@@ -52,19 +46,6 @@ def fit_to_tokens(subject: str, suffix: str, count_tokens: Callable[[str], int],
             if len(words) <= 1:
                 return ""
             subject_parts[0] = " ".join(words[:-1])
-
-
-def merge_negatives(*groups: Iterable[str]) -> tuple[str, ...]:
-    """Style defaults, then the user's, then the model's; case-insensitive duplicates dropped."""
-    seen: set[str] = set()
-    merged: list[str] = []
-    for group in groups:
-        for word in group:
-            word = " ".join(str(word).split()).strip(" ,.")
-            if word and word.casefold() not in seen:
-                seen.add(word.casefold())
-                merged.append(word)
-    return tuple(merged)
 
 
 def describe(topics: Sequence[str], summary: str, style: str, title: str = "") -> str:
@@ -124,7 +105,7 @@ class OpenAIPromptWriter:
             at = subject.casefold().index(style.suffix.casefold())
             subject = subject[:at] + subject[at + len(style.suffix) :]
         text = fit_to_tokens(subject, style.suffix, self.count_tokens, max_tokens)
-        negative = merge_negatives(style.negative, extra_negative, out.negative[:6])
+        negative = merge_negative(style, [*extra_negative, *out.negative[:6]])
         return ImagePrompt(
             text=text, negative=negative, style=style.name, tokens=self.count_tokens(text), writer="openai"
         )
