@@ -161,24 +161,24 @@ def run_prompt(source: str, settings: Settings, *, optimize: bool = False, count
 def _check_blocklist(prompt_text: str, settings: Settings) -> None:
     if not settings.moderation.enabled:
         return
-    from blogart.ranking.moderation import check_prompt
+    from blogart.ranking.moderation import Moderator
 
-    check_prompt(prompt_text, settings.moderation.prompt_blocklist)
+    # Before anything is drawn; the ranker checks again and adds OpenAI's verdict when configured.
+    Moderator(prompt_blocklist=settings.moderation.prompt_blocklist).check_prompt(prompt_text)
 
 
 def _optimize(run: PromptRun, settings: Settings, images: tuple[Path, ...]) -> PromptRun:
     """Second-round prompt: PEZ against the key topics (and the best first-round images, if any)."""
-    from blogart.prompts.optimize import optimize_prompt
-    from blogart.ranking.clip import load_clip
+    from blogart.prompts.optimize import optimize_prompt, to_image_prompt
+    from blogart.ranking.factory import clip_from_settings
 
     clock = time.perf_counter()
-    clip = load_clip(settings.rank.model, settings.rank.pretrained, explicit=settings.models.path_for("clip"))
     opt = settings.optimize
     result = optimize_prompt(
-        clip,
+        clip_from_settings(settings),
         init_prompt=run.prompt.text,
-        target_texts=[t.phrase for t in run.key_topics.topics],
-        target_images=list(images),
+        topics=[t.phrase for t in run.key_topics.topics],
+        images=list(images),
         negative=list(run.prompt.negative),
         prompt_len=opt.prompt_len,
         iterations=opt.iterations,
@@ -187,8 +187,9 @@ def _optimize(run: PromptRun, settings: Settings, images: tuple[Path, ...]) -> P
         negative_weight=opt.negative_weight,
         blocklist=opt.blocklist,
         seed=opt.seed,
+        threads=settings.rank.threads or None,
     )
-    optimized = replace(run.prompt, text=result.text, writer="pez")
+    optimized = to_image_prompt(result, run.prompt)
     seconds = {**run.seconds, "optimize": time.perf_counter() - clock}
     return replace(run, optimized=optimized, optimize_history=tuple(result.score_history), seconds=seconds)
 
@@ -211,6 +212,7 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     """The whole job: prompt, candidates (one or two rounds), ranking and moderation, manifest."""
     from blogart.generators.registry import create_generator
     from blogart.outputs.manifest import build_manifest, output_dir_for, write_manifest
+    from blogart.ranking.factory import build_ranker
 
     generator = create_generator(settings.generate.model, settings)
     run = run_prompt(source, settings, count_tokens=getattr(generator, "count_tokens", None))
@@ -220,7 +222,7 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     candidates = list(generator.generate(_request(run.prompt, settings), out_dir, round=1))
     seconds = {**run.seconds, "generate_round1": time.perf_counter() - clock}
 
-    ranker = _make_ranker(settings) if rank else None
+    ranker = build_ranker(settings, top_k=None) if rank else None
     ranked: list[Ranked] = []
     if ranker is not None:
         clock = time.perf_counter()
@@ -244,13 +246,3 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     manifest = build_manifest(run.to_json(), candidates, ranked, settings, generator.name, __version__)
     manifest_path = write_manifest(out_dir, manifest)
     return GenerateRun(run, tuple(candidates), tuple(ranked), out_dir, manifest_path, manifest)
-
-
-def _make_ranker(settings: Settings):
-    from blogart.ranking.clip import ClipRanker, load_clip
-    from blogart.ranking.moderation import Moderator
-
-    r = settings.rank
-    clip = load_clip(r.model, r.pretrained, explicit=settings.models.path_for("clip"), threads=r.threads)
-    moderator = Moderator.from_settings(settings.moderation, clip) if settings.moderation.enabled else None
-    return ClipRanker(clip, negative_weight=r.negative_weight, batch_size=r.batch_size, moderator=moderator)

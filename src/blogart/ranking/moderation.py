@@ -1,0 +1,139 @@
+"""Checks before an image is published: CLIP zero-shot concepts, a prompt blocklist, optionally OpenAI.
+
+CLIP check (the LAION safety approach): embed each unsafe concept as text once, and flag an image
+whose cosine similarity to a concept reaches that concept's threshold. The score in the Flag is that
+raw cosine, so thresholds are on the same scale (real ViT-B-32 image-text cosines sit around 0.15-0.35;
+the defaults are uncalibrated starting points).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blogart.errors import LLMError, UsageError
+from blogart.values import Flag
+
+OPENAI_MODERATION_MODEL = "omni-moderation-latest"
+
+
+def blocklist_matches(text: str, blocklist: Sequence[str]) -> list[str]:
+    """Blocklist entries found in text as whole words or phrases, case-insensitive."""
+    found = []
+    for entry in blocklist:
+        words = entry.strip().split()
+        if words and re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, words)) + r"(?!\w)", text, re.IGNORECASE):
+            found.append(entry.strip())
+    return found
+
+
+def concept_flags(
+    image_embeddings: np.ndarray, concept_embeddings: np.ndarray, concepts: dict[str, float]
+) -> list[list[Flag]]:
+    """Per image, a Flag for every concept whose cosine similarity reaches its threshold."""
+    if not concepts or len(image_embeddings) == 0:
+        return [[] for _ in range(len(image_embeddings))]
+    cosines = image_embeddings @ concept_embeddings.T
+    names = list(concepts)
+    return [
+        [
+            Flag(name, float(row[j]), float(concepts[name]), "clip")
+            for j, name in enumerate(names)
+            if row[j] >= concepts[name]
+        ]
+        for row in cosines
+    ]
+
+
+class OpenAIModeration:
+    """OpenAI's moderation endpoint (`omni-moderation-latest` takes text and images) through the SDK."""
+
+    def __init__(
+        self,
+        api_key: str | None,
+        base_url: str | None = None,
+        model: str = OPENAI_MODERATION_MODEL,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        thresholds: dict[str, float] | None = None,
+    ):
+        from openai import OpenAI
+
+        if not api_key and not base_url:
+            raise UsageError("OpenAI moderation needs an API key (OPENAI_API_KEY or [llm] api_key)")
+        self.model = model
+        # category -> score threshold of our own; without one, the endpoint's `flagged` decision stands.
+        self.thresholds = dict(thresholds or {})
+        self.client = OpenAI(api_key=api_key or "unused", base_url=base_url, timeout=timeout, max_retries=max_retries)
+
+    def check_text(self, text: str) -> list[Flag]:
+        return self._check(text)
+
+    def check_image(self, path: Path) -> list[Flag]:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        return self._check([{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}])
+
+    def _check(self, payload: Any) -> list[Flag]:
+        import openai
+
+        try:
+            response = self.client.moderations.create(model=self.model, input=payload)
+        except openai.OpenAIError as exc:
+            raise LLMError(
+                f"moderation request failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from exc
+        flags: list[Flag] = []
+        for result in response.results:
+            categories = _as_dict(result.categories)
+            scores = _as_dict(result.category_scores)
+            for name, score in scores.items():
+                score = float(score or 0.0)
+                threshold = self.thresholds.get(name)
+                hit = score >= threshold if threshold is not None else bool(categories.get(name))
+                if hit:
+                    # threshold 0.0 records that the endpoint, not a threshold of ours, decided.
+                    flags.append(Flag(name, score, float(threshold or 0.0), "openai"))
+        return flags
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    # SDK models use python names (sexual_minors) with the API's names (sexual/minors) as aliases.
+    return {k: v for k, v in value.model_dump(by_alias=True).items() if v is not None}
+
+
+@dataclass
+class Moderator:
+    """Everything the ranker checks: prompt blocklist, CLIP concepts per image, optionally OpenAI."""
+
+    concepts: dict[str, float] = field(default_factory=dict)
+    prompt_blocklist: Sequence[str] = ()
+    refuse_blocked_prompt: bool = True  # False: flag every candidate instead of refusing
+    openai: OpenAIModeration | None = None
+
+    def check_prompt(self, prompt: str) -> list[Flag]:
+        flags = [Flag(word, 1.0, 1.0, "prompt-blocklist") for word in blocklist_matches(prompt, self.prompt_blocklist)]
+        if self.openai is not None:
+            flags += self.openai.check_text(prompt)
+        if flags and self.refuse_blocked_prompt:
+            names = ", ".join(sorted({f.concept for f in flags}))
+            raise UsageError(f"prompt refused by moderation ({names}); change the prompt or the blocklist")
+        return flags
+
+    def check_images(self, clip: Any, image_embeddings: np.ndarray, paths: Sequence[Path]) -> list[list[Flag]]:
+        """Flags per image; `clip` is the ranking.clip.ClipModel that made the embeddings."""
+        concept_embeddings = clip.encode_texts(list(self.concepts)) if self.concepts else np.zeros((0, 0))
+        flags = concept_flags(image_embeddings, concept_embeddings, self.concepts)
+        if self.openai is not None:
+            for i, path in enumerate(paths):
+                flags[i] += self.openai.check_image(path)
+        return flags

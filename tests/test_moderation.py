@@ -1,0 +1,115 @@
+"""Moderation: CLIP concept checks, the prompt blocklist, and OpenAI's endpoint on the fake server."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from test_ranking import PROMPT, _candidates, _pngs, clip, tiny_checkpoint  # noqa: F401 - shared tiny model fixtures
+
+from blogart.errors import LLMError, UsageError
+from blogart.ranking.moderation import Moderator, OpenAIModeration, blocklist_matches, concept_flags
+from blogart.values import ImagePrompt
+
+
+def test_blocklist_matches_whole_words_and_phrases():
+    blocklist = ["gore", "Hate Symbol", "  "]
+    assert blocklist_matches("A GORE-soaked scene", blocklist) == ["gore"]
+    assert blocklist_matches("a gorgeous view", blocklist) == []
+    assert blocklist_matches("draw a hate   symbol", blocklist) == ["Hate Symbol"]
+    assert blocklist_matches("symbol of hate", blocklist) == []
+
+
+def test_blocked_prompt_is_refused_or_flagged(clip, tmp_path):  # noqa: F811
+    from blogart.ranking.clip import ClipRanker
+
+    paths = _pngs(tmp_path, 2)
+    prompt = ImagePrompt("a bloody gore scene", (), "", 8)
+    with pytest.raises(UsageError, match="prompt refused by moderation \\(gore\\)"):
+        ClipRanker(clip, moderator=Moderator(prompt_blocklist=["gore"])).rank(_candidates(paths), prompt)
+    ranked = ClipRanker(clip, moderator=Moderator(prompt_blocklist=["gore"], refuse_blocked_prompt=False)).rank(
+        _candidates(paths), prompt
+    )
+    assert all(r.flagged and r.flags[0].source == "prompt-blocklist" for r in ranked)
+
+
+def test_concept_near_an_image_flags_it_and_it_sorts_last(clip, tmp_path):  # noqa: F811
+    from blogart.ranking.clip import ClipRanker
+
+    paths = _pngs(tmp_path, 4)
+    prompt = ImagePrompt(PROMPT, (), "", 8)
+    plain = ClipRanker(clip).rank(_candidates(paths), prompt)
+    best = plain[0].candidate.path
+    # The concept is the prompt's own text, so its cosine to each image is the prompt's; a threshold
+    # between the best and the runner-up flags exactly the best image.
+    cosines = sorted((r.prompt_score / 2.5 for r in plain), reverse=True)
+    threshold = (cosines[0] + cosines[1]) / 2
+    moderator = Moderator(concepts={PROMPT: threshold, "a far away concept": 0.99})
+    ranked = ClipRanker(clip, moderator=moderator).rank(_candidates(paths), prompt)
+    assert ranked[-1].candidate.path == best
+    (flag,) = ranked[-1].flags
+    assert flag.concept == PROMPT and flag.source == "clip" and flag.threshold == threshold
+    assert flag.score == pytest.approx(cosines[0], abs=1e-5)
+    assert not any(r.flagged for r in ranked[:-1])
+    assert [r.candidate.path for r in ranked[:-1]] == [r.candidate.path for r in plain[1:]]
+    # top_k keeps the flagged image listed after the kept ones, never in their place
+    top = ClipRanker(clip, moderator=moderator, top_k=1).rank(_candidates(paths), prompt)
+    assert [r.candidate.path for r in top] == [plain[1].candidate.path, best]
+
+
+def test_concept_flags_uses_thresholds_per_concept():
+    images = np.array([[1.0, 0.0], [0.0, 1.0]])
+    concepts = np.array([[1.0, 0.0], [0.6, 0.8]])
+    flags = concept_flags(images, concepts, {"a": 0.9, "b": 0.7})
+    assert [[f.concept for f in row] for row in flags] == [["a"], ["b"]]
+    assert flags[1][0].score == pytest.approx(0.8)
+
+
+def test_openai_moderation_against_the_fake_server(fake_openai, tmp_path):
+    png = _pngs(tmp_path, 1)[0]
+    moderation = OpenAIModeration("sk-test", fake_openai.base_url, max_retries=0)
+    assert moderation.check_text("a calm lake") == []
+    assert moderation.check_image(png) == []
+    text_request, image_request = [r for r in fake_openai.requests if r.path == "/v1/moderations"]
+    assert text_request.json == {"model": "omni-moderation-latest", "input": "a calm lake"}
+    (item,) = image_request.json["input"]
+    assert item["type"] == "image_url"
+    assert base64.b64decode(item["image_url"]["url"].removeprefix("data:image/png;base64,")) == png.read_bytes()
+    assert image_request.headers["authorization"] == "Bearer sk-test"
+
+    names = ["violence", "violence/graphic", "sexual"]
+    flagged = {
+        "flagged": True,
+        "categories": {"violence": True, "violence/graphic": False, "sexual": False},
+        "category_scores": {"violence": 0.91, "violence/graphic": 0.4, "sexual": 0.01},
+    }
+    body = {"id": "modr-1", "model": "omni-moderation-latest", "results": [flagged]}
+    fake_openai.queue("/v1/moderations", body=body)
+    (flag,) = moderation.check_image(png)
+    assert (flag.concept, flag.score, flag.source) == ("violence", pytest.approx(0.91), "openai")
+    # Our own thresholds override the endpoint's decision per category.
+    strict = OpenAIModeration("sk-test", fake_openai.base_url, max_retries=0, thresholds={n: 0.3 for n in names})
+    fake_openai.queue("/v1/moderations", body=body)
+    assert {f.concept for f in strict.check_text("x")} == {"violence", "violence/graphic"}
+
+    fake_openai.queue("/v1/moderations", status=500, body={"error": {"message": "boom", "type": "server_error"}})
+    with pytest.raises(LLMError, match="moderation request failed"):
+        moderation.check_text("x")
+
+
+def test_openai_flags_reach_the_ranking(clip, fake_openai, tmp_path):  # noqa: F811
+    from blogart.ranking.clip import ClipRanker
+
+    paths = _pngs(tmp_path, 2)
+    flagged = {"flagged": True, "categories": {"hate": True}, "category_scores": {"hate": 0.8}}
+    clean = {"flagged": False, "categories": {"hate": False}, "category_scores": {"hate": 0.0}}
+    fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [clean]})
+    fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [flagged]})
+    fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [clean]})
+    moderator = Moderator(openai=OpenAIModeration("sk-test", fake_openai.base_url, max_retries=0))
+    ranked = ClipRanker(clip, moderator=moderator).rank(_candidates(paths), ImagePrompt(PROMPT, (), "", 8))
+    assert ranked[-1].candidate.path == paths[0]  # the first image checked (after the prompt) was flagged
+    assert ranked[-1].flags[0].concept == "hate" and ranked[-1].flags[0].source == "openai"
+    assert not ranked[0].flagged
+    assert len([r for r in fake_openai.requests if r.path == "/v1/moderations"]) == 3
