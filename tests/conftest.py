@@ -26,3 +26,21 @@ def fake_openai():
 
     with FakeOpenAI() as fake:
         yield fake
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny open_clip model (tests/data/clip/blogart-tiny-clip.json) saved as a safetensors file."""
+    from tiny_clip import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("clip"))
+
+
+@pytest.fixture(scope="session")
+def clip(tiny_checkpoint):
+    from tiny_clip import MODEL
+
+    from blogart.ranking.clip import load_clip, set_threads
+
+    set_threads(1)  # tiny ops: a second thread only adds waiting on a shared machine
+    return load_clip(MODEL, str(tiny_checkpoint))

@@ -6,7 +6,7 @@ import base64
 
 import numpy as np
 import pytest
-from test_ranking import PROMPT, _candidates, _pngs, clip, tiny_checkpoint  # noqa: F401 - shared tiny model fixtures
+from tiny_clip import PROMPT, _candidates, _pngs
 
 from blogart.errors import LLMError, UsageError
 from blogart.ranking.moderation import Moderator, OpenAIModeration, blocklist_matches, concept_flags

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_ranking import _pngs, clip, tiny_checkpoint  # noqa: F401 - shared tiny model fixtures
+from tiny_clip import _pngs
 
 from blogart.errors import UsageError
 from blogart.prompts.optimize import allowed_token_ids, optimize_prompt, to_image_prompt
