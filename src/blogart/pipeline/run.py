@@ -57,6 +57,11 @@ class PromptRun:
             "style": self.prompt.style,
             "writer": self.prompt.writer,
             "optimized_prompt": self.optimized.text if self.optimized else None,
+            "optimize_scores": (
+                {"start": self.optimize_history[0], "best": max(self.optimize_history)}
+                if self.optimize_history
+                else None
+            ),
             "usage": to_dict(self.usage),
             "seconds": self.seconds,
         }
