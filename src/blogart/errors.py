@@ -23,3 +23,9 @@ class MissingWeights(BlogartError):
 
 class LLMError(BlogartError):
     """The LLM server failed or kept returning unusable output."""
+
+
+class NoCover(BlogartError):
+    """A run finished but every candidate was flagged, so there is nothing to publish."""
+
+    exit_code = 3

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from blogart import __version__
-from blogart.errors import BlogartError, UsageError
+from blogart.errors import BlogartError, NoCover, UsageError
 
 
 class _Group(TyperGroup):
@@ -182,10 +182,13 @@ def generate(
     result = run_generate(post, settings, rank=not no_rank)
     if as_json:
         _print_json(result.manifest)
-        return
-    from blogart.cli.show import show_generate_run
+    else:
+        from blogart.cli.show import show_generate_run
 
-    show_generate_run(result)
+        show_generate_run(result)
+    if result.manifest["cover"] is None:
+        # CI jobs must notice: nothing publishable came out of this run.
+        raise NoCover(f"all {len(result.candidates)} candidates were flagged by moderation; see {result.manifest_path}")
 
 
 # -- config ---------------------------------------------------------------------------------------------

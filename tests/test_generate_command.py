@@ -1,0 +1,78 @@
+"""`blogart generate` end to end with the managed backend (fake server) and the tiny CLIP ranker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from blogart.cli import app
+
+POSTS = Path(__file__).parent / "data" / "posts"
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny_ranker(tiny_checkpoint, monkeypatch):
+    from tiny_clip import MODEL
+
+    monkeypatch.setenv("BLOGART_RANK__MODEL", MODEL)
+    monkeypatch.setenv("BLOGART_MODELS__CLIP", str(tiny_checkpoint))
+    # The tiny random CLIP finds every image close to every text: no concepts, or all would be flagged.
+    monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", "{}")
+
+
+def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, tiny_ranker, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    args = ["generate", str(POSTS / "tidepools.txt"), "--model", "openai-images", "-n", "3", "--backend", "local"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+
+    written = json.loads(next((tmp_path / "out").glob("*/manifest.json")).read_text())
+    assert written["candidates"] == manifest["candidates"]
+    assert manifest["generator"] == "openai-images"
+    assert manifest["ranked"] is True
+    assert len(manifest["candidates"]) == 3
+    ranks = sorted(c["rank"] for c in manifest["candidates"])
+    assert ranks == [1, 2, 3]
+    best = min(manifest["candidates"], key=lambda c: c["rank"])
+    assert manifest["cover"] == best["path"]
+    assert all(Path(c["path"]).is_file() for c in manifest["candidates"])
+    assert all(c["ranker"] for c in manifest["candidates"])
+    assert manifest["text"]["prompt"] in fake_openai.calls("/v1/images/generations")[0].json["prompt"]
+    assert manifest["settings"]["llm"]["api_key"] == "***"
+
+
+def test_generate_refuses_a_blocked_prompt_before_drawing(fake_openai, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    monkeypatch.setenv("BLOGART_MODERATION__PROMPT_BLOCKLIST", '["tide"]')
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "refused" in result.output
+    assert fake_openai.calls("/v1/images/generations") == []
+
+
+def test_generate_without_weights_names_the_pull_command(tmp_path):
+    result = runner.invoke(app, ["generate", str(POSTS / "tidepools.txt"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "blogart models pull dalle-mini" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_fails_when_moderation_flags_every_candidate(fake_openai, tiny_ranker, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", '{"a concept every tiny-CLIP image matches": 0.0}')
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "2", "--backend", "local"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 3, result.output
+    assert "flagged" in result.output.splitlines()[-1]
+    manifest = json.loads(next((tmp_path / "out").glob("*/manifest.json")).read_text())
+    assert manifest["cover"] is None
+    assert all(c["flags"] for c in manifest["candidates"])
