@@ -76,3 +76,22 @@ def test_generate_fails_when_moderation_flags_every_candidate(fake_openai, tiny_
     manifest = json.loads(next((tmp_path / "out").glob("*/manifest.json")).read_text())
     assert manifest["cover"] is None
     assert all(c["flags"] for c in manifest["candidates"])
+
+
+def test_two_rounds_use_the_optimised_prompt(fake_openai, tiny_ranker, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    monkeypatch.setenv("BLOGART_OPTIMIZE__ITERATIONS", "10")
+    monkeypatch.setenv("BLOGART_OPTIMIZE__PROMPT_LEN", "6")
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "2", "--rounds", "2"]
+    result = runner.invoke(app, [*args, "--backend", "local", "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    text = manifest["text"]
+    assert text["optimized_prompt"] and text["optimized_prompt"] != text["prompt"]  # the manifest keeps both
+    rounds = [c["round"] for c in manifest["candidates"]]
+    assert sorted(rounds) == [1, 1, 2, 2]
+    round2 = [c for c in manifest["candidates"] if c["round"] == 2]
+    assert all(c["prompt"] == text["optimized_prompt"] for c in round2)
+    sent = [r.json["prompt"] for r in fake_openai.calls("/v1/images/generations")]
+    assert any(text["optimized_prompt"] in p for p in sent)
