@@ -91,7 +91,10 @@ def test_openai_backend_end_to_end_and_cached_rerun(fake_openai, monkeypatch):
 
     logs = runner.invoke(app, ["logs", "-n", "50", "--json"])
     assert logs.exit_code == 0
-    assert len(json.loads(logs.output)) == 2 * (data["chunks"] + 2)
+    rows = json.loads(logs.output)
+    # The rerun took its topics from the stage cache and only asked the writer again, answered from the LLM cache.
+    assert len(rows) == data["chunks"] + 2 + 1
+    assert sum(1 for row in rows if row["cached"]) == 1
 
 
 def test_optimize_with_tiny_clip(tiny_checkpoint, monkeypatch):

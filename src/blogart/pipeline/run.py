@@ -5,6 +5,8 @@ Stages never import each other; each takes and returns values from `blogart.valu
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 from blogart import __version__
 from blogart.config import Settings
 from blogart.protocols import PromptWriter, TopicExtractor
+from blogart.store import Store
 from blogart.values import (
     Candidate,
     Chunk,
@@ -23,6 +26,7 @@ from blogart.values import (
     KeyTopics,
     LLMUsage,
     Ranked,
+    Topic,
     to_dict,
 )
 
@@ -146,8 +150,15 @@ def run_prompt(source: str, settings: Settings, *, optimize: bool = False, count
 
     clock = time.perf_counter()
     extractor = make_extractor(backend, settings)
-    chunk_topics = extractor.extract(chunks)
-    key_topics = extractor.combine(chunk_topics, chunks, settings.topics.max_key_topics)
+    cache_key = _topics_cache_key(document, backend, settings)
+    store = Store(settings.store.resolved())
+    cached = store.stage_get(cache_key)
+    if cached is not None:
+        chunk_topics, key_topics = _topics_from_json(cached)
+    else:
+        chunk_topics = extractor.extract(chunks)
+        key_topics = extractor.combine(chunk_topics, chunks, settings.topics.max_key_topics)
+        store.stage_put(cache_key, {"chunk_topics": to_dict(chunk_topics), "key_topics": to_dict(key_topics)})
     seconds["topics"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -161,6 +172,35 @@ def run_prompt(source: str, settings: Settings, *, optimize: bool = False, count
     if optimize:
         run = _optimize(run, settings, images=())
     return run
+
+
+TOPICS_STAGE_VERSION = 1  # bump when extractors change what they return for the same input
+
+
+def _topics_cache_key(document: Document, backend: str, settings: Settings) -> str:
+    """Topics depend on the post, the backend and model, chunking and the topic count: nothing else."""
+    parts = {
+        "stage": "topics",
+        "version": TOPICS_STAGE_VERSION,
+        "content": document.content_hash,
+        "backend": backend,
+        "model": settings.llm.model if backend == "openai" else "minilm",
+        "chunking": settings.chunking.model_dump(),
+        "max_topics": settings.topics.max_key_topics,
+    }
+    return "topics:" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _topic(data: dict[str, Any]) -> Topic:
+    return Topic(data["phrase"], data["abstraction"], tuple(data["evidence"]), data["weight"])
+
+
+def _topics_from_json(data: dict[str, Any]) -> tuple[list[ChunkTopics], KeyTopics]:
+    chunk_topics = [
+        ChunkTopics(ct["chunk_index"], tuple(_topic(t) for t in ct["topics"])) for ct in data["chunk_topics"]
+    ]
+    key = data["key_topics"]
+    return chunk_topics, KeyTopics(tuple(_topic(t) for t in key["topics"]), key["summary"])
 
 
 def _check_blocklist(prompt_text: str, settings: Settings) -> None:
