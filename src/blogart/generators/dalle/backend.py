@@ -1,0 +1,115 @@
+"""The `dalle-mini` / `dalle-mega` generator: prompt -> DalleBart image tokens -> VQGAN -> PNG files.
+
+Models load on the first `generate` call, not when the generator is created, so choosing the
+backend costs nothing until it runs. Image i of a request with seed s is sampled from the key of
+(s, i) alone: the same (prompt, seed, i) gives the same picture whatever n or the batch size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from blogart.errors import BlogartError, UsageError
+from blogart.values import Candidate, GenerationRequest
+
+
+class DalleGenerator:
+    """Generator protocol over a DalleBart checkpoint folder and a VQGAN folder (explicit paths)."""
+
+    def __init__(
+        self,
+        name: str,
+        checkpoint: str | Path,
+        vqgan: str | Path,
+        dtype: str = "float32",
+        batch_size: int = 4,
+    ):
+        if batch_size < 1:
+            raise UsageError("batch_size must be >= 1")
+        self.name = name
+        self.checkpoint = Path(checkpoint)
+        self.vqgan_folder = Path(vqgan)
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self._loaded: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._loaded is None:
+            from blogart.generators.dalle.text import TextNormalizer, load_tokenizer
+            from blogart.generators.dalle.vqgan import load_vqgan
+            from blogart.generators.dalle.weights import load_dallebart, read_config
+
+            normalize = bool(read_config(self.checkpoint).get("normalize_text", True))
+            bart = load_dallebart(self.checkpoint, self.dtype)
+            vqgan = load_vqgan(self.vqgan_folder, self.dtype)
+            if vqgan.config.num_codes != bart.config.image_length or vqgan.config.n_embed < bart.config.codebook_size:
+                raise BlogartError(
+                    f"VQGAN in {self.vqgan_folder} ({vqgan.config.num_codes} codes of {vqgan.config.n_embed}) does not "
+                    f"fit {self.checkpoint} ({bart.config.image_length} tokens of {bart.config.codebook_size})"
+                )
+            self._loaded = {
+                "bart": bart,
+                "vqgan": vqgan,
+                "tokenizer": load_tokenizer(self.checkpoint),
+                "normalizer": TextNormalizer.for_checkpoint(self.checkpoint) if normalize else None,
+                "normalize": normalize,
+            }
+        return self._loaded
+
+    def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]:
+        if request.n < 1:
+            raise UsageError("n must be >= 1")
+        from PIL import Image
+
+        from blogart.generators.dalle.sampler import sample_image_tokens
+        from blogart.generators.dalle.text import encode_texts
+        from blogart.generators.dalle.vqgan import decode_codes
+
+        models = self._load()
+        bart = models["bart"]
+
+        def encode(text: str):
+            return encode_texts(
+                models["tokenizer"],
+                [text],
+                max_length=bart.config.max_text_length,
+                normalize=models["normalize"],
+                normalizer=models["normalizer"],
+            )
+
+        ids, mask = encode(request.prompt)
+        neg_ids, neg_mask = encode(request.negative_prompt)  # "" gives the empty (unconditional) prompt
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        candidates: list[Candidate] = []
+        for start in range(0, request.n, self.batch_size):
+            indices = list(range(start, min(request.n, start + self.batch_size)))
+            tokens = sample_image_tokens(
+                bart,
+                ids,
+                mask,
+                neg_ids,
+                neg_mask,
+                seeds=[request.seed] * len(indices),
+                indices=indices,
+                condition_scale=request.condition_scale,
+                top_k=request.top_k,
+                top_p=request.top_p,
+                temperature=request.temperature,
+            )
+            images = decode_codes(models["vqgan"], tokens)
+            for i, image in zip(indices, images, strict=True):
+                path = out_dir / f"{round}-{request.seed}-{i}.png"
+                Image.fromarray((image * 255.0).round().astype("uint8")).save(path)
+                candidates.append(
+                    Candidate(
+                        path=path,
+                        seed=request.seed,
+                        prompt=request.prompt,
+                        negative_prompt=request.negative_prompt,
+                        generator=self.name,
+                        round=round,
+                    )
+                )
+        return candidates

@@ -1,0 +1,135 @@
+"""DalleBart model and checkpoint loading against the reference data (tests/data/dallebart/)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blogart.errors import BlogartError, MissingWeights
+
+DATA = Path(__file__).parent / "data" / "dallebart"
+
+
+def _tsv_tree(name: str) -> dict[str, tuple[tuple[int, ...], str]]:
+    rows = (DATA / f"dallebart_{name}_params.tsv").read_text().splitlines()[1:]
+    out = {}
+    for row in rows:
+        path, shape, dtype = row.split("\t")
+        out[path] = (tuple(int(x) for x in shape.split("x")), dtype)
+    return out
+
+
+@pytest.fixture(scope="module")
+def small():
+    from blogart.generators.dalle.weights import load_dallebart
+
+    return load_dallebart(DATA)
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return dict(np.load(DATA / "cases.npz"))
+
+
+@pytest.mark.parametrize("name", ["mini", "mega"])
+def test_released_trees_match_eval_shape_of_our_init(name):
+    from blogart.generators.dalle.weights import param_tree
+
+    config = json.loads((DATA / f"{name}_config.json").read_text())
+    assert param_tree(config) == _tsv_tree(name)
+
+
+def test_loaded_small_checkpoint_equals_our_init_tree(small):
+    import jax
+
+    from blogart.generators.dalle.model import init_params
+    from blogart.generators.dalle.weights import _listing, read_msgpack_tree
+
+    ours = jax.eval_shape(lambda rng: init_params(small.module, rng), jax.random.PRNGKey(0))
+    expected = {k: (tuple(v.shape), str(v.dtype)) for k, v in _flatten(ours).items()}
+    assert _listing(small.params) == expected
+    assert read_msgpack_tree(DATA / "flax_model.msgpack") == expected
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        key = f"{prefix}/{k}" if prefix else k
+        out.update(_flatten(v, key) if isinstance(v, dict) else {key: v})
+    return out
+
+
+def test_parity_with_reference_encoder_and_logits(small, cases):
+    apply = small.module.apply
+    variables = {"params": small.params}
+    states = apply(variables, cases["input_ids"], cases["attention_mask"], method="encode")
+    np.testing.assert_allclose(states, cases["encoder_last_hidden_state"], atol=1e-4)
+
+    cond = apply(variables, cases["input_ids"], cases["attention_mask"], cases["decoder_input_ids"])
+    uncond = apply(variables, cases["input_ids_uncond"], cases["attention_mask_uncond"], cases["decoder_input_ids"])
+    np.testing.assert_allclose(cond, cases["logits"], atol=1e-4)
+    np.testing.assert_allclose(uncond, cases["logits_uncond"], atol=1e-4)
+    scale = float(cases["condition_scale"])
+    np.testing.assert_allclose(uncond + scale * (cond - uncond), cases["logits_superconditioned"], atol=1e-4)
+
+
+def test_padding_changes_nothing_but_masked_tokens(small, cases):
+    """Row 1 is padded after 5 tokens: changing its pad ids must not change its outputs."""
+    ids = cases["input_ids"].copy()
+    ids[1, 5:] = 7
+    variables = {"params": small.params}
+    a = small.module.apply(variables, cases["input_ids"], cases["attention_mask"], method="encode")
+    b = small.module.apply(variables, ids, cases["attention_mask"], method="encode")
+    np.testing.assert_allclose(a[1, :5], b[1, :5], atol=1e-6)
+
+
+def test_bfloat16_cast_keeps_tree_and_is_close(cases):
+    from blogart.generators.dalle.weights import load_dallebart
+
+    bundle = load_dallebart(DATA, dtype="bfloat16")
+    leaves = _flatten(bundle.params)
+    assert {str(v.dtype) for v in leaves.values()} == {"bfloat16"}
+    logits = bundle.module.apply(
+        {"params": bundle.params}, cases["input_ids"], cases["attention_mask"], cases["decoder_input_ids"]
+    )
+    assert logits.dtype == np.float32  # layer norms, softmax and accumulation stay in fp32
+    np.testing.assert_allclose(logits, cases["logits"], atol=0.1)
+
+
+def test_unsupported_options_raise_clear_errors():
+    from blogart.generators.dalle.model import DalleBartConfig
+
+    config = json.loads((DATA / "config.json").read_text())
+    for key, value in [("use_alibi", True), ("ln_type", "rmsnorm"), ("use_cosine_attention", True), ("use_glu", False)]:
+        with pytest.raises(BlogartError, match=key):
+            DalleBartConfig.from_dict({**config, key: value})
+    with pytest.raises(BlogartError, match="lacks: d_model"):
+        DalleBartConfig.from_dict({k: v for k, v in config.items() if k != "d_model"})
+
+
+def test_missing_and_broken_checkpoints(tmp_path):
+    from blogart.generators.dalle.weights import load_dallebart
+
+    with pytest.raises(MissingWeights):
+        load_dallebart(tmp_path)
+    shutil.copy(DATA / "config.json", tmp_path / "config.json")
+    with pytest.raises(MissingWeights, match="flax_model.msgpack"):
+        load_dallebart(tmp_path)
+    (tmp_path / "flax_model.msgpack").write_text("version https://git-lfs.github.com/spec/v1\n")
+    with pytest.raises(BlogartError, match="git-lfs"):
+        load_dallebart(tmp_path)
+
+
+def test_checkpoint_for_another_config_is_refused(tmp_path):
+    from blogart.generators.dalle.weights import load_dallebart
+
+    config = json.loads((DATA / "config.json").read_text())
+    config["decoder_ffn_dim"] = 80
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    shutil.copy(DATA / "flax_model.msgpack", tmp_path / "flax_model.msgpack")
+    with pytest.raises(BlogartError, match="does not match its config"):
+        load_dallebart(tmp_path)

@@ -1,0 +1,159 @@
+"""The fast sampler: cached decoding equals the full forward pass; per-image seeds; filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blogart.errors import UsageError
+
+DATA = Path(__file__).parent / "data" / "dallebart"
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return dict(np.load(DATA / "cases.npz"))
+
+
+@pytest.fixture()
+def bundle():
+    from blogart.generators.dalle.weights import load_dallebart
+
+    return load_dallebart(DATA)
+
+
+def test_cached_decoding_equals_teacher_forced_forward(bundle, cases):
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    from blogart.generators.dalle.sampler import decode_step, prepare_decoder, unstack_layers
+
+    config = bundle.config
+    variables = {"params": bundle.params}
+    states = bundle.module.apply(variables, cases["input_ids"], cases["attention_mask"], method="encode")
+    full = bundle.module.apply(variables, cases["decoder_input_ids"], states, cases["attention_mask"], method="decode")
+
+    @jax.jit
+    def incremental(params, states, mask, tokens):
+        layers = unstack_layers(params["model"]["decoder"]["layers"]["FlaxBartDecoderLayers"], config.decoder_layers)
+        state = prepare_decoder(config, layers, states, mask)
+
+        def step(state, t):
+            logits, state = decode_step(config, params, layers, state, tokens[:, t], t)
+            return state, logits
+
+        return lax.scan(step, state, jnp.arange(tokens.shape[1]))[1].transpose(1, 0, 2)
+
+    logits = incremental(bundle.params, states, cases["attention_mask"], cases["decoder_input_ids"])
+    np.testing.assert_allclose(logits, full, atol=1e-5)
+    np.testing.assert_allclose(logits, cases["logits"], atol=1e-4)
+
+
+def _sample(bundle, cases, seeds, **kwargs):
+    from blogart.generators.dalle.sampler import sample_image_tokens
+
+    return sample_image_tokens(
+        bundle,
+        cases["input_ids"][:1],
+        cases["attention_mask"][:1],
+        cases["input_ids_uncond"][:1],
+        cases["attention_mask_uncond"][:1],
+        seeds=seeds,
+        **kwargs,
+    )
+
+
+def test_image_tokens_do_not_depend_on_batch(bundle, cases):
+    three = _sample(bundle, cases, [5, 5, 5], indices=[0, 1, 2], condition_scale=3.0, top_k=20)
+    one = _sample(bundle, cases, [5], indices=[1], condition_scale=3.0, top_k=20)
+    assert three.shape == (3, bundle.config.image_length) and three.dtype == np.int32
+    np.testing.assert_array_equal(one[0], three[1])
+    assert not np.array_equal(three[0], three[1])  # different index, different image
+    again = _sample(bundle, cases, [5, 9], indices=[1, 0], condition_scale=3.0, top_k=20)
+    np.testing.assert_array_equal(again[0], three[1])
+
+
+def test_only_codebook_ids_are_sampled(bundle, cases):
+    # the small model's head has image_vocab_size + 1 rows: the start token must never be drawn
+    tokens = _sample(bundle, cases, list(range(6)), condition_scale=1.0, top_k=None, temperature=5.0)
+    assert tokens.max() < bundle.config.codebook_size == 64
+    assert len(np.unique(tokens)) > 20  # high temperature, no top-k: many ids
+
+
+def test_filters_narrow_the_choice(bundle, cases):
+    greedy_like = _sample(bundle, cases, [1, 2], condition_scale=3.0, top_k=1)
+    np.testing.assert_array_equal(greedy_like[0], greedy_like[1])  # top-1 ignores the seed
+    nucleus = _sample(bundle, cases, [1, 2], condition_scale=3.0, top_k=None, top_p=1e-6)
+    np.testing.assert_array_equal(nucleus, greedy_like)  # a tiny nucleus is the best token too
+
+
+def test_negative_prompt_changes_the_image(bundle, cases):
+    from blogart.generators.dalle.sampler import sample_image_tokens
+
+    args = (cases["input_ids"][:1], cases["attention_mask"][:1])
+    plain = sample_image_tokens(bundle, *args, cases["input_ids_uncond"][:1], cases["attention_mask_uncond"][:1], [3])
+    negative = sample_image_tokens(bundle, *args, cases["input_ids"][1:], cases["attention_mask"][1:], [3])
+    assert not np.array_equal(plain, negative)
+
+
+def test_bad_arguments_are_usage_errors(bundle, cases):
+    with pytest.raises(UsageError):
+        _sample(bundle, cases, [])
+    with pytest.raises(UsageError):
+        _sample(bundle, cases, [1], temperature=0)
+    with pytest.raises(UsageError):
+        _sample(bundle, cases, [1], top_p=1.5)
+    with pytest.raises(UsageError):
+        _sample(bundle, cases, [1, 2], indices=[0])
+
+
+def test_filter_logits_top_k_and_top_p():
+    import jax.numpy as jnp
+
+    from blogart.generators.dalle.sampler import filter_logits
+
+    logits = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))
+    kept = np.isfinite(np.asarray(filter_logits(logits, 2, None, jnp.float32(1.0)))) & (
+        np.asarray(filter_logits(logits, 2, None, jnp.float32(1.0))) > -1e30
+    )
+    assert kept.tolist() == [[True, True, False, False]]
+    nucleus = np.asarray(filter_logits(logits, None, 0.7, jnp.float32(1.0))) > -1e30
+    assert nucleus.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 <= 0.8
+
+
+_DEVICE_SCRIPT = """
+import json, sys
+import jax
+import numpy as np
+from blogart.generators.dalle.sampler import sample_image_tokens
+from blogart.generators.dalle.weights import load_dallebart
+data = sys.argv[1]
+cases = np.load(data + "/cases.npz")
+bundle = load_dallebart(data)
+tokens = sample_image_tokens(
+    bundle, cases["input_ids"][:1], cases["attention_mask"][:1], cases["input_ids_uncond"][:1],
+    cases["attention_mask_uncond"][:1], seeds=[5, 5, 5], indices=[0, 1, 2], condition_scale=3.0, top_k=20,
+)
+print(json.dumps({"devices": jax.device_count(), "tokens": tokens.tolist()}))
+"""
+
+
+def test_same_images_on_two_devices(bundle, cases):
+    """Data-parallel over 2 (emulated) CPU devices, batch 3 padded to 4: same tokens as one device."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    run = subprocess.run(
+        [sys.executable, "-c", _DEVICE_SCRIPT, str(DATA)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 2
+    local = _sample(bundle, cases, [5, 5, 5], indices=[0, 1, 2], condition_scale=3.0, top_k=20)
+    np.testing.assert_array_equal(np.array(result["tokens"]), local)
