@@ -44,3 +44,11 @@ def clip(tiny_checkpoint):
 
     set_threads(1)  # tiny ops: a second thread only adds waiting on a shared machine
     return load_clip(MODEL, str(tiny_checkpoint))
+
+
+@pytest.fixture(scope="session")
+def tiny_dalle(tmp_path_factory):
+    """(DalleBart checkpoint folder, VQGAN folder): tiny random weights in the released formats."""
+    from tiny_dalle import make_tiny_dalle
+
+    return make_tiny_dalle(tmp_path_factory.mktemp("dalle"))

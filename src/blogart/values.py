@@ -157,6 +157,7 @@ class Candidate:
     negative_prompt: str
     generator: str  # e.g. "dalle-mini"
     round: int = 1
+    index: int = 0  # position in its round; with `seed` it reproduces the image
 
 
 @dataclass(frozen=True)

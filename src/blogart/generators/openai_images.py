@@ -103,6 +103,7 @@ class OpenAIImagesGenerator:
                     negative_prompt=request.negative_prompt,
                     generator=f"{self.name}:{self.model}",
                     round=round,
+                    index=i,
                 )
             )
         return candidates

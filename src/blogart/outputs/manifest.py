@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from blogart.atomic import atomic_write_json
 from blogart.config import Settings
-from blogart.outputs.files import atomic_write_json
 from blogart.values import Candidate, Document, Ranked, to_dict
 
 MANIFEST_NAME = "manifest.json"

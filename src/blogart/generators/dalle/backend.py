@@ -7,9 +7,11 @@ backend costs nothing until it runs. Image i of a request with seed s is sampled
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
+from blogart.atomic import atomic_write_bytes
 from blogart.errors import BlogartError, UsageError
 from blogart.values import Candidate, GenerationRequest
 
@@ -33,14 +35,34 @@ class DalleGenerator:
         self.dtype = dtype
         self.batch_size = batch_size
         self._loaded: dict[str, Any] | None = None
+        self._text_side: dict[str, Any] | None = None
+
+    def _text(self) -> dict[str, Any]:
+        """Tokenizer and normaliser only: enough to count prompt tokens without loading the weights."""
+        if self._text_side is None:
+            from blogart.generators.dalle.text import TextNormalizer, load_tokenizer
+            from blogart.generators.dalle.weights import read_config
+
+            normalize = bool(read_config(self.checkpoint).get("normalize_text", True))
+            self._text_side = {
+                "tokenizer": load_tokenizer(self.checkpoint),
+                "normalizer": TextNormalizer.for_checkpoint(self.checkpoint) if normalize else None,
+                "normalize": normalize,
+            }
+        return self._text_side
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model will read for this prompt, BOS/EOS included (the prompt writers' budget)."""
+        from blogart.generators.dalle.text import count_tokens
+
+        side = self._text()
+        return count_tokens(side["tokenizer"], text, normalize=side["normalize"], normalizer=side["normalizer"])
 
     def _load(self) -> dict[str, Any]:
         if self._loaded is None:
-            from blogart.generators.dalle.text import TextNormalizer, load_tokenizer
             from blogart.generators.dalle.vqgan import load_vqgan
-            from blogart.generators.dalle.weights import load_dallebart, read_config
+            from blogart.generators.dalle.weights import load_dallebart
 
-            normalize = bool(read_config(self.checkpoint).get("normalize_text", True))
             bart = load_dallebart(self.checkpoint, self.dtype)
             vqgan = load_vqgan(self.vqgan_folder, self.dtype)
             if vqgan.config.num_codes != bart.config.image_length or vqgan.config.n_embed < bart.config.codebook_size:
@@ -48,13 +70,7 @@ class DalleGenerator:
                     f"VQGAN in {self.vqgan_folder} ({vqgan.config.num_codes} codes of {vqgan.config.n_embed}) does not "
                     f"fit {self.checkpoint} ({bart.config.image_length} tokens of {bart.config.codebook_size})"
                 )
-            self._loaded = {
-                "bart": bart,
-                "vqgan": vqgan,
-                "tokenizer": load_tokenizer(self.checkpoint),
-                "normalizer": TextNormalizer.for_checkpoint(self.checkpoint) if normalize else None,
-                "normalize": normalize,
-            }
+            self._loaded = {"bart": bart, "vqgan": vqgan, **self._text()}
         return self._loaded
 
     def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]:
@@ -101,7 +117,9 @@ class DalleGenerator:
             images = decode_codes(models["vqgan"], tokens)
             for i, image in zip(indices, images, strict=True):
                 path = out_dir / f"{round}-{request.seed}-{i}.png"
-                Image.fromarray((image * 255.0).round().astype("uint8")).save(path)
+                png = io.BytesIO()
+                Image.fromarray((image * 255.0).round().astype("uint8")).save(png, format="PNG")
+                atomic_write_bytes(path, png.getvalue())
                 candidates.append(
                     Candidate(
                         path=path,
@@ -110,6 +128,7 @@ class DalleGenerator:
                         negative_prompt=request.negative_prompt,
                         generator=self.name,
                         round=round,
+                        index=i,
                     )
                 )
         return candidates
