@@ -95,3 +95,29 @@ def test_two_rounds_use_the_optimised_prompt(fake_openai, tiny_ranker, monkeypat
     assert all(c["prompt"] == text["optimized_prompt"] for c in round2)
     sent = [r.json["prompt"] for r in fake_openai.calls("/v1/images/generations")]
     assert any(text["optimized_prompt"] in p for p in sent)
+
+
+def test_generate_with_a_released_format_dalle_checkpoint(tiny_dalle, tiny_ranker, tmp_path):
+    from PIL import Image
+
+    checkpoint, vqgan = tiny_dalle
+    args = ["generate", str(POSTS / "sourdough.md"), "--checkpoint", str(checkpoint), "--vqgan", str(vqgan)]
+    result = runner.invoke(app, [*args, "-n", "3", "--seed", "5", "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    assert manifest["generator"] == "dalle-mini" and manifest["ranked"]
+    rows = sorted(manifest["candidates"], key=lambda c: c["index"])
+    assert [(c["seed"], c["index"]) for c in rows] == [(5, 0), (5, 1), (5, 2)]
+    assert all(Image.open(c["path"]).size == (32, 32) for c in rows)
+    # The prompt was budgeted with the checkpoint's own tokenizer and its 16-token text length.
+    assert manifest["text"]["prompt_tokens"] <= 16
+
+    # Same seed, same pictures: a rerun reproduces image 1 exactly, here without ranking.
+    again = runner.invoke(
+        app, [*args, "-n", "2", "--seed", "5", "--no-rank", "--out", str(tmp_path / "again"), "--json"]
+    )
+    assert again.exit_code == 0, again.output
+    second = json.loads(again.output)
+    assert second["ranked"] is False and second["cover"] == second["candidates"][0]["path"]
+    first_run_image1 = next(c["path"] for c in rows if c["index"] == 1)
+    assert Image.open(second["candidates"][1]["path"]).tobytes() == Image.open(first_run_image1).tobytes()

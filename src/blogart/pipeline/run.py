@@ -126,7 +126,9 @@ def make_writer(backend: str, settings: Settings, count_tokens=None) -> PromptWr
     return TemplatePromptWriter(count_tokens=count_tokens)
 
 
-def run_prompt(source: str, settings: Settings, *, optimize: bool = False, count_tokens=None) -> PromptRun:
+def run_prompt(
+    source: str, settings: Settings, *, optimize: bool = False, count_tokens=None, max_tokens: int | None = None
+) -> PromptRun:
     """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt)."""
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
@@ -163,7 +165,8 @@ def run_prompt(source: str, settings: Settings, *, optimize: bool = False, count
 
     clock = time.perf_counter()
     writer = make_writer(backend, settings, count_tokens)
-    prompt = writer.write(key_topics, document.title, style, settings.prompt.negative, settings.prompt.max_tokens)
+    budget = min(settings.prompt.max_tokens, max_tokens or settings.prompt.max_tokens)
+    prompt = writer.write(key_topics, document.title, style, settings.prompt.negative, budget)
     _check_blocklist(prompt.text, settings)
     seconds["prompt"] = time.perf_counter() - clock
     usage = extractor.usage + getattr(writer, "usage", LLMUsage())
@@ -260,7 +263,13 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     from blogart.ranking.factory import build_ranker
 
     generator = create_generator(settings.generate.model, settings)
-    run = run_prompt(source, settings, count_tokens=getattr(generator, "count_tokens", None))
+    # A generator that knows its tokenizer and text length sets the prompt's budget.
+    run = run_prompt(
+        source,
+        settings,
+        count_tokens=getattr(generator, "count_tokens", None),
+        max_tokens=getattr(generator, "max_prompt_tokens", None),
+    )
     out_dir = output_dir_for(Path(settings.generate.out_dir), run.document)
 
     clock = time.perf_counter()

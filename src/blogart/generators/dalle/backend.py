@@ -51,6 +51,13 @@ class DalleGenerator:
             }
         return self._text_side
 
+    @property
+    def max_prompt_tokens(self) -> int:
+        """The text length the checkpoint reads (64 for the released models)."""
+        from blogart.generators.dalle.weights import read_config
+
+        return int(read_config(self.checkpoint).get("max_text_length", 64))
+
     def count_tokens(self, text: str) -> int:
         """Tokens the model will read for this prompt, BOS/EOS included (the prompt writers' budget)."""
         from blogart.generators.dalle.text import count_tokens
