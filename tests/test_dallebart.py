@@ -47,11 +47,11 @@ def test_loaded_small_checkpoint_equals_our_init_tree(small):
     import jax
 
     from blogart.generators.dalle.model import init_params
-    from blogart.generators.dalle.weights import _listing, read_msgpack_tree
+    from blogart.generators.dalle.weights import listing, read_msgpack_tree
 
     ours = jax.eval_shape(lambda rng: init_params(small.module, rng), jax.random.PRNGKey(0))
     expected = {k: (tuple(v.shape), str(v.dtype)) for k, v in _flatten(ours).items()}
-    assert _listing(small.params) == expected
+    assert listing(small.params) == expected
     assert read_msgpack_tree(DATA / "flax_model.msgpack") == expected
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from blogart import modelhub
 from blogart.errors import BlogartError, MissingWeights, UsageError
+from blogart.generators.dalle.weights import read_msgpack_tree
 
 DATA = Path(__file__).parent / "data"
 TOKENIZER_FILES = {
@@ -268,21 +269,21 @@ def _load_msgpack(path: Path) -> dict:
     return msgpack_restore(path.read_bytes())
 
 
-def test_read_tree_shapes_matches_flax(tmp_path):
+def test_read_msgpack_tree_matches_flax(tmp_path):
     from flax.traverse_util import flatten_dict
 
     path = DATA / "dallebart" / "flax_model.msgpack"
     full = flatten_dict(_load_msgpack(path), sep="/")
-    assert modelhub.read_tree_shapes(path) == {k: (v.shape, v.dtype.name) for k, v in full.items()}
+    assert read_msgpack_tree(path) == {k: (v.shape, v.dtype.name) for k, v in full.items()}
 
 
-def test_read_tree_shapes_handles_chunked_arrays(tmp_path, monkeypatch):
+def test_read_msgpack_tree_handles_chunked_arrays(tmp_path, monkeypatch):
     import flax.serialization
 
     monkeypatch.setattr(flax.serialization, "MAX_CHUNK_SIZE", 64)  # force flax to split this array
     _write_msgpack(tmp_path / "m.msgpack", {"a": {"k": np.zeros((5, 7), np.float16)}, "b": np.ones(3, np.float32)})
     assert b"__msgpack_chunked_array__" in (tmp_path / "m.msgpack").read_bytes()
-    assert modelhub.read_tree_shapes(tmp_path / "m.msgpack") == {"a/k": ((5, 7), "float16"), "b": ((3,), "float32")}
+    assert read_msgpack_tree(tmp_path / "m.msgpack") == {"a/k": ((5, 7), "float16"), "b": ((3,), "float32")}
 
 
 def test_compare_trees_names_each_kind_of_problem():

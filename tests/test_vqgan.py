@@ -137,11 +137,11 @@ def test_weights_that_do_not_fit_the_config_are_rejected(tmp_path):
     config["n_embed"] = 128
     (tmp_path / "config.json").write_text(json.dumps(config))
     shutil.copy(DATA / "flax_model.msgpack", tmp_path / "flax_model.msgpack")
-    with pytest.raises(BlogartError, match="1 of the wrong shape.*quantize/embedding/embedding"):
+    with pytest.raises(BlogartError, match="does not match its config.*quantize/embedding/embedding"):
         vqgan.load_vqgan(tmp_path)
 
     (tmp_path / "flax_model.msgpack").write_bytes(b"not msgpack")
-    with pytest.raises(BlogartError, match="unreadable VQGAN weights"):
+    with pytest.raises(BlogartError, match="cannot read"):
         vqgan.load_vqgan(tmp_path)
 
 

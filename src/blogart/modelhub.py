@@ -366,7 +366,9 @@ def _check_tree(folder: Path, kind: str, problems: list[str], warnings: list[str
     if config is None:
         return 0
     try:
-        actual = read_tree_shapes(folder / "flax_model.msgpack")
+        from blogart.generators.dalle.weights import read_msgpack_tree
+
+        actual = read_msgpack_tree(folder / "flax_model.msgpack")
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file can fail in many ways
         problems.append(f"flax_model.msgpack is not a readable Flax checkpoint: {_one_line(exc)}")
         return 0
@@ -424,48 +426,3 @@ def compare_trees(
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) or "scalar"
-
-
-def read_tree_shapes(path: str | Path) -> dict[str, tuple[tuple[int, ...], str]]:
-    """`path/to/tensor -> (shape, dtype)` of a Flax msgpack checkpoint, streaming, one tensor in memory at a time.
-
-    Reads the format `flax.serialization.msgpack_serialize` writes (ndarray ext type 1, and large
-    arrays split into `__msgpack_chunked_array__` dicts) without building the arrays.
-    """
-    import msgpack
-
-    def ext_hook(code: int, data: bytes) -> Any:
-        if code in (1, 3):  # ndarray / numpy scalar: msgpack of (shape, dtype name, raw bytes)
-            shape, dtype, _ = msgpack.unpackb(data, raw=False)
-            return _Leaf(tuple(shape), dtype)
-        return msgpack.ExtType(code, data)
-
-    with open(path, "rb") as f:
-        unpacker = msgpack.Unpacker(f, ext_hook=ext_hook, raw=False, strict_map_key=False, max_buffer_size=2**31 - 1)
-        tree = unpacker.unpack()
-    if not isinstance(tree, dict):
-        raise ValueError("the top level is not a mapping of parameters")
-    out: dict[str, tuple[tuple[int, ...], str]] = {}
-    _flatten(tree, "", out)
-    return out
-
-
-@dataclass(frozen=True)
-class _Leaf:
-    shape: tuple[int, ...]
-    dtype: str
-
-
-def _flatten(node: Any, prefix: str, out: dict[str, tuple[tuple[int, ...], str]]) -> None:
-    if isinstance(node, dict) and node.get("__msgpack_chunked_array__"):
-        shape = tuple(node["shape"][str(i)] for i in range(len(node["shape"])))
-        chunks = node["chunks"]
-        dtype = chunks["0"].dtype if chunks else "float32"
-        out[prefix] = (shape, dtype)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            _flatten(value, f"{prefix}/{key}" if prefix else str(key), out)
-    elif isinstance(node, _Leaf):
-        out[prefix] = (node.shape, node.dtype)
-    else:
-        raise ValueError(f"{prefix or 'the top level'} holds a {type(node).__name__}, not an array")

@@ -231,15 +231,9 @@ def config_path_cmd() -> None:
 
 
 def _register_all() -> None:
-    import importlib
+    from blogart.cli import logs, models, rank, styles
 
-    for name in ("models", "rank", "logs", "styles"):
-        try:
-            module = importlib.import_module(f"blogart.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"blogart.cli.{name}":
-                raise
-            continue
+    for module in (models, rank, logs, styles):
         module.register(app)
 
 

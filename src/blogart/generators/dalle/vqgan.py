@@ -357,9 +357,7 @@ def load_vqgan(folder: str | Path, dtype: str = "float32") -> VQGANBundle:
     With dtype "bfloat16" or "float16" the weights are stored and run in that type (half the memory);
     quantizer distances stay in float32.
     """
-    import jax
-    import jax.numpy as jnp
-    from flax.serialization import msgpack_restore
+    from blogart.generators.dalle.weights import check_tree, listing, load_msgpack
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
@@ -372,38 +370,12 @@ def load_vqgan(folder: str | Path, dtype: str = "float32") -> VQGANBundle:
     except (ValueError, TypeError) as exc:
         raise BlogartError(f"unreadable VQGAN config {folder / CONFIG_FILE}: {exc}") from exc
 
-    try:
-        restored = msgpack_restore((folder / WEIGHTS_FILE).read_bytes())
-    except Exception as exc:  # msgpack raises several unrelated types on a damaged file
-        raise BlogartError(f"unreadable VQGAN weights {folder / WEIGHTS_FILE}: {exc}") from exc
-    if set(restored) == {"params"}:
-        restored = restored["params"]
-    _check_tree(_flatten(restored), param_tree(config), folder)
-
-    target = getattr(jnp, dtype)
-
-    def to_device(tree: dict[str, Any]) -> dict[str, Any]:
-        # Pop each host array as soon as it is on the device, so the two copies never coexist whole.
-        out = {}
-        for key in list(tree):
-            value = tree.pop(key)
-            out[key] = to_device(value) if isinstance(value, dict) else jax.device_put(np.asarray(value, target))
-        return out
-
-    params = to_device(restored)
+    # Streamed tensor by tensor, so the file bytes and the device arrays never coexist whole.
+    params = load_msgpack(folder / WEIGHTS_FILE, dtype)
+    if set(params) == {"params"}:
+        params = params["params"]
+    check_tree(listing(params), param_tree(config), f"VQGAN weights in {folder}", dtype=dtype)
     return VQGANBundle(config=config, params=params, module=make_module(config, dtype), dtype=dtype)
-
-
-def _check_tree(found: Mapping[str, Any], expected: Mapping[str, tuple[tuple[int, ...], str]], folder: Path) -> None:
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    wrong = sorted(p for p in set(found) & set(expected) if tuple(np.shape(found[p])) != expected[p][0])
-    if missing or unexpected or wrong:
-        example = (missing or unexpected or wrong)[0]
-        raise BlogartError(
-            f"VQGAN weights in {folder} do not match its config.json: {len(missing)} missing, "
-            f"{len(unexpected)} unexpected, {len(wrong)} of the wrong shape (first: {example})"
-        )
 
 
 def encode_images(bundle: VQGANBundle, pixels: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""DalleBart checkpoints: read `config.json` + `flax_model.msgpack` into our parameter tree.
+"""Flax msgpack checkpoints (DalleBart, and the VQGAN loader uses the same reading and checks).
 
 The msgpack file is streamed: each tensor is turned into a device array (and cast) as soon as it is
 read, so loading never holds the file bytes and the params at once. Light at import time (the CLI's
@@ -79,23 +79,28 @@ def read_msgpack_tree(path: str | Path) -> TreeListing:
     return out
 
 
-def load_params(folder: str | Path, config: dict[str, Any], dtype: str = "float32") -> dict:
-    """Stream the checkpoint into device arrays, cast floating tensors to `dtype`, check the tree."""
+def load_msgpack(path: Path, dtype: str = "float32") -> dict:
+    """Stream a flax msgpack file into device arrays, floating tensors cast to `dtype`."""
     import jax.numpy as jnp
 
     if dtype not in DTYPES:
         raise BlogartError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    path = Path(folder) / WEIGHTS_NAME
-    if not path.is_file():
-        raise MissingWeights(f"no {WEIGHTS_NAME} in {folder}")
     target = jnp.dtype(dtype)
 
     def to_device(shape: tuple[int, ...], dt: str, data: bytes):
         arr = np.frombuffer(data, dtype=np.dtype(dt)).reshape(shape)
         return jnp.asarray(arr, dtype=target if np.issubdtype(arr.dtype, np.floating) else arr.dtype)
 
-    tree = _unchunk(_stream(path, to_device))
-    check_tree(_listing(tree), param_tree(config), str(path), dtype=dtype)
+    return _unchunk(_stream(path, to_device))
+
+
+def load_params(folder: str | Path, config: dict[str, Any], dtype: str = "float32") -> dict:
+    """The checkpoint's params as device arrays cast to `dtype`, checked against the config's tree."""
+    path = Path(folder) / WEIGHTS_NAME
+    if not path.is_file():
+        raise MissingWeights(f"no {WEIGHTS_NAME} in {folder}")
+    tree = load_msgpack(path, dtype)
+    check_tree(listing(tree), param_tree(config), str(path), dtype=dtype)
     return tree
 
 
@@ -133,7 +138,8 @@ def check_tree(found: TreeListing, expected: TreeListing, where: str, dtype: str
         raise BlogartError(f"{where} does not match its config: {'; '.join(problems[:3])}{more}")
 
 
-def _listing(tree: dict) -> TreeListing:
+def listing(tree: dict) -> TreeListing:
+    """path -> (shape, dtype) of a loaded tree."""
     return {k: (tuple(v.shape), str(v.dtype)) for k, v in _flatten(tree).items()}
 
 
