@@ -88,9 +88,8 @@ def choose_backend(settings: Settings) -> str:
     return backend
 
 
-def _llm_client(settings: Settings):
+def _llm_client(settings: Settings, store: Store):
     from blogart.llm.client import LLMClient
-    from blogart.store import Store
 
     key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
     return LLMClient(
@@ -100,27 +99,28 @@ def _llm_client(settings: Settings):
         timeout=settings.llm.timeout,
         max_retries=settings.llm.max_retries,
         temperature=settings.llm.temperature,
-        store=Store(settings.store.resolved()),
+        store=store,
     )
 
 
-def make_extractor(backend: str, settings: Settings) -> TopicExtractor:
-    if backend == "openai":
+def make_extractor(client) -> TopicExtractor:
+    """The openai extractor when there is an LLM client, else the offline one."""
+    if client is not None:
         from blogart.llm.openai_topics import OpenAITopicExtractor
 
-        return OpenAITopicExtractor(_llm_client(settings))
+        return OpenAITopicExtractor(client)
     from blogart.llm.local_topics import LocalTopicExtractor
 
     return LocalTopicExtractor()
 
 
-def make_writer(backend: str, settings: Settings, count_tokens=None) -> PromptWriter:
-    if backend == "openai":
+def make_writer(client, settings: Settings, count_tokens=None) -> PromptWriter:
+    if client is not None:
         from blogart.prompts.library import load_examples
         from blogart.prompts.openai_writer import OpenAIPromptWriter
 
         examples = load_examples(settings.prompt.library_dir or None)
-        return OpenAIPromptWriter(_llm_client(settings), examples, count_tokens=count_tokens)
+        return OpenAIPromptWriter(client, examples, count_tokens=count_tokens)
     from blogart.prompts.builder import TemplatePromptWriter
 
     return TemplatePromptWriter(count_tokens=count_tokens)
@@ -137,8 +137,8 @@ def run_prompt(
     seconds: dict[str, float] = {}
     backend = choose_backend(settings)
     style = get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))
-    if backend == "openai":
-        _llm_client(settings)  # fail on a missing key before any work
+    store = Store(settings.store.resolved())
+    client = _llm_client(settings, store) if backend == "openai" else None  # a missing key fails before any work
 
     clock = time.perf_counter()
     document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
@@ -151,9 +151,8 @@ def run_prompt(
     seconds["read_and_chunk"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    extractor = make_extractor(backend, settings)
+    extractor = make_extractor(client)
     cache_key = _topics_cache_key(document, backend, settings)
-    store = Store(settings.store.resolved())
     cached = store.stage_get(cache_key)
     if cached is not None:
         chunk_topics, key_topics = _topics_from_json(cached)
@@ -164,12 +163,12 @@ def run_prompt(
     seconds["topics"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    writer = make_writer(backend, settings, count_tokens)
+    writer = make_writer(client, settings, count_tokens)
     budget = min(settings.prompt.max_tokens, max_tokens or settings.prompt.max_tokens)
     prompt = writer.write(key_topics, document.title, style, settings.prompt.negative, budget)
     _check_blocklist(prompt.text, settings)
     seconds["prompt"] = time.perf_counter() - clock
-    usage = extractor.usage + getattr(writer, "usage", LLMUsage())
+    usage = client.usage if client is not None else LLMUsage()
 
     run = PromptRun(document, tuple(chunks), tuple(chunk_topics), key_topics, prompt, backend, usage, seconds=seconds)
     if optimize:
