@@ -245,3 +245,13 @@ def test_estimate_is_conservative():
     text = "a crusty sourdough loaf beside a jar of bubbling starter, morning light"
     assert estimate_tokens(text) >= len(text.split()) + 2
     assert estimate_tokens("") == 2
+
+
+def test_parts_already_said_by_a_compound_are_skipped():
+    topics = KeyTopics(
+        (Topic("sourdough bread", ""), Topic("dough", ""), Topic("starter culture", ""), Topic("art", "")),
+        "A post about bread.",
+    )
+    style = StylePreset("plain", "", "")
+    text = TemplatePromptWriter().write(topics, "Bread", style).text
+    assert text == "sourdough bread, starter culture, art"  # "dough" is in "sourdough"; "art" is short: kept

@@ -72,6 +72,19 @@ def merge_negative(style: StylePreset | Sequence[str], extra: Sequence[str] = ()
     return tuple(words.values())
 
 
+def _already_said(phrase: str, earlier: Sequence[str]) -> bool:
+    """Every word of `phrase` is a word of an earlier part, or the head or tail of a compound there
+    ("dough" in "sourdough", "scaling" in "autoscaling"); short words must match whole."""
+    said = {w for p in earlier for w in p.lower().split()}
+
+    def covered(word: str) -> bool:
+        return word in said or (
+            len(word) >= 4 and any(w != word and (w.endswith(word) or w.startswith(word)) for w in said)
+        )
+
+    return all(covered(w) for w in phrase.lower().split())
+
+
 @dataclass(frozen=True)
 class _Part:
     text: str
@@ -113,9 +126,8 @@ class TemplatePromptWriter:
         phrases: list[str] = []
         for topic in key_topics.topics:
             phrase = clean_phrase(topic.phrase)
-            words = set(phrase.lower().split())
-            # "sourdough" adds nothing after "sourdough bread": skip parts whose words are all there already.
-            if phrase and not any(words <= set(p.lower().split()) for p in phrases):
+            # "sourdough" or "dough" add nothing after "sourdough bread": skip parts already said.
+            if phrase and not _already_said(phrase, phrases):
                 phrases.append(phrase)
         if not phrases:
             fallback = clean_phrase(title) or clean_phrase(key_topics.summary)
