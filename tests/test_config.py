@@ -83,3 +83,13 @@ def test_bad_config_is_one_line_exit_2(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().startswith("error: bad setting generate.n")
     assert "Traceback" not in result.output
+
+
+def test_sampling_settings_are_checked_before_any_work(tmp_path):
+    post = tmp_path / "post.md"
+    post.write_text("# Bees\n\nUrban beekeeping on rooftops is growing in popularity.\n")
+    for flag, value in (("--top-k", "-1"), ("--top-p", "1.5"), ("--temperature", "0")):
+        result = runner.invoke(app, ["generate", str(post), flag, value])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("error: bad setting generate.")
+    assert load_settings(overrides={"generate": {"top_k": 0}}).generate.top_k == 0  # 0 turns top-k off

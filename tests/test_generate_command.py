@@ -121,3 +121,13 @@ def test_generate_with_a_released_format_dalle_checkpoint(tiny_dalle, tiny_ranke
     assert second["ranked"] is False and second["cover"] == second["candidates"][0]["path"]
     first_run_image1 = next(c["path"] for c in rows if c["index"] == 1)
     assert Image.open(second["candidates"][1]["path"]).tobytes() == Image.open(first_run_image1).tobytes()
+
+
+def test_missing_clip_fails_before_anything_is_drawn(fake_openai, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "blogart models pull clip" in result.output
+    assert fake_openai.calls("/v1/images/generations") == []

@@ -72,10 +72,10 @@ class GenerateSettings(Section):
     model: str = "dalle-mini"
     n: int = Field(8, ge=1)
     seed: int = 0
-    condition_scale: float = 10.0
-    top_k: int | None = 50
-    top_p: float | None = None
-    temperature: float = 1.0
+    condition_scale: float = Field(10.0, ge=0)
+    top_k: int = Field(50, ge=0)  # 0: no top-k filter
+    top_p: float | None = Field(None, gt=0, le=1)
+    temperature: float = Field(1.0, gt=0)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     out_dir: str = "blogart-out"
     rounds: int = Field(1, ge=1, le=2)

@@ -249,7 +249,7 @@ def _request(prompt: ImagePrompt, settings: Settings, seed_offset: int = 0) -> G
         n=g.n,
         seed=g.seed + seed_offset,
         condition_scale=g.condition_scale,
-        top_k=g.top_k,
+        top_k=g.top_k or None,
         top_p=g.top_p,
         temperature=g.temperature,
     )
@@ -261,7 +261,9 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     from blogart.outputs.manifest import build_manifest, output_dir_for, write_manifest
     from blogart.ranking.factory import build_ranker
 
+    # Both found before any work, so missing weights fail in a second, not after the drawing.
     generator = create_generator(settings.generate.model, settings)
+    ranker = build_ranker(settings, top_k=None) if rank else None
     # A generator that knows its tokenizer and text length sets the prompt's budget.
     run = run_prompt(
         source,
@@ -275,7 +277,6 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     candidates = list(generator.generate(_request(run.prompt, settings), out_dir, round=1))
     seconds = {**run.seconds, "generate_round1": time.perf_counter() - clock}
 
-    ranker = build_ranker(settings, top_k=None) if rank else None
     ranked: list[Ranked] = []
     if ranker is not None:
         clock = time.perf_counter()
