@@ -47,7 +47,7 @@ def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, tiny
     assert manifest["settings"]["llm"]["api_key"] == "***"
 
 
-def test_generate_refuses_a_blocked_prompt_before_drawing(fake_openai, monkeypatch, tmp_path):
+def test_generate_refuses_a_blocked_prompt_before_drawing(fake_openai, tiny_ranker, monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
     monkeypatch.setenv("BLOGART_MODERATION__PROMPT_BLOCKLIST", '["tide"]')
