@@ -27,8 +27,10 @@ def test_help_imports_no_heavy_library():
 def test_every_command_has_help():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("prompt", "generate", "config"):
+    for command in ("prompt", "generate", "rank", "models", "styles", "logs", "config"):
         assert command in result.output
+        sub = runner.invoke(app, [command, "--help"])
+        assert sub.exit_code == 0 and "Usage:" in sub.output, command
 
 
 def test_python_dash_m_entry_point():

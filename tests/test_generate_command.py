@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from blogart.cli import app
+from blogart.ranking.moderation import blocklist_matches
 
 POSTS = Path(__file__).parent / "data" / "posts"
 runner = CliRunner()
@@ -131,3 +132,64 @@ def test_missing_clip_fails_before_anything_is_drawn(fake_openai, monkeypatch, t
     assert result.exit_code == 1
     assert "blogart models pull clip" in result.output
     assert fake_openai.calls("/v1/images/generations") == []
+
+
+def test_round_two_never_draws_a_blocked_word(fake_openai, tiny_ranker, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    monkeypatch.setenv("BLOGART_OPTIMIZE__ITERATIONS", "10")
+    monkeypatch.setenv("BLOGART_OPTIMIZE__PROMPT_LEN", "6")
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "2", "--rounds", "2"]
+    args += ["--backend", "local", "--json"]
+    free = runner.invoke(app, [*args, "--out", str(tmp_path / "free")])
+    assert free.exit_code == 0, free.output
+    text = json.loads(free.output)["text"]
+    # Block the words PEZ wrote when free (those the readable prompt lacks): it must now write others.
+    blocked = [w for w in text["optimized_prompt"].split() if w not in text["prompt"]]
+    assert blocked
+    monkeypatch.setenv("BLOGART_MODERATION__PROMPT_BLOCKLIST", json.dumps(blocked))
+    drawn = len(fake_openai.calls("/v1/images/generations"))
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "blocked")])
+    assert result.exit_code == 0, result.output
+    sent = [r.json["prompt"] for r in fake_openai.calls("/v1/images/generations")[drawn:]]
+    assert json.loads(result.output)["text"]["optimized_prompt"] in sent[-1]
+    assert not blocklist_matches(" ".join(sent), blocked)
+
+
+def test_two_rounds_without_ranking_still_need_clip_before_drawing(fake_openai, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
+    result = runner.invoke(app, [*args, "--rounds", "2", "--no-rank", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "blogart models pull clip" in result.output
+    assert fake_openai.calls("/v1/images/generations") == []
+
+
+def test_generate_bad_output_folder_and_checkpoint_flag_are_one_line_errors(fake_openai, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    result = runner.invoke(app, [*args, "--no-rank", "--out", str(a_file)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: cannot create the output folder") and len(result.output.splitlines()) == 1
+    result = runner.invoke(app, [*args, "--checkpoint", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --checkpoint is for dalle-mini and dalle-mega, not openai-images"
+    assert fake_openai.calls("/v1/images/generations") == []
+
+
+def test_openai_moderation_refuses_the_prompt_before_drawing(fake_openai, tiny_ranker, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    monkeypatch.setenv("BLOGART_MODERATION__OPENAI", "true")
+    flagged = {"flagged": True, "categories": {"violence": True}, "category_scores": {"violence": 0.9}}
+    fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [flagged]})
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "prompt refused by moderation (violence)" in result.output
+    assert fake_openai.calls("/v1/images/generations") == []
+    assert not (tmp_path / "out").exists()

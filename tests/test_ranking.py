@@ -162,6 +162,17 @@ def test_pretrained_tags_resolve_from_the_cache_or_name_the_pull_command(tmp_pat
         resolve_clip("ViT-Q-99", "x")
 
 
+def test_a_corrupt_checkpoint_is_one_error_not_a_traceback(tiny_checkpoint, tmp_path):
+    from blogart.ranking.clip import ClipModel, resolve_clip
+
+    # safetensors and torch.load fail with their own exception types, not RuntimeError or OSError.
+    for name in ("broken.safetensors", "broken.bin"):
+        path = tmp_path / name
+        path.write_bytes(b"not a checkpoint at all")
+        with pytest.raises(MissingWeights, match=f"cannot load CLIP {MODEL}/{name}"):
+            ClipModel.load(resolve_clip(MODEL, str(path)))
+
+
 def test_unreadable_image_is_an_input_error(clip, tmp_path):
     from blogart.ranking.clip import ClipRanker
 
@@ -169,6 +180,16 @@ def test_unreadable_image_is_an_input_error(clip, tmp_path):
     bad.write_text("hello")
     with pytest.raises(InputError, match="not a readable image"):
         ClipRanker(clip).rank(_candidates([bad]), ImagePrompt(PROMPT, (), "", 8))
+
+
+def test_an_image_over_pillows_size_limit_is_an_input_error(clip, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from blogart.ranking.clip import ClipRanker
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # a 48x48 test image is now a "decompression bomb"
+    with pytest.raises(InputError, match="not a readable image"):
+        ClipRanker(clip).rank(_candidates(_pngs(tmp_path, 1)), ImagePrompt(PROMPT, (), "", 8))
 
 
 def test_blogart_rank_cli(tiny_checkpoint, tmp_path):

@@ -175,6 +175,8 @@ def generate(
     }
     generator_name = model or _settings(**overrides).generate.model
     if checkpoint:
+        if generator_name not in ("dalle-mini", "dalle-mega"):
+            raise UsageError(f"--checkpoint is for dalle-mini and dalle-mega, not {generator_name}")
         overrides["models"] = {generator_name.replace("-", "_"): checkpoint}
     if vqgan:
         overrides.setdefault("models", {})["vqgan"] = vqgan

@@ -24,7 +24,9 @@ def rank(
     negative: Annotated[
         list[str] | None, typer.Option("--negative", help="A word to penalise; repeat for more.", show_default=False)
     ] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", "-k", help="Show only the best k.", min=1)] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", "-k", help="Show the best k, then any flagged images.", min=1)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     model: Annotated[
         str | None, typer.Option("--model", help="open_clip model, hf-hub:ORG/REPO or local-dir:PATH.")

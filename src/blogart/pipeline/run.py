@@ -14,6 +14,7 @@ from typing import Any
 
 from blogart import __version__
 from blogart.config import Settings
+from blogart.errors import UsageError
 from blogart.protocols import PromptWriter, TopicExtractor
 from blogart.store import Store
 from blogart.values import (
@@ -205,6 +206,10 @@ def _topics_from_json(data: dict[str, Any]) -> tuple[list[ChunkTopics], KeyTopic
     return chunk_topics, KeyTopics(tuple(_topic(t) for t in key["topics"]), key["summary"])
 
 
+def _prompt_blocklist(settings: Settings) -> list[str]:
+    return list(settings.moderation.prompt_blocklist) if settings.moderation.enabled else []
+
+
 def _check_blocklist(prompt_text: str, settings: Settings) -> None:
     if not settings.moderation.enabled:
         return
@@ -232,10 +237,12 @@ def _optimize(run: PromptRun, settings: Settings, images: tuple[Path, ...]) -> P
         lr=opt.lr,
         weight_decay=opt.weight_decay,
         negative_weight=opt.negative_weight,
-        blocklist=opt.blocklist,
+        # PEZ may pick any token: keep the words moderation blocks out of it, and check what it wrote.
+        blocklist=[*opt.blocklist, *_prompt_blocklist(settings)],
         seed=opt.seed,
         threads=settings.rank.threads or None,
     )
+    _check_blocklist(result.text, settings)
     optimized = to_image_prompt(result, run.prompt)
     seconds = {**run.seconds, "optimize": time.perf_counter() - clock}
     return replace(run, optimized=optimized, optimize_history=tuple(result.score_history), seconds=seconds)
@@ -259,11 +266,13 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     """The whole job: prompt, candidates (one or two rounds), ranking and moderation, manifest."""
     from blogart.generators.registry import create_generator
     from blogart.outputs.manifest import build_manifest, output_dir_for, write_manifest
-    from blogart.ranking.factory import build_ranker
+    from blogart.ranking.factory import build_ranker, clip_from_settings
 
-    # Both found before any work, so missing weights fail in a second, not after the drawing.
+    # Generator and CLIP found before any work, so missing weights fail in a second, not after the drawing.
     generator = create_generator(settings.generate.model, settings)
     ranker = build_ranker(settings, top_k=None) if rank else None
+    if ranker is None and settings.generate.rounds > 1:
+        clip_from_settings(settings)  # round 2's PEZ needs CLIP even without ranking
     # A generator that knows its tokenizer and text length sets the prompt's budget.
     run = run_prompt(
         source,
@@ -271,7 +280,19 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
         count_tokens=getattr(generator, "count_tokens", None),
         max_tokens=getattr(generator, "max_prompt_tokens", None),
     )
+    moderator = ranker.moderator if ranker is not None else None
+
+    def screen(prompt: ImagePrompt) -> None:
+        # The blocklist was checked when the prompt was written; OpenAI's verdict, too, comes before drawing.
+        if moderator is not None and moderator.openai is not None:
+            moderator.check_prompt(prompt.text)
+
+    screen(run.prompt)
     out_dir = output_dir_for(Path(settings.generate.out_dir), run.document)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
 
     clock = time.perf_counter()
     candidates = list(generator.generate(_request(run.prompt, settings), out_dir, round=1))
@@ -286,6 +307,7 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     if settings.generate.rounds > 1:
         best = tuple(r.candidate.path for r in ranked if not r.flagged)[: settings.rank.top_k]
         run = _optimize(run, settings, images=best)
+        screen(run.optimized)
         clock = time.perf_counter()
         second = generator.generate(
             _request(run.optimized, settings, seed_offset=settings.generate.n), out_dir, round=2

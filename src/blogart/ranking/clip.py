@@ -170,8 +170,9 @@ class ClipModel:
                 pretrained_text=False,  # a full checkpoint follows; never fetch tower weights
             )
             tokenizer = open_clip.get_tokenizer(source.model_name)
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise MissingWeights(f"cannot load CLIP {source.model_id}: {str(exc).splitlines()[0]}") from exc
+        except Exception as exc:  # a corrupt or mismatched file fails in torch, safetensors or open_clip
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MissingWeights(f"cannot load CLIP {source.model_id}: {reason}") from exc
         return cls(model, preprocess, tokenizer, source.model_id, batch_size)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -214,7 +215,7 @@ def _open_image(image: Path | Any) -> Any:
             return opened.convert("RGB")
     except FileNotFoundError:
         raise InputError(f"image not found: {image}") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise InputError(f"not a readable image: {image} ({exc})") from None
 
 
