@@ -53,3 +53,12 @@ def test_bad_requests_and_mismatched_vqgan(tiny_dalle, tmp_path):
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(BlogartError, match="does not match its config"):
         DalleGenerator("dalle-mini", other, vqgan).generate(GenerationRequest("x", n=1), tmp_path)
+
+
+def test_out_of_range_seed_is_a_usage_error_before_the_weights_load(tiny_dalle, tmp_path):
+    from blogart.generators.dalle.backend import DalleGenerator
+
+    gen = DalleGenerator("dalle-mini", *tiny_dalle)
+    with pytest.raises(UsageError, match="seed -1 is out of range"):
+        gen.generate(GenerationRequest("x", n=1, seed=-1), tmp_path)
+    assert gen._loaded is None

@@ -133,3 +133,40 @@ def test_checkpoint_for_another_config_is_refused(tmp_path):
     shutil.copy(DATA / "flax_model.msgpack", tmp_path / "flax_model.msgpack")
     with pytest.raises(BlogartError, match="does not match its config"):
         load_dallebart(tmp_path)
+
+
+def test_mega_config_samples_only_codebook_ids():
+    from blogart.generators.dalle.model import DalleBartConfig
+
+    mega = DalleBartConfig.from_dict(json.loads((DATA / "mega_config.json").read_text()))
+    mini = DalleBartConfig.from_dict(json.loads((DATA / "mini_config.json").read_text()))
+    assert (mega.decoder_vocab_size, mega.codebook_size) == (16416, 16384)
+    assert (mini.decoder_vocab_size, mini.codebook_size) == (16385, 16384)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_a_bfloat16_checkpoint_is_cast_to_the_asked_dtype(tmp_path, dtype):
+    import jax.numpy as jnp
+    from flax.serialization import msgpack_serialize
+
+    from blogart.generators.dalle.weights import load_msgpack
+
+    path = tmp_path / "m.msgpack"
+    tree = {"w": np.ones((2, 3), jnp.bfloat16), "h": np.ones(3, np.float16), "i": np.arange(3, dtype=np.int32)}
+    path.write_bytes(msgpack_serialize(tree))
+    loaded = load_msgpack(path, dtype)
+    assert {k: str(v.dtype) for k, v in loaded.items()} == {"w": dtype, "h": dtype, "i": "int32"}
+
+
+def test_malformed_config_and_tensors_are_one_line_errors(tmp_path):
+    import msgpack
+
+    from blogart.generators.dalle.weights import load_dallebart, load_msgpack
+
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(BlogartError, match="not a JSON object"):
+        load_dallebart(tmp_path)
+    for payload in (5, [[2], "no-such-dtype", b"12345678"]):  # a tensor that is not (shape, dtype, bytes)
+        (tmp_path / "m.msgpack").write_bytes(msgpack.packb({"a": msgpack.ExtType(1, msgpack.packb(payload))}))
+        with pytest.raises(BlogartError, match="not a flax msgpack checkpoint"):
+            load_msgpack(tmp_path / "m.msgpack")

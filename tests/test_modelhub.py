@@ -347,6 +347,22 @@ def test_verify_missing_files_and_truncated_weights(tmp_path):
     assert report.problems[1].startswith("flax_model.msgpack is not a readable Flax checkpoint")
 
 
+def test_verify_a_config_that_is_not_a_json_object(tmp_path):
+    (tmp_path / "config.json").write_text("[1, 2]")
+    assert modelhub.detect_kind(tmp_path) == "unknown"
+    assert modelhub.verify(tmp_path).problems == ("no config.json or open_clip_config.json: not a model folder",)
+
+
+def test_verify_accepts_a_vqgan_wrapped_in_params_as_loading_does(tmp_path):
+    from blogart.generators.dalle.vqgan import load_vqgan
+
+    folder = _vqgan_folder(tmp_path / "vq")
+    _write_msgpack(folder / "flax_model.msgpack", {"params": _load_msgpack(folder / "flax_model.msgpack")})
+    report = modelhub.verify(folder)
+    assert report.ok and report.tensors == 155, report.problems
+    assert load_vqgan(folder).params.keys() == {"encoder", "decoder", "quantize", "quant_conv", "post_quant_conv"}
+
+
 def test_verify_by_name_and_not_a_model_folder(tmp_path, hf_cache):
     model = modelhub.KNOWN["vqgan"]
     _vqgan_folder(_hf_cache_snapshot(hf_cache, model.repo_id, model.revision))

@@ -108,6 +108,22 @@ def test_bad_payloads_are_llm_errors(fake_openai, tmp_path):
     assert list(tmp_path.glob("*.png")) == []
 
 
+def test_a_corrupt_png_is_an_llm_error(fake_openai, tmp_path):
+    generator = make(fake_openai, tmp_path, model="dall-e-2", size="256x256")
+    broken = bytearray(png_bytes(8, 8, (1, 2, 3)))
+    broken[-20] ^= 0xFF  # a bad chunk checksum: PIL's verify() raises SyntaxError
+    fake_openai.queue(IMAGES, body={"created": 0, "data": [{"b64_json": base64.b64encode(broken).decode()}]})
+    with pytest.raises(LLMError, match="not an image"):
+        generator.generate(GenerationRequest(prompt="p", n=1), tmp_path)
+
+
+def test_no_images_asked_for_is_a_usage_error(fake_openai, tmp_path):
+    generator = make(fake_openai, tmp_path, model="dall-e-2", size="256x256")
+    with pytest.raises(UsageError, match="n must be >= 1"):
+        generator.generate(GenerationRequest(prompt="p", n=0), tmp_path)
+    assert fake_openai.calls(IMAGES) == []
+
+
 def test_bad_size_and_missing_key_are_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="dall-e-3 cannot draw 256x256"):
         OpenAIImagesGenerator("sk", model="dall-e-3", size="256x256", store=Store(tmp_path / "d"))

@@ -83,6 +83,50 @@ def test_only_codebook_ids_are_sampled(bundle, cases):
     assert len(np.unique(tokens)) > 20  # high temperature, no top-k: many ids
 
 
+def test_mega_head_rows_past_the_codebook_are_never_drawn(cases):
+    """Mega's head has 16415 + 1 rows; only ids < 16384 are VQGAN codes, even where the others score best."""
+    import json
+
+    import jax
+    import jax.numpy as jnp
+
+    from blogart.generators.dalle.model import DalleBart, DalleBartConfig, init_params
+    from blogart.generators.dalle.sampler import sample_image_tokens
+    from blogart.generators.dalle.weights import DalleBartBundle
+
+    raw = json.loads((DATA / "config.json").read_text())
+    config = DalleBartConfig.from_dict({**raw, "image_vocab_size": 16415, "decoder_start_token_id": 16384})
+    assert (config.codebook_size, config.decoder_vocab_size) == (16384, 16416)
+    params = init_params(DalleBart(config), jax.random.PRNGKey(0))
+    # a constant offset after the final norm, read only by the rows past the codebook: they win by far
+    final_ln = params["model"]["decoder"]["final_ln"]
+    final_ln["bias"] = jnp.ones_like(final_ln["bias"])
+    params["lm_head"]["kernel"] = params["lm_head"]["kernel"].at[:, 16384:].set(1.0)
+    module = DalleBart(config)
+    ids, mask = cases["input_ids"][:1], cases["attention_mask"][:1]
+    logits = module.apply({"params": params}, ids, mask, jnp.full((1, 4), 16384))
+    assert (np.asarray(logits).argmax(-1) >= 16384).all()  # the test would catch a sampler that drew them
+
+    bundle = DalleBartBundle(config=config, params=params, module=module)
+    uncond = (cases["input_ids_uncond"][:1], cases["attention_mask_uncond"][:1])
+    tokens = sample_image_tokens(bundle, ids, mask, *uncond, seeds=[0, 1], condition_scale=1.0, top_k=None)
+    assert tokens.max() < 16384
+
+
+def test_seeds_past_32_bits_are_distinct_and_out_of_range_seeds_are_usage_errors():
+    import jax
+
+    from blogart.generators.dalle.sampler import MAX_SEED, image_keys
+
+    keys = np.asarray(image_keys([0, 5, 2**32, 2**32 + 5, 2**63, MAX_SEED]))
+    assert len({k.tobytes() for k in keys}) == 6  # PRNGKey alone maps 2**32 to 0 and fails from 2**63
+    expected = jax.random.fold_in(jax.random.PRNGKey(5), 0)
+    np.testing.assert_array_equal(keys[1], expected)  # seeds below 2**32 keep their images
+    for bad in (-1, MAX_SEED + 1):
+        with pytest.raises(UsageError, match="seed"):
+            image_keys([bad])
+
+
 def test_filters_narrow_the_choice(bundle, cases):
     greedy_like = _sample(bundle, cases, [1, 2], condition_scale=3.0, top_k=1)
     np.testing.assert_array_equal(greedy_like[0], greedy_like[1])  # top-1 ignores the seed

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from blogart.errors import MissingWeights
+from blogart.errors import BlogartError, MissingWeights
 from blogart.generators.dalle.text import (
     WORD_LIST_NAME,
     HashtagSplitter,
@@ -186,3 +186,16 @@ def test_unknown_tokenizer_class_in_config_still_loads(tokenizer_dir, tmp_path):
 def test_missing_tokenizer_files_raise_missing_weights(tmp_path):
     with pytest.raises(MissingWeights, match="vocab.json"):
         load_tokenizer(tmp_path)
+
+
+def test_count_tokens_of_a_prompt_that_cleans_to_nothing_matches_encode(tokenizer):
+    # "!!!" normalises to nothing: the model reads the unconditional <s></s>, not a space token
+    assert count_tokens(tokenizer, "!!!") == int(encode_texts(tokenizer, ["!!!"])[1].sum()) == 2
+
+
+def test_unreadable_tokenizer_files_are_one_line_errors(tmp_path):
+    (tmp_path / "vocab.json").write_text("not json")
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    with pytest.raises(BlogartError, match=r"cannot read the tokenizer in .*: ") as err:
+        load_tokenizer(tmp_path)
+    assert "\n" not in str(err.value)

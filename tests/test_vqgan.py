@@ -159,3 +159,10 @@ def test_import_stays_light():
     code = "import sys, blogart.generators.dalle.vqgan; print(sorted({'jax', 'flax'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_config_that_is_not_a_json_object_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text("[1, 2]")
+    shutil.copy(DATA / "flax_model.msgpack", tmp_path / "flax_model.msgpack")
+    with pytest.raises(BlogartError, match="unreadable VQGAN config .*not a JSON object"):
+        vqgan.load_vqgan(tmp_path)

@@ -342,6 +342,8 @@ def detect_kind(path: Path) -> str:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return "unknown"
+    if not isinstance(config, dict):
+        return "unknown"
     if config.get("model_type") == "dallebart" or "image_vocab_size" in config:
         return "dallebart"
     if "n_embed" in config and "ch_mult" in config:
@@ -372,6 +374,8 @@ def _check_tree(folder: Path, kind: str, problems: list[str], warnings: list[str
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file can fail in many ways
         problems.append(f"flax_model.msgpack is not a readable Flax checkpoint: {_one_line(exc)}")
         return 0
+    if kind == "vqgan" and actual and all(k.startswith("params/") for k in actual):
+        actual = {k.removeprefix("params/"): v for k, v in actual.items()}  # load_vqgan accepts this wrapper too
     try:
         param_tree = _param_tree_function(kind)
     except (ImportError, AttributeError) as exc:

@@ -85,6 +85,8 @@ class OpenAIImagesGenerator:
         self.quality = quality
 
     def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]:
+        if request.n < 1:
+            raise UsageError("n must be >= 1")
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         per_call = MAX_N.get(self.model, 1)
@@ -157,5 +159,5 @@ class OpenAIImagesGenerator:
             out = io.BytesIO()
             image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(out, format="PNG")
             return out.getvalue()
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:  # PIL's verify() raises SyntaxError
             raise LLMError(f"{self.model} returned data that is not an image: {exc}") from None

@@ -1,5 +1,5 @@
 """Generators by name. Built-ins are imported only when chosen; others register through the
-`blogart.generators` entry-point group, as a factory `(settings) -> Generator`."""
+`blogart.generators` entry-point group, as a factory `(settings) -> Generator`, loaded only when chosen."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from blogart.config import Settings
-from blogart.errors import UsageError
+from blogart.errors import BlogartError, UsageError
 from blogart.protocols import Generator
 
 Factory = Callable[[Settings], Generator]
+GROUP = "blogart.generators"
 
 
 def _dalle(name: str) -> Factory:
@@ -18,8 +19,9 @@ def _dalle(name: str) -> Factory:
         from blogart import modelhub
         from blogart.generators.dalle.backend import DalleGenerator
 
-        checkpoint = modelhub.find(name, explicit=settings.models.path_for(name))
-        vqgan = modelhub.find("vqgan", explicit=settings.models.path_for("vqgan"))
+        cache_dir = settings.models.cache_dir or None
+        checkpoint = modelhub.find(name, settings.models.path_for(name), cache_dir)
+        vqgan = modelhub.find("vqgan", settings.models.path_for("vqgan"), cache_dir)
         return DalleGenerator(name, checkpoint, vqgan, dtype=settings.generate.dtype)
 
     return factory
@@ -44,15 +46,19 @@ BUILTIN: dict[str, Factory] = {
 }
 
 
-def available() -> dict[str, Factory]:
-    found = dict(BUILTIN)
-    for ep in entry_points(group="blogart.generators"):
-        found.setdefault(ep.name, ep.load())
-    return found
+def available() -> list[str]:
+    """Every generator name: the built-ins, then plugins (a plugin cannot shadow a built-in)."""
+    return [*BUILTIN, *sorted({ep.name for ep in entry_points(group=GROUP)} - BUILTIN.keys())]
 
 
 def create_generator(name: str, settings: Settings) -> Generator:
-    factories = available()
-    if name not in factories:
-        raise UsageError(f"unknown generator {name!r}; known: {', '.join(sorted(factories))}")
-    return factories[name](settings)
+    if name in BUILTIN:
+        return BUILTIN[name](settings)
+    plugin = next((ep for ep in entry_points(group=GROUP) if ep.name == name), None)
+    if plugin is None:
+        raise UsageError(f"unknown generator {name!r}; known: {', '.join(sorted(available()))}")
+    try:
+        factory = plugin.load()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is the user's to fix, not a traceback
+        raise BlogartError(f"generator plugin {name!r} ({plugin.value}) failed to load: {exc}") from exc
+    return factory(settings)

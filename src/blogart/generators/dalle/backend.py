@@ -85,10 +85,11 @@ class DalleGenerator:
             raise UsageError("n must be >= 1")
         from PIL import Image
 
-        from blogart.generators.dalle.sampler import sample_image_tokens
+        from blogart.generators.dalle.sampler import check_seed, sample_image_tokens
         from blogart.generators.dalle.text import encode_texts
         from blogart.generators.dalle.vqgan import decode_codes
 
+        check_seed(request.seed)  # before the weights load, not after
         models = self._load()
         bart = models["bart"]
 

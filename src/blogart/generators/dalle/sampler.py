@@ -10,9 +10,9 @@ Note: the first sampling call moves the bundle's stacked decoder layers out of `
 into `bundle.sampler_layers` (no second copy of the weights); `bundle.module.decode` (the
 teacher-forced path) then no longer finds them. Use a fresh bundle for that path.
 
-Seeds: image b's key is `fold_in(PRNGKey(seeds[b]), indices[b])` and step t draws with
-`fold_in(key, t)`; no key is ever split across the batch, so an image does not depend on its
-batch neighbours, the batch size or the device count.
+Seeds: image b's key is `fold_in(PRNGKey(seeds[b]), indices[b])` (seeds of 2**32 and more fold their
+high word in too) and step t draws with `fold_in(key, t)`; no key is ever split across the batch, so
+an image does not depend on its batch neighbours, the batch size or the device count.
 """
 
 from __future__ import annotations
@@ -217,14 +217,31 @@ def _compiled(config: DalleBartConfig, top_k: int | None, top_p: float | None, m
     return jax.jit(run)
 
 
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(seed: int) -> int:
+    """The seed as an int in [0, MAX_SEED], else a UsageError."""
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"seed {seed} is out of range: use 0 to {MAX_SEED}")
+    return seed
+
+
+def _seed_key(seed: int) -> jax.Array:
+    # PRNGKey keeps only the low 32 bits of a seed (without jax_enable_x64) and overflows past 2**63, so
+    # the high word is folded in; seeds below 2**32 get exactly PRNGKey(seed).
+    seed = check_seed(seed)
+    key = jax.random.PRNGKey(seed & 0xFFFFFFFF)
+    return jax.random.fold_in(key, seed >> 32) if seed >> 32 else key
+
+
 def image_keys(seeds: Sequence[int], indices: Sequence[int] | None = None) -> jax.Array:
     """One key per image from its (seed, index) alone."""
     indices = [0] * len(seeds) if indices is None else list(indices)
     if len(indices) != len(seeds):
         raise UsageError("seeds and indices must have the same length")
-    return jnp.stack(
-        [jax.random.fold_in(jax.random.PRNGKey(int(s)), int(i)) for s, i in zip(seeds, indices, strict=True)]
-    )
+    return jnp.stack([jax.random.fold_in(_seed_key(s), int(i)) for s, i in zip(seeds, indices, strict=True)])
 
 
 def sample_image_tokens(

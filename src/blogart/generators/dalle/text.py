@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blogart.errors import MissingWeights
+from blogart.errors import BlogartError, MissingWeights
 
 if TYPE_CHECKING:
     import numpy as np
@@ -178,12 +178,20 @@ def load_tokenizer(folder: str | Path) -> Any:
 
     try:
         return BartTokenizerFast.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError, TypeError):
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exceptions for unreadable files
         # tokenizer_config.json may name a class transformers does not know ("DalleBartTokenizer");
         # vocab.json + merges.txt are the tokenizer itself.
         if missing:
-            raise
+            raise _unreadable(folder, exc) from exc
+    try:
         return BartTokenizerFast(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(folder, exc) from exc
+
+
+def _unreadable(folder: Path, exc: Exception) -> BlogartError:
+    lines = str(exc).strip().splitlines()
+    return BlogartError(f"cannot read the tokenizer in {folder}: {lines[0] if lines else type(exc).__name__}")
 
 
 def encode_texts(
@@ -203,16 +211,19 @@ def encode_texts(
 
     if isinstance(texts, str):
         raise TypeError("encode_texts takes a list of strings")
-    if normalize:
-        normalizer = normalizer or _default_normalizer()
-        # Nothing left after cleaning is the unconditional prompt, not a lone space token.
-        texts = [cleaned if (cleaned := normalizer(t)).strip() else "" for t in texts]
-    encoded = tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
+    texts = _clean(texts, normalize, normalizer)
+    encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
     return encoded["input_ids"].astype(np.int32), encoded["attention_mask"].astype(np.int32)
 
 
 def count_tokens(tokenizer: Any, text: str, normalize: bool = True, normalizer: TextNormalizer | None = None) -> int:
     """Tokens the model sees for `text`, with `<s>` and `</s>`, before truncation (fits when <= 64)."""
-    if normalize:
-        text = (normalizer or _default_normalizer())(text)
-    return len(tokenizer(text)["input_ids"])
+    return len(tokenizer(_clean([text], normalize, normalizer)[0])["input_ids"])
+
+
+def _clean(texts: Sequence[str], normalize: bool, normalizer: TextNormalizer | None) -> list[str]:
+    if not normalize:
+        return list(texts)
+    normalizer = normalizer or _default_normalizer()
+    # Nothing left after cleaning is the unconditional prompt, not a lone space token.
+    return [cleaned if (cleaned := normalizer(t)).strip() else "" for t in texts]

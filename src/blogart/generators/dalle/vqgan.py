@@ -366,7 +366,10 @@ def load_vqgan(folder: str | Path, dtype: str = "float32") -> VQGANBundle:
         if not (folder / name).is_file():
             raise MissingWeights(f"VQGAN {name} not found in {folder}: run `blogart models pull vqgan`")
     try:
-        config = VQGANConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text()))
+        raw = json.loads((folder / CONFIG_FILE).read_text())
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        config = VQGANConfig.from_dict(raw)
     except (ValueError, TypeError) as exc:
         raise BlogartError(f"unreadable VQGAN config {folder / CONFIG_FILE}: {exc}") from exc
 

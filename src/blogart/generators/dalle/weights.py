@@ -46,9 +46,12 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise MissingWeights(f"no {CONFIG_NAME} in {folder}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise BlogartError(f"cannot read {path}: {err}") from err
+    if not isinstance(config, dict):
+        raise BlogartError(f"cannot read {path}: not a JSON object")
+    return config
 
 
 def param_tree(config: dict[str, Any]) -> TreeListing:
@@ -89,7 +92,8 @@ def load_msgpack(path: Path, dtype: str = "float32") -> dict:
 
     def to_device(shape: tuple[int, ...], dt: str, data: bytes):
         arr = np.frombuffer(data, dtype=np.dtype(dt)).reshape(shape)
-        return jnp.asarray(arr, dtype=target if np.issubdtype(arr.dtype, np.floating) else arr.dtype)
+        # jnp.issubdtype, not np's: numpy does not count bfloat16 (saved by 16-bit checkpoints) as floating
+        return jnp.asarray(arr, dtype=target if jnp.issubdtype(arr.dtype, jnp.floating) else arr.dtype)
 
     return _unchunk(_stream(path, to_device))
 
@@ -112,15 +116,6 @@ def load_dallebart(folder: str | Path, dtype: str = "float32") -> DalleBartBundl
     config = DalleBartConfig.from_dict(raw)
     params = load_params(folder, raw, dtype)
     return DalleBartBundle(config=config, params=params, module=DalleBart(config), dtype=dtype)
-
-
-def cast_params(params: dict, dtype: str) -> dict:
-    """Floating leaves cast to `dtype` (16-bit weights halve what each sampling step reads)."""
-    import jax
-    import jax.numpy as jnp
-
-    target = jnp.dtype(dtype)
-    return jax.tree_util.tree_map(lambda x: x.astype(target) if jnp.issubdtype(x.dtype, jnp.floating) else x, params)
 
 
 def check_tree(found: TreeListing, expected: TreeListing, where: str, dtype: str | None = None) -> None:
@@ -171,7 +166,7 @@ def _stream(path: Path, make_leaf: Callable[[tuple[int, ...], str, bytes], Any])
         with path.open("rb") as f:
             unpacker = msgpack.Unpacker(f, ext_hook=ext_hook, raw=False, max_buffer_size=2**31 - 1)
             tree = unpacker.unpack()
-    except (msgpack.UnpackException, ValueError, msgpack.OutOfData) as err:
+    except (msgpack.UnpackException, ValueError, TypeError, msgpack.OutOfData) as err:
         raise BlogartError(f"cannot read {path}: not a flax msgpack checkpoint{_lfs_hint(path)}") from err
     if not isinstance(tree, dict):
         raise BlogartError(f"cannot read {path}: not a flax msgpack checkpoint{_lfs_hint(path)}")
