@@ -151,6 +151,15 @@ def test_budget_respected_and_nothing_lost(max_tokens):
         assert len(words) >= 1501
 
 
+def test_run_on_sentence_with_odd_spacing_gives_no_blank_or_padded_chunks():
+    # Sections built by hand (not by load_document) may keep double spaces and tabs.
+    text = "  ".join(["river stone lantern"] * 30) + "\tcopper  meadow" + "  " * 20 + "end"
+    for max_tokens in (8, 9, 16):
+        chunks = chunk_document(make_doc([(("A",), text)]), max_tokens=max_tokens, overlap_tokens=0)
+        assert all(c.text and c.text == c.text.strip() and c.tokens <= max_tokens for c in chunks)
+        assert " ".join(" ".join(c.text for c in chunks).split()) == " ".join(text.split())
+
+
 def test_sample_posts_respect_budgets():
     for path in sorted(POSTS.iterdir()):
         doc = load_document(str(path))

@@ -7,6 +7,7 @@ import http.server
 import socket
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,18 @@ def test_html_without_article_uses_the_biggest_text_container():
     assert "Contact" not in doc.text and "Tiny footer" not in doc.text
 
 
+def test_html_doctype_and_head_are_not_body_text():
+    # No <body>, no <div>: the whole page is the container, and its doctype and <head> must not leak in.
+    page = "<!DOCTYPE html><html><head><title>Herons</title></head><h2>Wading</h2><p>Herons stand still.</p></html>"
+    doc = load_document(write("bare.html", page))
+    assert doc.title == "Herons"
+    assert [(s.heading_path, s.text) for s in doc.sections] == [(("Wading",), "Herons stand still.")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # bs4's "XML parsed as HTML" warning would reach the user's terminal
+        doc = load_document(write("tiny.xhtml", '<?xml version="1.0"?><!doctype html><p>Just this.</p>'))
+    assert doc.text == "Just this."
+
+
 def test_html_title_from_h1_when_no_meta(tmp_path):
     page = "<html><body><main><h1>Main heading</h1><p>Body of the post.</p></main></body></html>"
     doc = load_document(write("p.htm", page))
@@ -209,6 +222,8 @@ def test_missing_file_and_directory(tmp_path):
     assert "no such file" in error_for("nope.md")
     (tmp_path / "posts").mkdir()
     assert "directory" in error_for("posts")
+    assert "File name too long" in error_for("x" * 5000 + ".md")
+    assert "cannot read" in error_for("~no-such-user-blogart/post.md")
 
 
 @pytest.mark.parametrize("content", ["", "   \n\n\t  \n"])

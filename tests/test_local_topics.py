@@ -193,3 +193,36 @@ def test_empty_input_and_usage():
     assert chunk_topics == [ChunkTopics(0, ())]
     key = extractor.combine(chunk_topics, chunks, max_topics=6)
     assert key.topics == () and key.summary == "My title"
+
+
+def test_noun_run_into_a_verb_the_text_uses_is_not_a_candidate():
+    sentences = split_sentences(
+        "If pods run hot, the HPA scales three replicas up to five. The HPA can also scale on memory. "
+        "Honey bees fill the hive and it hums."
+    )
+    keys = {c.key for c in candidate_phrases(sentences)}
+    assert "hpa scale" not in keys  # "can also scale": here "scales" is a verb
+    assert {"hpa", "replica", "honey bee"} <= keys  # a plural head that is never a verb stays
+
+
+def test_combine_merges_topics_whose_heads_share_a_stem():
+    sections = [(f"Part {i}", "Kubernetes autoscaling adds pods and nodes as traffic grows.") for i in range(2)]
+    chunks = make_chunks("Kubernetes autoscaling in practice", sections)
+    given = [
+        ChunkTopics(0, (Topic("Kubernetes autoscaling", "Scaling in Kubernetes.", ("s1",), 0.9),)),
+        ChunkTopics(1, (Topic("autoscalers", "The three autoscalers.", ("s2",), 0.8),)),
+    ]
+    key = LocalTopicExtractor().combine(given, chunks, max_topics=6)
+    assert [t.phrase for t in key.topics] == ["Kubernetes autoscaling"]
+
+
+def test_kubernetes_post_has_no_verb_phrases_or_spelling_twins():
+    from blogart.pipeline.chunking import chunk_document
+    from blogart.pipeline.document import load_document
+
+    doc = load_document(str(POSTS / "kubernetes-autoscaling.html"))
+    chunks = chunk_document(doc)
+    extractor = LocalTopicExtractor()
+    phrases = [t.phrase for t in extractor.combine(extractor.extract(chunks), chunks, max_topics=6).topics]
+    assert phrases[0] == "Kubernetes autoscaling"
+    assert "HPA scales" not in phrases and "autoscalers" not in phrases

@@ -145,6 +145,15 @@ def test_combine_merges_weights_by_tokens_and_caps(client, fake_openai):
     assert extractor.usage.calls == 4
 
 
+def test_combine_weights_are_shares_of_the_whole_post(client, fake_openai):
+    # Chunk 1 gave no topic; its 100 tokens are still part of the post the weights are shares of.
+    kelp = Topic("giant kelp forest", "Kelp forests grow fast and store carbon.", ("It shelters fish.",))
+    divers = Topic("kelp restoration divers", "People replant kelp forests.", ())
+    given = [ChunkTopics(0, (kelp,)), ChunkTopics(1, ()), ChunkTopics(2, (divers,))]
+    key = OpenAITopicExtractor(client).combine(given, CHUNKS, max_topics=6)
+    assert [(t.phrase, t.weight) for t in key.topics] == [("kelp forest", 0.6), ("sea otters and urchins", 0.2)]
+
+
 def test_combine_respects_max_topics_and_empty_input(client, fake_openai):
     extractor = OpenAITopicExtractor(client)
     key = extractor.combine(extractor.extract(CHUNKS), CHUNKS, max_topics=1)
@@ -173,6 +182,20 @@ def test_writer_few_shot_style_tokens_and_negatives(client, fake_openai):
     assert "rust borrow checker" in messages[3]["content"]
     assert messages[-1]["content"].startswith("Title: Saving kelp\nKey topics: kelp forest (Kelp forests.)")
     assert writer.usage.calls == 1
+
+
+def test_writer_shows_the_examples_closest_to_the_post_first(client, fake_openai):
+    near = Example(["kelp forest", "sea urchins"], "Diving in kelp.", "photo", "a kelp forest underwater, photo")
+    writer = OpenAIPromptWriter(client, [*EXAMPLES, near])
+    key = KeyTopics((Topic("kelp forest", "Kelp forests."), Topic("sea otters", "Otters.")), "Kelp needs otters.")
+    messages = writer.messages(key, "Saving kelp", STYLE, 64)
+    shown = [m["content"] for m in messages[1:-1:2]]
+    # Shared topic words beat the same style; the style breaks the tie between the others.
+    assert [line.split("\n")[0] for line in shown] == [
+        "Key topics: kelp forest; sea urchins",
+        "Key topics: coffee roasting",
+        "Key topics: rust borrow checker",
+    ]
 
 
 def test_writer_surfaces_llm_errors(client, fake_openai):

@@ -88,6 +88,18 @@ def test_unusable_path_is_a_one_line_error(tmp_path):
         Store(blocker / "b.db")
 
 
+def test_corrupt_database_is_a_one_line_error(tmp_path):
+    path = tmp_path / "b.db"
+    store = Store(path)
+    path.write_bytes(b"not a database" * 100)  # damaged after it was opened
+    for wal in tmp_path.glob("b.db-*"):
+        wal.unlink()
+    with pytest.raises(BlogartError, match=r"blogart database .*b\.db: file is not a database"):
+        store.log_call(model="m", kind="k", request={})
+    with pytest.raises(BlogartError, match="file is not a database"):
+        Store(path)
+
+
 # -- `blogart logs` -----------------------------------------------------------------------------------------
 
 

@@ -87,6 +87,7 @@ class ModelsSettings(Section):
     dalle_mega: str = ""
     vqgan: str = ""
     clip: str = ""
+    clip_l14: str = ""
     cache_dir: str = ""  # Hugging Face cache; empty: HF_HOME / the default
 
     def path_for(self, name: str) -> str | None:

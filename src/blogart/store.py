@@ -106,18 +106,22 @@ class Store:
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise BlogartError(f"cannot open the blogart database {self.path}: {exc}") from None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # Connection as context manager commits or rolls back; closing is ours to do.
-        conn = sqlite3.connect(self.path, timeout=30)
+        # Connection as context manager commits or rolls back; closing is ours to do. A corrupt, locked or
+        # read-only database is the user's to fix: one line naming the file, not a traceback.
         try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+            conn = sqlite3.connect(self.path, timeout=30)
+            try:
+                with conn:
+                    yield conn
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise BlogartError(f"blogart database {self.path}: {exc}") from None
 
     def log_call(
         self,

@@ -54,6 +54,11 @@ STOPWORDS = _wordset(
 # one right after a modal or subject pronoun ("it compares"): such n-gram occurrences are skipped.
 BEFORE_OBJECT = _wordset("a an the these those their its his her our my your it them him me us")
 AFTER_SUBJECT = _wordset("to will would can could should may might must it they we you i he she also not")
+# Where the chunk itself shows a word to be a verb: its bare form after a modal or plural subject
+# ("the HPA can also scale"), its -s form after a singular one ("it bubbles"). "to" is left out: it
+# comes before nouns too ("from pool to pool").
+BARE_AFTER = _wordset("will would can could should may might must they we you i also not")
+S_FORM_AFTER = _wordset("it he she")
 CONNECTORS = frozenset({"of"})  # allowed inside a phrase ("bed of kelp"), never at its edges
 MAX_WORDS = 4
 MAX_CANDIDATES = 120  # per chunk, by frequency then position; keeps the embedding step bounded
@@ -111,6 +116,7 @@ def candidate_phrases(sentences: Sequence[str], context: Sequence[str] = ()) -> 
     `context` (title, headings) only helps tell proper nouns from sentence-initial capitals.
     """
     proper = _proper_words([*sentences, *context])
+    verbs = _verb_forms(sentences)
     found: dict[str, _Candidate] = {}
     position = 0
     for sentence in sentences:
@@ -127,6 +133,8 @@ def candidate_phrases(sentences: Sequence[str], context: Sequence[str] = ()) -> 
                     verb_last = start + size == len(run) and after in BEFORE_OBJECT
                     if verb_first or verb_last:
                         continue
+                    if size > 1 and _is_verb(low[-1], verbs):
+                        continue  # a noun run into a verb the chunk uses elsewhere: "HPA scales"
                     if size == 1 and len(low[0]) < 3:
                         continue
                     # Authors' casing, except a capital that only marks the start of a sentence.
@@ -167,6 +175,27 @@ def _runs(sentence: str) -> list[tuple[list[str], str, str, bool]]:
     if current:
         runs.append((current, before, "", opens))
     return runs
+
+
+def _verb_forms(sentences: Sequence[str]) -> set[str]:
+    """Words the text itself uses as verbs, lowercased: bare forms, and -s forms after it/he/she."""
+    verbs: set[str] = set()
+    for sentence in sentences:
+        previous = ""
+        for token in _TOKEN.findall(sentence):
+            low = token.lower()
+            bare = previous in BARE_AFTER and not low.endswith("s")
+            if _WORD.fullmatch(token) and low not in STOPWORDS and (bare or previous in S_FORM_AFTER):
+                verbs.add(low)
+            previous = low
+    return verbs
+
+
+def _is_verb(word: str, verbs: set[str]) -> bool:
+    """An -s word that is a verb of `verbs` ("scales" for "scale"); a plural noun head otherwise."""
+    if not word.endswith("s") or word.endswith("ss"):
+        return False
+    return word in verbs or word[:-1] in verbs or (word.endswith("es") and word[:-2] in verbs)
 
 
 def _adverb(word: str) -> bool:
@@ -365,8 +394,9 @@ class LocalTopicExtractor:
             return False
         # The last word of an English noun phrase is its head: "sourdough starter" and "starter
         # culture" share the thing itself, "sourdough starter" and "sourdough bread" only a modifier.
-        heads = {a.split()[-1], b.split()[-1]}
-        return bool(heads & content_words(a) & content_words(b))
+        # Compared by stem, so "autoscalers" and "Kubernetes autoscaling" share theirs.
+        heads = {_stem(a.split()[-1]), _stem(b.split()[-1])}
+        return bool(heads & {_stem(w) for w in content_words(a)} & {_stem(w) for w in content_words(b)})
 
     def _within(self, items: list[_Scored], vectors: np.ndarray, i: int, j: int) -> bool:
         """Substring overlap with any member: "loaf" belongs with "sourdough loaf"."""
@@ -404,6 +434,14 @@ class LocalTopicExtractor:
         centroid = _unit((np.stack([m[3] for m in kept]) * weights[:, None]).sum(axis=0))
         best = int(np.argmax(embed(sentences) @ centroid))
         return trim_words(sentences[best], 30)
+
+
+def _stem(word: str) -> str:
+    """Crude stem of a phrase_key word: "autoscaler" and "autoscaling" both give "autoscal"."""
+    for suffix in ("ation", "ing", "er", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
 
 
 def _contains_key(text_key: str, key: str) -> bool:

@@ -84,7 +84,8 @@ class OpenAITopicExtractor:
             return KeyTopics(topics=(), summary="")
 
         tokens = {chunk.index: max(chunk.tokens, 1) for chunk in chunks}
-        total = sum(tokens.get(index, 1) for index in {index for index, _ in numbered})
+        # Shares of the whole post: a chunk that yielded no topic still counts in the total.
+        total = sum(tokens.get(index, 1) for index in {*tokens, *(index for index, _ in numbered)})
         outline = chunks[0].outline if chunks else ""
         lines = [
             f"{n}. [chunk {index}, {tokens.get(index, 1) / total:.0%} of the post] {topic.phrase}: {topic.abstraction}"

@@ -272,7 +272,7 @@ def _fit_sentence(sentence: str, max_tokens: int, count: _Counter) -> list[str]:
     if count(sentence) <= max_tokens:
         return [sentence]
     pieces: list[str] = []
-    words = sentence.split(" ")
+    words = sentence.split()
     while words:
         # Binary search for the most words that fit: a run-on sentence costs O(log n) encodes per piece.
         # Each word is at least one token, so no more than max_tokens words can fit.

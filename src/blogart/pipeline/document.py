@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -22,6 +23,7 @@ HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 
 # HTML elements whose text is never part of the post itself.
 _HTML_DROP = {
+    "head",  # reached only when no body is found: its <title> is not body text
     "script",
     "style",
     "noscript",
@@ -132,18 +134,18 @@ def load_document(source: str, *, max_bytes: int = 2_000_000, timeout: float = 1
 
 
 def _read_file(source: str, *, max_bytes: int) -> bytes:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise InputError(f"{source}: no such file")
-    if path.is_dir():
-        raise InputError(f"{source}: is a directory, not a post")
     try:
+        path = Path(source).expanduser()  # RuntimeError for "~someone" with no such user
+        if not path.exists():  # OSError for a name too long
+            raise InputError(f"{source}: no such file")
+        if path.is_dir():
+            raise InputError(f"{source}: is a directory, not a post")
         size = path.stat().st_size
         if size > max_bytes:
             raise InputError(f"{source}: {_mb(size)} is over the {_mb(max_bytes)} limit for a post")
         return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from exc
+    except (OSError, RuntimeError) as exc:
+        raise InputError(f"{source}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
 
 
 def _fetch(url: str, *, max_bytes: int, timeout: float) -> tuple[bytes, str]:
@@ -351,11 +353,15 @@ def _html_fragment_text(fragment: str) -> str:
 
 
 def _parse_html(text: str) -> tuple[str, dict[str, Any], list[Section]]:
-    from bs4 import BeautifulSoup, Comment
+    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction, XMLParsedAsHTMLWarning
 
-    soup = BeautifulSoup(text, "html.parser")
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML posts are read as HTML on purpose
+        soup = BeautifulSoup(text, "html.parser")
+    # Comments, <!DOCTYPE> and <?xml ...?> are strings to bs4 but never text of the post.
+    markup = (Comment, Declaration, Doctype, ProcessingInstruction)
+    for node in soup.find_all(string=lambda s: isinstance(s, markup)):
+        node.extract()
     front_matter = _html_meta(soup)
     container = _main_container(soup)
     h1 = container.find("h1") if container is not None else None

@@ -8,6 +8,7 @@ from typing import Any
 from blogart.llm.client import LLMClient
 from blogart.llm.schemas import PromptOut
 from blogart.prompts.builder import estimate_tokens, merge_negative
+from blogart.prompts.library import select_examples
 from blogart.values import ImagePrompt, KeyTopics, LLMUsage, StylePreset
 
 SYSTEM = (
@@ -74,15 +75,11 @@ class OpenAIPromptWriter:
         self.count_tokens = count_tokens or estimate_tokens
         self.usage = LLMUsage()
 
-    def pick_examples(self, style: str) -> list[Any]:
-        """Examples in the requested style first: the model copies the shape of what it is shown."""
-        same = [e for e in self.examples if e.style == style]
-        other = [e for e in self.examples if e.style != style]
-        return (same + other)[:MAX_EXAMPLES]
-
     def messages(self, key_topics: KeyTopics, title: str, style: StylePreset, max_tokens: int) -> list[dict]:
         messages = [{"role": "system", "content": SYSTEM.format(max_tokens=max_tokens)}]
-        for example in self.pick_examples(style.name):
+        # The examples closest to this post, then in its style: the model copies the shape of what it is shown.
+        phrases = [t.phrase for t in key_topics.topics]
+        for example in select_examples(self.examples, phrases, style.name, MAX_EXAMPLES):
             messages.append({"role": "user", "content": describe(example.topics, example.summary, example.style)})
             messages.append(
                 {"role": "assistant", "content": PromptOut(prompt=example.prompt, negative=[]).model_dump_json()}
