@@ -198,6 +198,13 @@ def test_writer_shows_the_examples_closest_to_the_post_first(client, fake_openai
     ]
 
 
+def test_writer_without_a_subject_falls_back_to_the_key_topics(client, fake_openai):
+    fake_openai.on_chat(lambda req: {"prompt": " Editorial illustration, soft colors. ", "negative": []})
+    key = KeyTopics((Topic("kelp forest", "Kelp forests."), Topic("sea otters", "Otters.")), "Kelp needs otters.")
+    prompt = OpenAIPromptWriter(client, EXAMPLES).write(key, "Saving kelp", STYLE, [], 64)
+    assert prompt.text == "kelp forest, sea otters, editorial illustration, soft colors"
+
+
 def test_writer_surfaces_llm_errors(client, fake_openai):
     fake_openai.on_chat(lambda req: "no json here")
     writer = OpenAIPromptWriter(client, EXAMPLES)

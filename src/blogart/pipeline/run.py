@@ -177,7 +177,7 @@ def run_prompt(
     return run
 
 
-TOPICS_STAGE_VERSION = 1  # bump when extractors change what they return for the same input
+TOPICS_STAGE_VERSION = 2  # bump when extractors change what they return for the same input
 
 
 def _topics_cache_key(document: Document, backend: str, settings: Settings) -> str:

@@ -4,7 +4,8 @@ Text-to-image models weigh early words most and DALL-E Mini/Mega read at most 64
 (BOS and EOS included), so the prompt is built from parts in order of importance and the least
 important parts are dropped, whole, until it fits:
 
-    subject (top topic), style core, 1st scene element, 2nd style word, 2nd/3rd elements, other style words
+    subject (top topic), style core, 1st scene element, 2nd style word, 2nd element, 3rd style word,
+    3rd element, the other style words
 """
 
 from __future__ import annotations

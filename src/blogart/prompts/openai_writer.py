@@ -101,6 +101,8 @@ class OpenAIPromptWriter:
         if style.suffix and style.suffix.casefold() in subject.casefold():
             at = subject.casefold().index(style.suffix.casefold())
             subject = subject[:at] + subject[at + len(style.suffix) :]
+        if not _parts(subject):  # an empty answer, or the style words alone, would draw no subject at all
+            subject = ", ".join(t.phrase for t in key_topics.topics) or title
         text = fit_to_tokens(subject, style.suffix, self.count_tokens, max_tokens)
         negative = merge_negative(style, [*extra_negative, *out.negative[:6]])
         return ImagePrompt(
