@@ -108,3 +108,14 @@ def test_optimize_with_tiny_clip(tiny_checkpoint, monkeypatch):
     assert data["optimized_prompt"]
     assert data["optimized_prompt"] != data["prompt"]
     assert data["optimize_scores"]["best"] > data["optimize_scores"]["start"]
+
+
+def test_stages_are_reported_in_order():
+    from blogart.config import load_settings
+    from blogart.pipeline.run import run_prompt
+
+    stages: list[str] = []
+    run_prompt(str(POSTS / "tidepools.txt"), load_settings(), report=stages.append)
+    assert stages[0] == "reading the post"
+    assert stages[1].startswith("extracting topics from") and stages[1].endswith("(local)")
+    assert stages[2] == "writing the image prompt"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,6 +78,19 @@ def _settings(**overrides: dict[str, Any]):
     return configure(_State.config_file, overrides)
 
 
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the current stage, only when stderr is a terminal (not in CI or pipes)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda stage: None
+        return
+    with console.status("starting") as status:
+        yield lambda stage: status.update(f"{stage}...")
+
+
 def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -116,7 +131,8 @@ def prompt(
     from blogart.pipeline.run import run_prompt
 
     settings = _settings(**_text_overrides(backend, style, negative, llm_model, max_topics))
-    result = run_prompt(post, settings, optimize=optimize)
+    with _progress() as report:
+        result = run_prompt(post, settings, optimize=optimize, report=report)
     if as_json:
         _print_json(result.to_json())
         return
@@ -181,7 +197,8 @@ def generate(
     if vqgan:
         overrides.setdefault("models", {})["vqgan"] = vqgan
     settings = _settings(**overrides)
-    result = run_generate(post, settings, rank=not no_rank)
+    with _progress() as report:
+        result = run_generate(post, settings, rank=not no_rank, report=report)
     if as_json:
         _print_json(result.manifest)
     else:

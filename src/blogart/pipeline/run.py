@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -127,8 +128,18 @@ def make_writer(client, settings: Settings, count_tokens=None) -> PromptWriter:
     return TemplatePromptWriter(count_tokens=count_tokens)
 
 
+def _quiet(stage: str) -> None:
+    pass
+
+
 def run_prompt(
-    source: str, settings: Settings, *, optimize: bool = False, count_tokens=None, max_tokens: int | None = None
+    source: str,
+    settings: Settings,
+    *,
+    optimize: bool = False,
+    count_tokens=None,
+    max_tokens: int | None = None,
+    report: Callable[[str], None] = _quiet,
 ) -> PromptRun:
     """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt)."""
     from blogart.pipeline.chunking import chunk_document
@@ -141,6 +152,7 @@ def run_prompt(
     store = Store(settings.store.resolved())
     client = _llm_client(settings, store) if backend == "openai" else None  # a missing key fails before any work
 
+    report("reading the post")
     clock = time.perf_counter()
     document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
     chunks = chunk_document(
@@ -151,6 +163,7 @@ def run_prompt(
     )
     seconds["read_and_chunk"] = time.perf_counter() - clock
 
+    report(f"extracting topics from {len(chunks)} chunks ({backend})")
     clock = time.perf_counter()
     extractor = make_extractor(client)
     cache_key = _topics_cache_key(document, backend, settings)
@@ -163,6 +176,7 @@ def run_prompt(
         store.stage_put(cache_key, {"chunk_topics": to_dict(chunk_topics), "key_topics": to_dict(key_topics)})
     seconds["topics"] = time.perf_counter() - clock
 
+    report("writing the image prompt")
     clock = time.perf_counter()
     writer = make_writer(client, settings, count_tokens)
     budget = min(settings.prompt.max_tokens, max_tokens or settings.prompt.max_tokens)
@@ -173,7 +187,7 @@ def run_prompt(
 
     run = PromptRun(document, tuple(chunks), tuple(chunk_topics), key_topics, prompt, backend, usage, seconds=seconds)
     if optimize:
-        run = _optimize(run, settings, images=())
+        run = _optimize(run, settings, images=(), report=report)
     return run
 
 
@@ -219,11 +233,14 @@ def _check_blocklist(prompt_text: str, settings: Settings) -> None:
     Moderator(prompt_blocklist=settings.moderation.prompt_blocklist).check_prompt(prompt_text)
 
 
-def _optimize(run: PromptRun, settings: Settings, images: tuple[Path, ...]) -> PromptRun:
+def _optimize(
+    run: PromptRun, settings: Settings, images: tuple[Path, ...], report: Callable[[str], None] = _quiet
+) -> PromptRun:
     """Second-round prompt: PEZ against the key topics (and the best first-round images, if any)."""
     from blogart.prompts.optimize import optimize_prompt, to_image_prompt
     from blogart.ranking.factory import clip_from_settings
 
+    report(f"optimising the prompt with CLIP (PEZ, {settings.optimize.iterations} iterations)")
     clock = time.perf_counter()
     opt = settings.optimize
     result = optimize_prompt(
@@ -262,7 +279,9 @@ def _request(prompt: ImagePrompt, settings: Settings, seed_offset: int = 0) -> G
     )
 
 
-def run_generate(source: str, settings: Settings, *, rank: bool = True) -> GenerateRun:
+def run_generate(
+    source: str, settings: Settings, *, rank: bool = True, report: Callable[[str], None] = _quiet
+) -> GenerateRun:
     """The whole job: prompt, candidates (one or two rounds), ranking and moderation, manifest."""
     from blogart.generators.registry import create_generator
     from blogart.outputs.manifest import build_manifest, output_dir_for, write_manifest
@@ -279,6 +298,7 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
         settings,
         count_tokens=getattr(generator, "count_tokens", None),
         max_tokens=getattr(generator, "max_prompt_tokens", None),
+        report=report,
     )
     moderator = ranker.moderator if ranker is not None else None
 
@@ -294,20 +314,23 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
     except OSError as exc:
         raise UsageError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
 
+    report(f"drawing {settings.generate.n} candidates with {generator.name}")
     clock = time.perf_counter()
     candidates = list(generator.generate(_request(run.prompt, settings), out_dir, round=1))
     seconds = {**run.seconds, "generate_round1": time.perf_counter() - clock}
 
     ranked: list[Ranked] = []
     if ranker is not None:
+        report("ranking with CLIP")
         clock = time.perf_counter()
         ranked = ranker.rank(candidates, run.prompt, run.key_topics)
         seconds["rank_round1"] = time.perf_counter() - clock
 
     if settings.generate.rounds > 1:
         best = tuple(r.candidate.path for r in ranked if not r.flagged)[: settings.rank.top_k]
-        run = _optimize(run, settings, images=best)
+        run = _optimize(run, settings, images=best, report=report)
         screen(run.optimized)
+        report(f"drawing {settings.generate.n} round-2 candidates")
         clock = time.perf_counter()
         second = generator.generate(
             _request(run.optimized, settings, seed_offset=settings.generate.n), out_dir, round=2
@@ -316,6 +339,7 @@ def run_generate(source: str, settings: Settings, *, rank: bool = True) -> Gener
         seconds["generate_round2"] = time.perf_counter() - clock
         if ranker is not None:
             # Both rounds are scored against the builder's prompt and topics so scores compare.
+            report("ranking both rounds with CLIP")
             ranked = ranker.rank(candidates, run.prompt, run.key_topics)
 
     run = replace(run, seconds=seconds)
