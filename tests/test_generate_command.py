@@ -107,6 +107,8 @@ def test_generate_with_a_released_format_dalle_checkpoint(tiny_dalle, tiny_ranke
     assert result.exit_code == 0, result.output
     manifest = json.loads(result.output)
     assert manifest["generator"] == "dalle-mini" and manifest["ranked"]
+    assert manifest["models"]["weights"] == {"checkpoint": str(checkpoint), "vqgan": str(vqgan), "dtype": "float32"}
+    assert manifest["models"]["ranker"]
     rows = sorted(manifest["candidates"], key=lambda c: c["index"])
     assert [(c["seed"], c["index"]) for c in rows] == [(5, 0), (5, 1), (5, 2)]
     assert all(Image.open(c["path"]).size == (32, 32) for c in rows)

@@ -43,6 +43,10 @@ class Generator(Protocol):
 
     def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]: ...
 
+    def describe(self) -> dict[str, str]:
+        """What the manifest records to reproduce a run: weights folders, API model, dtype..."""
+        ...
+
 
 class Ranker(Protocol):
     name: str

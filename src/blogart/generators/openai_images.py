@@ -84,6 +84,9 @@ class OpenAIImagesGenerator:
         self.size = size
         self.quality = quality
 
+    def describe(self) -> dict[str, str]:
+        return {"model": self.model, "size": self.size, "quality": self.quality or "default"}
+
     def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]:
         if request.n < 1:
             raise UsageError("n must be >= 1")

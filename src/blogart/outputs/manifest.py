@@ -32,9 +32,10 @@ def build_manifest(
     candidates: list[Candidate],
     ranked: list[Ranked],
     settings: Settings,
-    generator: str,
+    models: dict[str, Any],
     version: str,
 ) -> dict[str, Any]:
+    """`models` names what drew and ranked: {"generator": name, "weights": {...}, "ranker": id or None}."""
     by_path = {r.candidate.path: r for r in ranked}
     rows = []
     for candidate in candidates:
@@ -56,7 +57,8 @@ def build_manifest(
     return {
         "blogart_version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "generator": generator,
+        "generator": models["generator"],
+        "models": models,
         "ranked": bool(ranked),
         "cover": str(cover) if cover else None,
         "text": prompt_run,

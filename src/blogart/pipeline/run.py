@@ -343,6 +343,12 @@ def run_generate(
             ranked = ranker.rank(candidates, run.prompt, run.key_topics)
 
     run = replace(run, seconds=seconds)
-    manifest = build_manifest(run.to_json(), candidates, ranked, settings, generator.name, __version__)
+    describe = getattr(generator, "describe", dict)  # plugins written before describe() existed
+    models = {
+        "generator": generator.name,
+        "weights": describe(),
+        "ranker": ranker.clip.model_id if ranker is not None else None,
+    }
+    manifest = build_manifest(run.to_json(), candidates, ranked, settings, models, __version__)
     manifest_path = write_manifest(out_dir, manifest)
     return GenerateRun(run, tuple(candidates), tuple(ranked), out_dir, manifest_path, manifest)

@@ -37,6 +37,9 @@ class DalleGenerator:
         self._loaded: dict[str, Any] | None = None
         self._text_side: dict[str, Any] | None = None
 
+    def describe(self) -> dict[str, str]:
+        return {"checkpoint": str(self.checkpoint), "vqgan": str(self.vqgan_folder), "dtype": self.dtype}
+
     def _text(self) -> dict[str, Any]:
         """Tokenizer and normaliser only: enough to count prompt tokens without loading the weights."""
         if self._text_side is None:
