@@ -16,6 +16,13 @@ runner = CliRunner()
 
 
 @pytest.fixture
+def openai_env(fake_openai, monkeypatch):
+    """The OpenAI settings point at the fake server (images and moderation)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+
+
+@pytest.fixture
 def tiny_ranker(tiny_checkpoint, monkeypatch):
     from tiny_clip import MODEL
 
@@ -25,9 +32,7 @@ def tiny_ranker(tiny_checkpoint, monkeypatch):
     monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", "{}")
 
 
-def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, tiny_ranker, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, openai_env, tiny_ranker, tmp_path):
     args = ["generate", str(POSTS / "tidepools.txt"), "--model", "openai-images", "-n", "3", "--backend", "local"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "out"), "--json"])
     assert result.exit_code == 0, result.output
@@ -48,9 +53,7 @@ def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, tiny
     assert manifest["settings"]["llm"]["api_key"] == "***"
 
 
-def test_generate_refuses_a_blocked_prompt_before_drawing(fake_openai, tiny_ranker, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_generate_refuses_a_blocked_prompt_before_drawing(fake_openai, openai_env, tiny_ranker, monkeypatch, tmp_path):
     monkeypatch.setenv("BLOGART_MODERATION__PROMPT_BLOCKLIST", '["tide"]')
     args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
@@ -66,9 +69,9 @@ def test_generate_without_weights_names_the_pull_command(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_generate_fails_when_moderation_flags_every_candidate(fake_openai, tiny_ranker, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_generate_fails_when_moderation_flags_every_candidate(
+    fake_openai, openai_env, tiny_ranker, monkeypatch, tmp_path
+):
     monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", '{"a concept every tiny-CLIP image matches": 0.0}')
     args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "2", "--backend", "local"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
@@ -79,9 +82,7 @@ def test_generate_fails_when_moderation_flags_every_candidate(fake_openai, tiny_
     assert all(c["flags"] for c in manifest["candidates"])
 
 
-def test_two_rounds_use_the_optimised_prompt(fake_openai, tiny_ranker, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_two_rounds_use_the_optimised_prompt(fake_openai, openai_env, tiny_ranker, monkeypatch, tmp_path):
     monkeypatch.setenv("BLOGART_OPTIMIZE__ITERATIONS", "10")
     monkeypatch.setenv("BLOGART_OPTIMIZE__PROMPT_LEN", "6")
     args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "2", "--rounds", "2"]
@@ -126,9 +127,7 @@ def test_generate_with_a_released_format_dalle_checkpoint(tiny_dalle, tiny_ranke
     assert Image.open(second["candidates"][1]["path"]).tobytes() == Image.open(first_run_image1).tobytes()
 
 
-def test_missing_clip_fails_before_anything_is_drawn(fake_openai, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_missing_clip_fails_before_anything_is_drawn(fake_openai, openai_env, tmp_path):
     args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
@@ -136,9 +135,7 @@ def test_missing_clip_fails_before_anything_is_drawn(fake_openai, monkeypatch, t
     assert fake_openai.calls("/v1/images/generations") == []
 
 
-def test_round_two_never_draws_a_blocked_word(fake_openai, tiny_ranker, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_round_two_never_draws_a_blocked_word(fake_openai, openai_env, tiny_ranker, monkeypatch, tmp_path):
     monkeypatch.setenv("BLOGART_OPTIMIZE__ITERATIONS", "10")
     monkeypatch.setenv("BLOGART_OPTIMIZE__PROMPT_LEN", "6")
     args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "2", "--rounds", "2"]
@@ -158,9 +155,7 @@ def test_round_two_never_draws_a_blocked_word(fake_openai, tiny_ranker, monkeypa
     assert not blocklist_matches(" ".join(sent), blocked)
 
 
-def test_two_rounds_without_ranking_still_need_clip_before_drawing(fake_openai, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_two_rounds_without_ranking_still_need_clip_before_drawing(fake_openai, openai_env, tmp_path):
     args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
     result = runner.invoke(app, [*args, "--rounds", "2", "--no-rank", "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
@@ -168,9 +163,7 @@ def test_two_rounds_without_ranking_still_need_clip_before_drawing(fake_openai, 
     assert fake_openai.calls("/v1/images/generations") == []
 
 
-def test_generate_bad_output_folder_and_checkpoint_flag_are_one_line_errors(fake_openai, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_generate_bad_output_folder_and_checkpoint_flag_are_one_line_errors(fake_openai, openai_env, tmp_path):
     args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "-n", "1", "--backend", "local"]
     a_file = tmp_path / "a-file"
     a_file.write_text("")
@@ -183,9 +176,9 @@ def test_generate_bad_output_folder_and_checkpoint_flag_are_one_line_errors(fake
     assert fake_openai.calls("/v1/images/generations") == []
 
 
-def test_openai_moderation_refuses_the_prompt_before_drawing(fake_openai, tiny_ranker, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+def test_openai_moderation_refuses_the_prompt_before_drawing(
+    fake_openai, openai_env, tiny_ranker, monkeypatch, tmp_path
+):
     monkeypatch.setenv("BLOGART_MODERATION__OPENAI", "true")
     flagged = {"flagged": True, "categories": {"violence": True}, "category_scores": {"violence": 0.9}}
     fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [flagged]})
