@@ -92,19 +92,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--repeats", type=int, default=2, help="timed batches after the first (>= 2)")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument("--compile-cache", help="persistent XLA cache folder (a second run skips the compile)")
     args = parser.parse_args(argv)
 
     import jax
     import numpy as np
 
     from blogart.generators.dalle.model import DalleBart, DalleBartConfig
-    from blogart.generators.dalle.sampler import sample_image_tokens
+    from blogart.generators.dalle.sampler import enable_compile_cache, sample_image_tokens
     from blogart.generators.dalle.weights import DalleBartBundle
 
     def log(msg: str) -> None:
         if not args.json:
             print(msg, file=sys.stderr, flush=True)
 
+    if args.compile_cache:
+        enable_compile_cache(args.compile_cache)
     config = DalleBartConfig.from_dict(CONFIGS[args.config])
     module = DalleBart(config)
     started = time.perf_counter()

@@ -62,3 +62,22 @@ def test_out_of_range_seed_is_a_usage_error_before_the_weights_load(tiny_dalle, 
     with pytest.raises(UsageError, match="seed -1 is out of range"):
         gen.generate(GenerationRequest("x", n=1, seed=-1), tmp_path)
     assert gen._loaded is None
+
+
+def test_compiled_sampler_is_kept_on_disk(tiny_dalle, tmp_path):
+    # A fresh process: JAX's compile cache is a process-wide setting that starts on first use.
+    import subprocess
+    import sys
+
+    checkpoint, vqgan = tiny_dalle
+    cache = tmp_path / "xla-cache"
+    code = (
+        "import sys\n"
+        "from blogart.generators.dalle.backend import DalleGenerator\n"
+        "from blogart.values import GenerationRequest\n"
+        "gen = DalleGenerator('dalle-mini', sys.argv[1], sys.argv[2], compile_cache=sys.argv[3])\n"
+        "gen.generate(GenerationRequest('a cat on a mat', n=1, seed=1), sys.argv[4])\n"
+    )
+    args = [sys.executable, "-c", code, str(checkpoint), str(vqgan), str(cache), str(tmp_path / "out")]
+    subprocess.run(args, check=True, capture_output=True)
+    assert any(path.name.endswith("-cache") for path in cache.iterdir())

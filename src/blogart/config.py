@@ -77,6 +77,8 @@ class GenerateSettings(Section):
     top_p: float | None = Field(None, gt=0, le=1)
     temperature: float = Field(1.0, gt=0)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    batch_size: int = Field(4, ge=1)  # images sampled together (memory grows with it)
+    compile_cache: bool = True  # keep compiled samplers in <user dir>/xla-cache across runs
     out_dir: str = "blogart-out"
     rounds: int = Field(1, ge=1, le=2)
     openai_images_model: str = "dall-e-3"

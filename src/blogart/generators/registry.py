@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
-from blogart.config import Settings
+from blogart.config import Settings, user_dir
 from blogart.errors import BlogartError, UsageError
 from blogart.protocols import Generator
 
@@ -22,7 +22,15 @@ def _dalle(name: str) -> Factory:
         cache_dir = settings.models.cache_dir or None
         checkpoint = modelhub.find(name, settings.models.path_for(name), cache_dir)
         vqgan = modelhub.find("vqgan", settings.models.path_for("vqgan"), cache_dir)
-        return DalleGenerator(name, checkpoint, vqgan, dtype=settings.generate.dtype)
+        g = settings.generate
+        return DalleGenerator(
+            name,
+            checkpoint,
+            vqgan,
+            dtype=g.dtype,
+            batch_size=g.batch_size,
+            compile_cache=user_dir() / "xla-cache" if g.compile_cache else None,
+        )
 
     return factory
 

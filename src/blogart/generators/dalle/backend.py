@@ -26,6 +26,7 @@ class DalleGenerator:
         vqgan: str | Path,
         dtype: str = "float32",
         batch_size: int = 4,
+        compile_cache: str | Path | None = None,
     ):
         if batch_size < 1:
             raise UsageError("batch_size must be >= 1")
@@ -34,6 +35,7 @@ class DalleGenerator:
         self.vqgan_folder = Path(vqgan)
         self.dtype = dtype
         self.batch_size = batch_size
+        self.compile_cache = Path(compile_cache) if compile_cache else None
         self._loaded: dict[str, Any] | None = None
         self._text_side: dict[str, Any] | None = None
 
@@ -70,7 +72,11 @@ class DalleGenerator:
 
     def _load(self) -> dict[str, Any]:
         if self._loaded is None:
+            from blogart.generators.dalle.sampler import enable_compile_cache
             from blogart.generators.dalle.vqgan import load_vqgan
+
+            if self.compile_cache is not None:
+                enable_compile_cache(self.compile_cache)
             from blogart.generators.dalle.weights import load_dallebart
 
             bart = load_dallebart(self.checkpoint, self.dtype)

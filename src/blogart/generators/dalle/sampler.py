@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -297,6 +298,18 @@ def _seed_key(seed: int) -> jax.Array:
     seed = check_seed(seed)
     key = jax.random.PRNGKey(seed & 0xFFFFFFFF)
     return jax.random.fold_in(key, seed >> 32) if seed >> 32 else key
+
+
+def enable_compile_cache(folder: str | Path) -> None:
+    """Keep XLA's compiled sampler on disk so only the first run on a machine pays the ~10 s compile.
+
+    Process-wide (a JAX setting); the cache is keyed by the program and the compiler flags, so
+    different models, batch sizes and jax versions never mix.
+    """
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)  # skip only trivial programs
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def image_keys(seeds: Sequence[int], indices: Sequence[int] | None = None) -> jax.Array:
