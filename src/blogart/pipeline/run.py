@@ -225,12 +225,12 @@ def _prompt_blocklist(settings: Settings) -> list[str]:
 
 
 def _check_blocklist(prompt_text: str, settings: Settings) -> None:
-    if not settings.moderation.enabled:
-        return
-    from blogart.ranking.moderation import Moderator
+    """Refuse a prompt with a blocked word as soon as it is written (OpenAI's verdict comes in run_generate)."""
+    blocked = _prompt_blocklist(settings)
+    if blocked:
+        from blogart.ranking.moderation import Moderator
 
-    # Before anything is drawn; the ranker checks again and adds OpenAI's verdict when configured.
-    Moderator(prompt_blocklist=settings.moderation.prompt_blocklist).check_prompt(prompt_text)
+        Moderator(prompt_blocklist=blocked).check_prompt(prompt_text)
 
 
 def _optimize(
