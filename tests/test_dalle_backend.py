@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -13,27 +14,34 @@ from blogart.errors import BlogartError, UsageError
 from blogart.values import GenerationRequest
 
 
-def test_generate_writes_pngs_named_by_round_seed_index(tiny_dalle, tmp_path):
+def pixels(drawing) -> np.ndarray:
     from PIL import Image
 
+    with Image.open(io.BytesIO(drawing.png)) as image:
+        assert image.format == "PNG"
+        return np.asarray(image)
+
+
+def test_generate_returns_png_drawings_by_round_seed_index(tiny_dalle, tmp_path):
     from blogart.generators.dalle.backend import DalleGenerator
 
     gen = DalleGenerator("dalle-mini", *tiny_dalle, batch_size=2)
     request = GenerationRequest(prompt="a cat on a mat", negative_prompt="blurry text", n=3, seed=7)
-    candidates = gen.generate(request, tmp_path / "out", round=2)
-    assert [c.path.name for c in candidates] == ["2-7-0.png", "2-7-1.png", "2-7-2.png"]
-    assert {c.generator for c in candidates} == {"dalle-mini"}
-    assert all(c.seed == 7 and c.round == 2 and c.negative_prompt == "blurry text" for c in candidates)
-    assert [c.index for c in candidates] == [0, 1, 2]
+    drawings = gen.generate(request, round=2)
+    assert [(d.round, d.seed, d.index) for d in drawings] == [(2, 7, 0), (2, 7, 1), (2, 7, 2)]
+    assert {d.generator for d in drawings} == {"dalle-mini"}
+    assert all(d.prompt == "a cat on a mat" and d.negative_prompt == "blurry text" for d in drawings)
+    assert list(tmp_path.rglob("*.png")) == []  # generators never write files
     assert gen.count_tokens("a cat on a mat") == len(gen._text()["tokenizer"]("a cat on a mat")["input_ids"])
-    pixels = [np.asarray(Image.open(c.path)) for c in candidates]
-    assert all(p.shape == (32, 32, 3) and p.dtype == np.uint8 for p in pixels)
-    assert not np.array_equal(pixels[0], pixels[1])
+    assert gen.max_prompt_tokens() == 16  # the tiny checkpoint's text length
+    images = [pixels(d) for d in drawings]
+    assert all(p.shape == (32, 32, 3) and p.dtype == np.uint8 for p in images)
+    assert not np.array_equal(images[0], images[1])
 
     # image 1 alone (n=2, batch 1) is the same picture as image 1 of the batch above
     single = DalleGenerator("dalle-mini", *tiny_dalle, batch_size=1)
-    again = single.generate(GenerationRequest("a cat on a mat", "blurry text", n=2, seed=7), tmp_path / "again")
-    np.testing.assert_array_equal(np.asarray(Image.open(again[1].path)), pixels[1])
+    again = single.generate(GenerationRequest("a cat on a mat", "blurry text", n=2, seed=7))
+    np.testing.assert_array_equal(pixels(again[1]), images[1])
 
 
 def test_bad_requests_and_mismatched_vqgan(tiny_dalle, tmp_path):
@@ -41,26 +49,26 @@ def test_bad_requests_and_mismatched_vqgan(tiny_dalle, tmp_path):
 
     bart, vqgan = tiny_dalle
     with pytest.raises(UsageError):
-        DalleGenerator("dalle-mini", bart, vqgan).generate(GenerationRequest("x", n=0), tmp_path)
+        DalleGenerator("dalle-mini", bart, vqgan).generate(GenerationRequest("x", n=0))
     other = tmp_path / "bart"
     shutil.copytree(bart, other)
     config = json.loads((other / "config.json").read_text())
     config["image_length"] = 64  # 8x8 tokens: not what the 16x16 VQGAN decodes
     save_params(other, config)
     with pytest.raises(BlogartError, match="does not fit"):
-        DalleGenerator("dalle-mini", other, vqgan).generate(GenerationRequest("x", n=1), tmp_path)
+        DalleGenerator("dalle-mini", other, vqgan).generate(GenerationRequest("x", n=1))
     config["d_model"] = 40  # a checkpoint whose tensors do not fit its config.json
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(BlogartError, match="does not match its config"):
-        DalleGenerator("dalle-mini", other, vqgan).generate(GenerationRequest("x", n=1), tmp_path)
+        DalleGenerator("dalle-mini", other, vqgan).generate(GenerationRequest("x", n=1))
 
 
-def test_out_of_range_seed_is_a_usage_error_before_the_weights_load(tiny_dalle, tmp_path):
+def test_out_of_range_seed_is_a_usage_error_before_the_weights_load(tiny_dalle):
     from blogart.generators.dalle.backend import DalleGenerator
 
     gen = DalleGenerator("dalle-mini", *tiny_dalle)
     with pytest.raises(UsageError, match="seed -1 is out of range"):
-        gen.generate(GenerationRequest("x", n=1, seed=-1), tmp_path)
+        gen.generate(GenerationRequest("x", n=1, seed=-1))
     assert gen._loaded is None
 
 
@@ -76,8 +84,8 @@ def test_compiled_sampler_is_kept_on_disk(tiny_dalle, tmp_path):
         "from blogart.generators.dalle.backend import DalleGenerator\n"
         "from blogart.values import GenerationRequest\n"
         "gen = DalleGenerator('dalle-mini', sys.argv[1], sys.argv[2], compile_cache=sys.argv[3])\n"
-        "gen.generate(GenerationRequest('a cat on a mat', n=1, seed=1), sys.argv[4])\n"
+        "gen.generate(GenerationRequest('a cat on a mat', n=1, seed=1))\n"
     )
-    args = [sys.executable, "-c", code, str(checkpoint), str(vqgan), str(cache), str(tmp_path / "out")]
+    args = [sys.executable, "-c", code, str(checkpoint), str(vqgan), str(cache)]
     subprocess.run(args, check=True, capture_output=True)
     assert any(path.name.endswith("-cache") for path in cache.iterdir())

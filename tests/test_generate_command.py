@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from blogart.cli import app
+from blogart.prompts.builder import estimate_tokens
 from blogart.ranking.moderation import blocklist_matches
 
 POSTS = Path(__file__).parent / "data" / "posts"
@@ -51,6 +52,15 @@ def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, open
     assert all(c["ranker"] for c in manifest["candidates"])
     assert manifest["text"]["prompt"] in fake_openai.calls("/v1/images/generations")[0].json["prompt"]
     assert manifest["settings"]["llm"]["api_key"] == "***"
+    # The Images API has no tokenizer (count_tokens says None): the prompt writer estimated instead.
+    assert manifest["text"]["prompt_tokens"] == estimate_tokens(manifest["text"]["prompt"])
+    # The run folder holds exactly the manifest and the images it lists, nothing half-made beside it.
+    folder = Path(manifest["cover"]).parent
+    assert {p.name for p in folder.iterdir()} == {
+        "manifest.json",
+        *(Path(c["path"]).name for c in manifest["candidates"]),
+    }
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [folder.name]
 
 
 def test_generate_refuses_a_blocked_prompt_before_drawing(fake_openai, openai_env, tiny_ranker, monkeypatch, tmp_path):
@@ -188,3 +198,67 @@ def test_openai_moderation_refuses_the_prompt_before_drawing(
     assert "prompt refused by moderation (violence)" in result.output
     assert fake_openai.calls("/v1/images/generations") == []
     assert not (tmp_path / "out").exists()
+
+
+def _post(folder: Path, name: str, title: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(f"---\ntitle: {title}\n---\n\n{body}\n", encoding="utf-8")
+    return path
+
+
+def _images(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("*.png")}
+
+
+def test_non_latin_titles_get_their_own_folders(fake_openai, openai_env, tmp_path):
+    # Both titles used to slug to "post": the second run overwrote the first one's images and manifest.
+    tides = (POSTS / "tidepools.txt").read_text()
+    hello = _post(tmp_path, "hello.md", "Привет, мир", tides)
+    bye = _post(tmp_path, "bye.md", "Пока, мир", tides + "\nOne more paragraph about crabs.")
+    args = ["-m", "openai-images", "-n", "1", "--backend", "local", "--no-rank", "--out", str(tmp_path / "out")]
+    for source in (hello, bye):
+        result = runner.invoke(app, ["generate", str(source), *args])
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["poka-mir", "privet-mir"]
+    manifest = json.loads((tmp_path / "out" / "privet-mir" / "manifest.json").read_text())
+    assert manifest["text"]["title"] == "Привет, мир"
+    assert manifest["cover"] == str(tmp_path / "out" / "privet-mir" / "r1-00.png")
+
+
+def test_a_rerun_with_fewer_candidates_leaves_only_the_new_ones(fake_openai, openai_env, tmp_path):
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "--backend", "local", "--no-rank"]
+    args += ["--out", str(tmp_path / "out"), "--json"]
+    first = runner.invoke(app, [*args, "-n", "3"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, [*args, "-n", "2"])
+    assert second.exit_code == 0, second.output
+    manifest = json.loads(second.output)
+    folder = Path(manifest["cover"]).parent
+    assert [Path(c["path"]).name for c in manifest["candidates"]] == ["r1-00.png", "r1-01.png"]
+    assert _images(folder) == {"r1-00.png", "r1-01.png"}
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [folder.name]
+
+
+def test_a_run_that_fails_after_drawing_leaves_the_previous_run(
+    fake_openai, openai_env, tiny_ranker, monkeypatch, tmp_path
+):
+    from blogart.errors import BlogartError
+    from blogart.ranking.clip import ClipRanker
+
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "openai-images", "--backend", "local"]
+    args += ["--out", str(tmp_path / "out")]
+    first = runner.invoke(app, [*args, "-n", "2", "--no-rank", "--json"])
+    assert first.exit_code == 0, first.output
+    folder = Path(json.loads(first.output)["cover"]).parent
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise BlogartError("the ranker broke")
+
+    monkeypatch.setattr(ClipRanker, "rank", broken)
+    drawn = len(fake_openai.calls("/v1/images/generations"))
+    result = runner.invoke(app, [*args, "-n", "3"])
+    assert result.exit_code == 1 and "the ranker broke" in result.output
+    assert len(fake_openai.calls("/v1/images/generations")) == drawn + 3  # it had drawn its images
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [folder.name]  # no staging folder left

@@ -24,11 +24,17 @@ def make(fake, tmp_path, **kwargs) -> OpenAIImagesGenerator:
     )
 
 
-def test_dalle3_one_request_per_image_writes_pngs(fake_openai, tmp_path):
+def png(drawing) -> Image.Image:
+    image = Image.open(io.BytesIO(drawing.png))
+    assert image.format == "PNG"
+    return image
+
+
+def test_dalle3_one_request_per_image_returns_pngs(fake_openai, tmp_path):
     generator = make(fake_openai, tmp_path)
     request = GenerationRequest(prompt="a kelp forest", negative_prompt="text, watermark", n=2, seed=7)
-    candidates = generator.generate(request, tmp_path / "out", round=2)
-    assert len(candidates) == 2
+    drawings = generator.generate(request, round=2)
+    assert len(drawings) == 2
     sent = fake_openai.calls(IMAGES)
     assert len(sent) == 2  # dall-e-3 draws one image per request
     assert sent[0].json == {
@@ -38,30 +44,28 @@ def test_dalle3_one_request_per_image_writes_pngs(fake_openai, tmp_path):
         "size": "1024x1024",
         "response_format": "b64_json",
     }
-    for candidate in candidates:
-        with Image.open(candidate.path) as image:
-            assert image.format == "PNG" and image.size == (1024, 1024)
-        assert candidate.seed == NO_SEED and candidate.round == 2
-        assert candidate.generator == "openai-images:dall-e-3"
-        assert candidate.prompt == "a kelp forest" and candidate.negative_prompt == "text, watermark"
-    assert len({c.path for c in candidates}) == 2
+    for drawing in drawings:
+        assert png(drawing).size == (1024, 1024)
+        assert drawing.seed == NO_SEED and drawing.round == 2
+        assert drawing.generator == "openai-images:dall-e-3"
+        assert drawing.prompt == "a kelp forest" and drawing.negative_prompt == "text, watermark"
+    assert [d.index for d in drawings] == [0, 1]
+    assert list(tmp_path.rglob("*.png")) == []  # generators never write files
     calls = generator.client.store.recent_calls()
     assert [c.kind for c in calls] == ["images.generations"] * 2
     assert calls[0].cost_usd == pytest.approx(0.04)
     assert calls[0].response["data"][0]["b64_json"].startswith("<")  # images are not copied into the log
 
 
-def test_dalle2_batches_and_never_overwrites(fake_openai, tmp_path):
+def test_dalle2_batches_and_says_it_has_no_tokenizer(fake_openai, tmp_path):
     generator = make(fake_openai, tmp_path, model="dall-e-2", size="256x256")
-    out = tmp_path / "out"
-    first = generator.generate(GenerationRequest(prompt="otters", n=3), out)
+    drawings = generator.generate(GenerationRequest(prompt="otters", n=3))
     assert len(fake_openai.calls(IMAGES)) == 1 and fake_openai.calls(IMAGES)[0].json["n"] == 3
     assert fake_openai.calls(IMAGES)[0].json["prompt"] == "otters"
-    second = generator.generate(GenerationRequest(prompt="otters", n=3), out)
-    assert not {c.path for c in first} & {c.path for c in second}
-    assert len(list(out.glob("*.png"))) == 6
+    assert [(d.round, d.index) for d in drawings] == [(1, 0), (1, 1), (1, 2)]
     # Distinct images, as the fake paints each of a batch in its own colour.
-    assert len({c.path.read_bytes() for c in first}) == 3
+    assert len({d.png for d in drawings}) == 3
+    assert generator.count_tokens("otters") is None and generator.max_prompt_tokens() is None
 
 
 def test_gpt_image_jpeg_is_converted_and_has_no_response_format(fake_openai, tmp_path):
@@ -71,10 +75,9 @@ def test_gpt_image_jpeg_is_converted_and_has_no_response_format(fake_openai, tmp
     fake_openai.on(IMAGES, lambda req: (200, {"created": 0, "data": [{"b64_json": jpeg}] * req["n"]}))
     client = LLMClient("gpt-4o", "sk-test", base_url=fake_openai.base_url, store=Store(tmp_path / "db.sqlite"))
     generator = OpenAIImagesGenerator(client, model="gpt-image-1", size="1024x1536")
-    [candidate] = generator.generate(GenerationRequest(prompt="p", n=1), tmp_path)
+    [drawing] = generator.generate(GenerationRequest(prompt="p", n=1))
     assert "response_format" not in fake_openai.calls(IMAGES)[0].json
-    with Image.open(candidate.path) as image:
-        assert image.format == "PNG" and image.size == (32, 16)
+    assert png(drawing).size == (32, 16)
     assert client.store.recent_calls()[0].model == "gpt-image-1"
 
 
@@ -90,22 +93,21 @@ def test_rate_limit_is_retried_then_errors_are_one_line(fake_openai, tmp_path):
     )
     generator = OpenAIImagesGenerator(client, model="dall-e-2", size="256x256")
     fake_openai.queue(IMAGES, status=429)
-    assert len(generator.generate(GenerationRequest(prompt="p", n=1), tmp_path)) == 1
+    assert len(generator.generate(GenerationRequest(prompt="p", n=1))) == 1
     fake_openai.queue(IMAGES, status=500)
     fake_openai.queue(IMAGES, status=500)
     with pytest.raises(LLMError, match="images.generations to dall-e-2 .* failed after 2 attempts: HTTP 500"):
-        generator.generate(GenerationRequest(prompt="p", n=1), tmp_path)
+        generator.generate(GenerationRequest(prompt="p", n=1))
 
 
 def test_bad_payloads_are_llm_errors(fake_openai, tmp_path):
     generator = make(fake_openai, tmp_path, model="dall-e-2", size="256x256")
     fake_openai.queue(IMAGES, body={"created": 0, "data": [{"b64_json": base64.b64encode(b"nope").decode()}]})
     with pytest.raises(LLMError, match="not an image"):
-        generator.generate(GenerationRequest(prompt="p", n=1), tmp_path)
+        generator.generate(GenerationRequest(prompt="p", n=1))
     fake_openai.queue(IMAGES, body={"created": 0, "data": []})
     with pytest.raises(LLMError, match="returned 0 images, 1 asked for"):
-        generator.generate(GenerationRequest(prompt="p", n=1), tmp_path)
-    assert list(tmp_path.glob("*.png")) == []
+        generator.generate(GenerationRequest(prompt="p", n=1))
 
 
 def test_a_corrupt_png_is_an_llm_error(fake_openai, tmp_path):
@@ -114,13 +116,13 @@ def test_a_corrupt_png_is_an_llm_error(fake_openai, tmp_path):
     broken[-20] ^= 0xFF  # a bad chunk checksum: PIL's verify() raises SyntaxError
     fake_openai.queue(IMAGES, body={"created": 0, "data": [{"b64_json": base64.b64encode(broken).decode()}]})
     with pytest.raises(LLMError, match="not an image"):
-        generator.generate(GenerationRequest(prompt="p", n=1), tmp_path)
+        generator.generate(GenerationRequest(prompt="p", n=1))
 
 
 def test_no_images_asked_for_is_a_usage_error(fake_openai, tmp_path):
     generator = make(fake_openai, tmp_path, model="dall-e-2", size="256x256")
     with pytest.raises(UsageError, match="n must be >= 1"):
-        generator.generate(GenerationRequest(prompt="p", n=0), tmp_path)
+        generator.generate(GenerationRequest(prompt="p", n=0))
     assert fake_openai.calls(IMAGES) == []
 
 

@@ -150,7 +150,22 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class Drawing:
+    """What a generator returns: an image in memory, not yet a file (`blogart.outputs` writes it)."""
+
+    png: bytes  # PNG-encoded image
+    seed: int
+    index: int  # position in its round; with seed it reproduces the image
+    round: int
+    prompt: str
+    negative_prompt: str
+    generator: str
+
+
+@dataclass(frozen=True)
 class Candidate:
+    """A Drawing once `blogart.outputs` has written it to disk."""
+
     path: Path  # PNG on disk
     seed: int
     prompt: str

@@ -1,14 +1,14 @@
 """The managed backend: the OpenAI Images API (DALL-E 2/3, gpt-image-1), for users who compare with DALL-E.
 
-The API takes no seed and no negative prompt: candidates carry seed NO_SEED (-1), and negative words are
-sent as an "Avoid: ..." sentence, the nearest thing the API understands.
+The API takes no seed and no negative prompt: drawings carry seed NO_SEED (-1), and negative words are
+sent as an "Avoid: ..." sentence, the nearest thing the API understands. It has no tokenizer or prompt
+limit the writers could use: `count_tokens` and `max_prompt_tokens` say None.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -17,7 +17,7 @@ from blogart.errors import LLMError, UsageError
 from blogart.llm.client import LLMClient
 from blogart.llm.pricing import image_cost
 from blogart.store import Store
-from blogart.values import Candidate, GenerationRequest
+from blogart.values import Drawing, GenerationRequest
 
 NO_SEED = -1  # the Images API has no seed: these images cannot be reproduced
 
@@ -40,16 +40,6 @@ def _without_images(response: Any) -> dict[str, Any]:
         if item.get("b64_json"):
             item["b64_json"] = f"<{len(item['b64_json'])} base64 chars>"
     return data
-
-
-def _free_path(out_dir: Path, stem: str) -> Path:
-    """Never overwrite an image already there (an earlier run's, or the user's)."""
-    path = out_dir / f"{stem}.png"
-    n = 2
-    while path.exists():
-        path = out_dir / f"{stem}-{n}.png"
-        n += 1
-    return path
 
 
 class OpenAIImagesGenerator:
@@ -87,31 +77,31 @@ class OpenAIImagesGenerator:
     def describe(self) -> dict[str, str]:
         return {"model": self.model, "size": self.size, "quality": self.quality or "default"}
 
-    def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]:
+    def count_tokens(self, text: str) -> int | None:
+        return None  # the API's tokenizer is not public: the prompt writers estimate
+
+    def max_prompt_tokens(self) -> int | None:
+        return None  # thousands of characters: the writers' own budget applies
+
+    def generate(self, request: GenerationRequest, round: int = 1) -> list[Drawing]:
         if request.n < 1:
             raise UsageError("n must be >= 1")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         per_call = MAX_N.get(self.model, 1)
         images: list[bytes] = []
         while len(images) < request.n:
             images.extend(self._request(request, min(per_call, request.n - len(images))))
-        candidates = []
-        for i, data in enumerate(images[: request.n]):
-            path = _free_path(out_dir, f"openai-{self.model}-r{round}-{i + 1:02d}")
-            path.write_bytes(data)
-            candidates.append(
-                Candidate(
-                    path=path,
-                    seed=NO_SEED,
-                    prompt=request.prompt,
-                    negative_prompt=request.negative_prompt,
-                    generator=f"{self.name}:{self.model}",
-                    round=round,
-                    index=i,
-                )
+        return [
+            Drawing(
+                png=data,
+                seed=NO_SEED,
+                index=i,
+                round=round,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                generator=f"{self.name}:{self.model}",
             )
-        return candidates
+            for i, data in enumerate(images[: request.n])
+        ]
 
     def _request(self, request: GenerationRequest, n: int) -> list[bytes]:
         params: dict[str, Any] = {
@@ -158,7 +148,7 @@ class OpenAIImagesGenerator:
             if image.format == "PNG":
                 image.verify()
                 return raw
-            # gpt-image-1 may answer JPEG or WebP; candidates are PNG files.
+            # gpt-image-1 may answer JPEG or WebP; drawings are PNG images.
             out = io.BytesIO()
             image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(out, format="PNG")
             return out.getvalue()

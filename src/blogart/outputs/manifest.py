@@ -1,30 +1,12 @@
-"""manifest.json: everything a run did, so it can be explained and reproduced."""
+"""manifest.json: everything a run did, so it can be explained and reproduced (`files` writes it)."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from blogart.atomic import atomic_write_json
 from blogart.config import Settings
-from blogart.values import Candidate, Document, Ranked, to_dict
-
-MANIFEST_NAME = "manifest.json"
-
-
-def slugify(text: str, fallback: str = "post") -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:60].rstrip("-") or fallback
-
-
-def output_dir_for(base: Path, document: Document) -> Path:
-    """One folder per post: its front-matter slug, else its title, else the file name."""
-    name = document.front_matter.get("slug") or document.title or Path(document.source).stem
-    return base / slugify(str(name))
+from blogart.values import Candidate, Ranked, to_dict
 
 
 def build_manifest(
@@ -65,9 +47,3 @@ def build_manifest(
         "candidates": rows,
         "settings": settings.redacted(),
     }
-
-
-def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
-    path = out_dir / MANIFEST_NAME
-    atomic_write_json(path, manifest)
-    return path

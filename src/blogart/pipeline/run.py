@@ -15,7 +15,6 @@ from typing import Any
 
 from blogart import __version__
 from blogart.config import Settings
-from blogart.errors import UsageError
 from blogart.protocols import PromptWriter, TopicExtractor
 from blogart.store import Store
 from blogart.values import (
@@ -282,9 +281,14 @@ def _request(prompt: ImagePrompt, settings: Settings, seed_offset: int = 0) -> G
 def run_generate(
     source: str, settings: Settings, *, rank: bool = True, report: Callable[[str], None] = _quiet
 ) -> GenerateRun:
-    """The whole job: prompt, candidates (one or two rounds), ranking and moderation, manifest."""
+    """The whole job: prompt, candidates (one or two rounds), ranking and moderation, manifest.
+
+    Images are drawn into a staging folder and the run is published as a whole at the end
+    (see `blogart.outputs.files`): a run that fails leaves the previous one as it was.
+    """
     from blogart.generators.registry import create_generator
-    from blogart.outputs.manifest import build_manifest, output_dir_for, write_manifest
+    from blogart.outputs.files import StagedRun
+    from blogart.outputs.manifest import build_manifest
     from blogart.ranking.factory import build_ranker, clip_from_settings
 
     # Generator and CLIP found before any work, so missing weights fail in a second, not after the drawing.
@@ -292,12 +296,13 @@ def run_generate(
     ranker = build_ranker(settings, top_k=None) if rank else None
     if ranker is None and settings.generate.rounds > 1:
         clip_from_settings(settings)  # round 2's PEZ needs CLIP even without ranking
-    # A generator that knows its tokenizer and text length sets the prompt's budget.
+    # A generator that knows its tokenizer and text length sets the prompt's budget (None: it does not).
+    max_prompt_tokens = getattr(generator, "max_prompt_tokens", None)
     run = run_prompt(
         source,
         settings,
         count_tokens=getattr(generator, "count_tokens", None),
-        max_tokens=getattr(generator, "max_prompt_tokens", None),
+        max_tokens=max_prompt_tokens() if max_prompt_tokens is not None else None,
         report=report,
     )
     moderator = ranker.moderator if ranker is not None else None
@@ -308,47 +313,43 @@ def run_generate(
             moderator.check_prompt(prompt.text)
 
     screen(run.prompt)
-    out_dir = output_dir_for(Path(settings.generate.out_dir), run.document)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
-
-    report(f"drawing {settings.generate.n} candidates with {generator.name}")
-    clock = time.perf_counter()
-    candidates = list(generator.generate(_request(run.prompt, settings), out_dir, round=1))
-    seconds = {**run.seconds, "generate_round1": time.perf_counter() - clock}
-
-    ranked: list[Ranked] = []
-    if ranker is not None:
-        report("ranking with CLIP")
+    with StagedRun(Path(settings.generate.out_dir), run.document) as staged:
+        report(f"drawing {settings.generate.n} candidates with {generator.name}")
         clock = time.perf_counter()
-        ranked = ranker.rank(candidates, run.prompt, run.key_topics)
-        seconds["rank_round1"] = time.perf_counter() - clock
+        candidates = staged.write(generator.generate(_request(run.prompt, settings), round=1))
+        seconds = {**run.seconds, "generate_round1": time.perf_counter() - clock}
 
-    if settings.generate.rounds > 1:
-        best = tuple(r.candidate.path for r in ranked if not r.flagged)[: settings.rank.top_k]
-        run = _optimize(run, settings, images=best, report=report)
-        screen(run.optimized)
-        report(f"drawing {settings.generate.n} round-2 candidates")
-        clock = time.perf_counter()
-        second = generator.generate(
-            _request(run.optimized, settings, seed_offset=settings.generate.n), out_dir, round=2
-        )
-        candidates += second
-        seconds["generate_round2"] = time.perf_counter() - clock
+        ranked: list[Ranked] = []
         if ranker is not None:
-            # Both rounds are scored against the builder's prompt and topics so scores compare.
-            report("ranking both rounds with CLIP")
+            report("ranking with CLIP")
+            clock = time.perf_counter()
             ranked = ranker.rank(candidates, run.prompt, run.key_topics)
+            seconds["rank_round1"] = time.perf_counter() - clock
 
-    run = replace(run, seconds=seconds)
-    describe = getattr(generator, "describe", dict)  # plugins written before describe() existed
-    models = {
-        "generator": generator.name,
-        "weights": describe(),
-        "ranker": ranker.clip.model_id if ranker is not None else None,
-    }
-    manifest = build_manifest(run.to_json(), candidates, ranked, settings, models, __version__)
-    manifest_path = write_manifest(out_dir, manifest)
-    return GenerateRun(run, tuple(candidates), tuple(ranked), out_dir, manifest_path, manifest)
+        if settings.generate.rounds > 1:
+            best = tuple(r.candidate.path for r in ranked if not r.flagged)[: settings.rank.top_k]
+            run = _optimize(run, settings, images=best, report=report)
+            screen(run.optimized)
+            report(f"drawing {settings.generate.n} round-2 candidates")
+            clock = time.perf_counter()
+            second = generator.generate(_request(run.optimized, settings, seed_offset=settings.generate.n), round=2)
+            candidates += staged.write(second)
+            seconds["generate_round2"] = time.perf_counter() - clock
+            if ranker is not None:
+                # Both rounds are scored against the builder's prompt and topics so scores compare.
+                report("ranking both rounds with CLIP")
+                ranked = ranker.rank(candidates, run.prompt, run.key_topics)
+
+        # The manifest names the files where they will be once published, not in the staging folder.
+        candidates = [staged.final(c) for c in candidates]
+        ranked = [replace(r, candidate=staged.final(r.candidate)) for r in ranked]
+        run = replace(run, seconds=seconds)
+        describe = getattr(generator, "describe", dict)  # plugins written before describe() existed
+        models = {
+            "generator": generator.name,
+            "weights": describe(),
+            "ranker": ranker.clip.model_id if ranker is not None else None,
+        }
+        manifest = build_manifest(run.to_json(), candidates, ranked, settings, models, __version__)
+        manifest_path = staged.publish(manifest)
+    return GenerateRun(run, tuple(candidates), tuple(ranked), staged.folder, manifest_path, manifest)

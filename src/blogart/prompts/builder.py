@@ -24,7 +24,7 @@ MAX_ELEMENTS = 3  # supporting topics after the subject; more turns a cover into
 ESTIMATE_FACTOR = 1.25  # cl100k -> BART-BPE margin: BART's vocabulary splits English a little finer
 ESTIMATE_SPECIALS = 2  # BOS and EOS
 
-TokenCounter = Callable[[str], int]
+TokenCounter = Callable[[str], int | None]  # a generator's count; None: it has no tokenizer, estimate
 
 _UNSAFE = re.compile(r"[^\w\s'&+./-]")  # commas and brackets would break the part structure
 
@@ -51,6 +51,18 @@ def estimate_tokens(text: str) -> int:
         count = len(encoding.encode(text, disallowed_special=()))  # type: ignore[attr-defined]
         return math.ceil(count * ESTIMATE_FACTOR) + ESTIMATE_SPECIALS
     return math.ceil(len(re.findall(r"\w+|[^\w\s]", text)) * 1.5) + ESTIMATE_SPECIALS
+
+
+def counter_or_estimate(count_tokens: TokenCounter | None) -> Callable[[str], int]:
+    """The generator's token count where it gives one, `estimate_tokens` where it says None (or there is none)."""
+    if count_tokens is None:
+        return estimate_tokens
+
+    def count(text: str) -> int:
+        exact = count_tokens(text)
+        return estimate_tokens(text) if exact is None else exact
+
+    return count
 
 
 def clean_phrase(text: str) -> str:
@@ -96,13 +108,13 @@ class TemplatePromptWriter:
     """PromptWriter (protocols.PromptWriter) that fills a fixed template, offline and instantly.
 
     `count_tokens(text)` must give the length the generator's text encoder sees, BOS/EOS included;
-    without it, `estimate_tokens` (deliberately on the high side) is used.
+    where it is missing or returns None, `estimate_tokens` (deliberately on the high side) is used.
     """
 
     name = "templates"
 
     def __init__(self, count_tokens: TokenCounter | None = None) -> None:
-        self.count_tokens: TokenCounter = count_tokens or estimate_tokens
+        self.count_tokens = counter_or_estimate(count_tokens)
 
     def write(
         self,

@@ -7,7 +7,7 @@ from typing import Any
 
 from blogart.llm.client import LLMClient
 from blogart.llm.schemas import PromptOut
-from blogart.prompts.builder import estimate_tokens, merge_negative
+from blogart.prompts.builder import TokenCounter, counter_or_estimate, merge_negative
 from blogart.prompts.library import select_examples
 from blogart.values import ImagePrompt, KeyTopics, LLMUsage, StylePreset
 
@@ -63,7 +63,7 @@ class OpenAIPromptWriter:
         self,
         client: LLMClient,
         examples: Sequence[Any] | None = None,
-        count_tokens: Callable[[str], int] | None = None,
+        count_tokens: TokenCounter | None = None,
     ) -> None:
         """examples: PromptExample-like objects (topics, summary, style, prompt); None loads the library."""
         if examples is None:
@@ -72,7 +72,7 @@ class OpenAIPromptWriter:
             examples = load_examples()
         self.client = client
         self.examples = list(examples)
-        self.count_tokens = count_tokens or estimate_tokens
+        self.count_tokens = counter_or_estimate(count_tokens)  # None from the generator: estimate
         self.usage = LLMUsage()
 
     def messages(self, key_topics: KeyTopics, title: str, style: StylePreset, max_tokens: int) -> list[dict]:

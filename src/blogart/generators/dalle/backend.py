@@ -1,8 +1,9 @@
-"""The `dalle-mini` / `dalle-mega` generator: prompt -> DalleBart image tokens -> VQGAN -> PNG files.
+"""The `dalle-mini` / `dalle-mega` generator: prompt -> DalleBart image tokens -> VQGAN -> PNG images.
 
 Models load on the first `generate` call, not when the generator is created, so choosing the
 backend costs nothing until it runs. Image i of a request with seed s is sampled from the key of
 (s, i) alone: the same (prompt, seed, i) gives the same picture whatever n or the batch size.
+It returns images in memory; `blogart.outputs` writes them.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from blogart.atomic import atomic_write_bytes
 from blogart.errors import BlogartError, UsageError
-from blogart.values import Candidate, GenerationRequest
+from blogart.values import Drawing, GenerationRequest
 
 
 class DalleGenerator:
@@ -56,7 +56,6 @@ class DalleGenerator:
             }
         return self._text_side
 
-    @property
     def max_prompt_tokens(self) -> int:
         """The text length the checkpoint reads (64 for the released models)."""
         from blogart.generators.dalle.weights import read_config
@@ -89,7 +88,7 @@ class DalleGenerator:
             self._loaded = {"bart": bart, "vqgan": vqgan, **self._text()}
         return self._loaded
 
-    def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]:
+    def generate(self, request: GenerationRequest, round: int = 1) -> list[Drawing]:
         if request.n < 1:
             raise UsageError("n must be >= 1")
         from PIL import Image
@@ -113,9 +112,7 @@ class DalleGenerator:
 
         ids, mask = encode(request.prompt)
         neg_ids, neg_mask = encode(request.negative_prompt)  # "" gives the empty (unconditional) prompt
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        candidates: list[Candidate] = []
+        drawings: list[Drawing] = []
         for start in range(0, request.n, self.batch_size):
             indices = list(range(start, min(request.n, start + self.batch_size)))
             tokens = sample_image_tokens(
@@ -133,19 +130,17 @@ class DalleGenerator:
             )
             images = decode_codes(models["vqgan"], tokens)
             for i, image in zip(indices, images, strict=True):
-                path = out_dir / f"{round}-{request.seed}-{i}.png"
                 png = io.BytesIO()
                 Image.fromarray((image * 255.0).round().astype("uint8")).save(png, format="PNG")
-                atomic_write_bytes(path, png.getvalue())
-                candidates.append(
-                    Candidate(
-                        path=path,
+                drawings.append(
+                    Drawing(
+                        png=png.getvalue(),
                         seed=request.seed,
+                        index=i,
+                        round=round,
                         prompt=request.prompt,
                         negative_prompt=request.negative_prompt,
                         generator=self.name,
-                        round=round,
-                        index=i,
                     )
                 )
-        return candidates
+        return drawings
