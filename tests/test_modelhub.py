@@ -14,7 +14,7 @@ import pytest
 
 from blogart import modelhub
 from blogart.errors import BlogartError, MissingWeights, UsageError
-from blogart.generators.dalle.weights import read_msgpack_tree
+from blogart.generators.dalle.checkpoint import read_msgpack_tree
 
 DATA = Path(__file__).parent / "data"
 TOKENIZER_FILES = {

@@ -368,7 +368,7 @@ def _check_tree(folder: Path, kind: str, problems: list[str], warnings: list[str
     if config is None:
         return 0
     try:
-        from blogart.generators.dalle.weights import read_msgpack_tree
+        from blogart.generators.dalle.checkpoint import read_msgpack_tree
 
         actual = read_msgpack_tree(folder / "flax_model.msgpack")
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file can fail in many ways
@@ -393,7 +393,7 @@ def _check_tree(folder: Path, kind: str, problems: list[str], warnings: list[str
 def _param_tree_function(kind: str):
     import importlib
 
-    module = importlib.import_module("blogart.generators.dalle." + ("weights" if kind == "dallebart" else "vqgan"))
+    module = importlib.import_module("blogart.generators.dalle." + ("checkpoint" if kind == "dallebart" else "vqgan"))
     return module.param_tree
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 
 from blogart.errors import UsageError
-from blogart.generators.dalle.model import DalleBart, DalleBartConfig, dense, glu, layer_norm, split_heads
+from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig, dense, glu, layer_norm, split_heads
 
 
 class DecodeState(NamedTuple):

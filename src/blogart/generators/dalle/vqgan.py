@@ -357,7 +357,7 @@ def load_vqgan(folder: str | Path, dtype: str = "float32") -> VQGANBundle:
     With dtype "bfloat16" or "float16" the weights are stored and run in that type (half the memory);
     quantizer distances stay in float32.
     """
-    from blogart.generators.dalle.weights import check_tree, listing, load_msgpack
+    from blogart.generators.dalle.checkpoint import check_tree, listing, load_msgpack
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
