@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     import jax
     import numpy as np
 
+    from blogart.generators.dalle.checkpoint import DalleBartBundle
     from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig
     from blogart.generators.dalle.sampler import enable_compile_cache, sample_image_tokens
-    from blogart.generators.dalle.checkpoint import DalleBartBundle
 
     def log(msg: str) -> None:
         if not args.json:

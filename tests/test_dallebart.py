@@ -45,22 +45,15 @@ def test_released_trees_match_eval_shape_of_our_init(name):
 
 def test_loaded_small_checkpoint_equals_our_init_tree(small):
     import jax
+    from flax.traverse_util import flatten_dict
 
-    from blogart.generators.dalle.dallebart import init_params
     from blogart.generators.dalle.checkpoint import listing, read_msgpack_tree
+    from blogart.generators.dalle.dallebart import init_params
 
     ours = jax.eval_shape(lambda rng: init_params(small.module, rng), jax.random.PRNGKey(0))
-    expected = {k: (tuple(v.shape), str(v.dtype)) for k, v in _flatten(ours).items()}
+    expected = {k: (tuple(v.shape), str(v.dtype)) for k, v in flatten_dict(ours, sep="/").items()}
     assert listing(small.params) == expected
     assert read_msgpack_tree(DATA / "flax_model.msgpack") == expected
-
-
-def _flatten(tree, prefix=""):
-    out = {}
-    for k, v in tree.items():
-        key = f"{prefix}/{k}" if prefix else k
-        out.update(_flatten(v, key) if isinstance(v, dict) else {key: v})
-    return out
 
 
 def test_parity_with_reference_encoder_and_logits(small, cases):
@@ -88,10 +81,12 @@ def test_padding_changes_nothing_but_masked_tokens(small, cases):
 
 
 def test_bfloat16_cast_keeps_tree_and_is_close(cases):
+    from flax.traverse_util import flatten_dict
+
     from blogart.generators.dalle.checkpoint import load_dallebart
 
     bundle = load_dallebart(DATA, dtype="bfloat16")
-    leaves = _flatten(bundle.params)
+    leaves = flatten_dict(bundle.params)
     assert {str(v.dtype) for v in leaves.values()} == {"bfloat16"}
     logits = bundle.module.apply(
         {"params": bundle.params}, cases["input_ids"], cases["attention_mask"], cases["decoder_input_ids"]

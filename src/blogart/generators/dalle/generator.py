@@ -45,8 +45,8 @@ class DalleGenerator:
     def _text(self) -> dict[str, Any]:
         """Tokenizer and normaliser only: enough to count prompt tokens without loading the weights."""
         if self._text_side is None:
-            from blogart.generators.dalle.text import TextNormalizer, load_tokenizer
             from blogart.generators.dalle.checkpoint import read_config
+            from blogart.generators.dalle.text import TextNormalizer, load_tokenizer
 
             normalize = bool(read_config(self.checkpoint).get("normalize_text", True))
             self._text_side = {
