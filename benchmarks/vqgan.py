@@ -20,12 +20,14 @@ def random_bundle(dtype: str = "float32", seed: int = 0):
     """A VQGANBundle of the released shape with random weights, built without running the model."""
     import jax
     import jax.numpy as jnp
+    from flax.traverse_util import unflatten_dict
 
     from blogart.generators.dalle import vqgan
+    from blogart.generators.dalle.checkpoint import jax_dtype
 
     config = vqgan.VQGANConfig()
     rng = np.random.default_rng(seed)
-    params: dict = {}
+    flat: dict = {}
     for path, (shape, _) in vqgan.param_tree(config).items():
         leaf = path.rsplit("/", 1)[-1]
         if leaf == "kernel":  # fan-in scaling keeps activations in range through the network
@@ -36,11 +38,8 @@ def random_bundle(dtype: str = "float32", seed: int = 0):
             value = np.zeros(shape, np.float32)
         else:
             value = rng.standard_normal(shape, dtype=np.float32)
-        node = params
-        *parents, name = path.split("/")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[name] = jax.device_put(jnp.asarray(value, getattr(jnp, dtype)))
+        flat[path] = jax.device_put(jnp.asarray(value, jax_dtype(dtype)))
+    params = unflatten_dict(flat, sep="/")
     return vqgan.VQGANBundle(config=config, params=params, module=vqgan.make_module(config, dtype), dtype=dtype)
 
 

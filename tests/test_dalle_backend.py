@@ -23,7 +23,7 @@ def pixels(drawing) -> np.ndarray:
 
 
 def test_generate_returns_png_drawings_by_round_seed_index(tiny_dalle, tmp_path):
-    from blogart.generators.dalle.backend import DalleGenerator
+    from blogart.generators.dalle.generator import DalleGenerator
 
     gen = DalleGenerator("dalle-mini", *tiny_dalle, batch_size=2)
     request = GenerationRequest(prompt="a cat on a mat", negative_prompt="blurry text", n=3, seed=7)
@@ -45,7 +45,7 @@ def test_generate_returns_png_drawings_by_round_seed_index(tiny_dalle, tmp_path)
 
 
 def test_bad_requests_and_mismatched_vqgan(tiny_dalle, tmp_path):
-    from blogart.generators.dalle.backend import DalleGenerator
+    from blogart.generators.dalle.generator import DalleGenerator
 
     bart, vqgan = tiny_dalle
     with pytest.raises(UsageError):
@@ -64,7 +64,7 @@ def test_bad_requests_and_mismatched_vqgan(tiny_dalle, tmp_path):
 
 
 def test_out_of_range_seed_is_a_usage_error_before_the_weights_load(tiny_dalle):
-    from blogart.generators.dalle.backend import DalleGenerator
+    from blogart.generators.dalle.generator import DalleGenerator
 
     gen = DalleGenerator("dalle-mini", *tiny_dalle)
     with pytest.raises(UsageError, match="seed -1 is out of range"):
@@ -81,7 +81,7 @@ def test_compiled_sampler_is_kept_on_disk(tiny_dalle, tmp_path):
     cache = tmp_path / "xla-cache"
     code = (
         "import sys\n"
-        "from blogart.generators.dalle.backend import DalleGenerator\n"
+        "from blogart.generators.dalle.generator import DalleGenerator\n"
         "from blogart.values import GenerationRequest\n"
         "gen = DalleGenerator('dalle-mini', sys.argv[1], sys.argv[2], compile_cache=sys.argv[3])\n"
         "gen.generate(GenerationRequest('a cat on a mat', n=1, seed=1))\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
@@ -14,7 +15,8 @@ import pytest
 
 from blogart import modelhub
 from blogart.errors import BlogartError, MissingWeights, UsageError
-from blogart.generators.dalle.weights import read_msgpack_tree
+from blogart.generators.dalle import verify
+from blogart.generators.dalle.checkpoint import compare_trees, read_msgpack_tree
 
 DATA = Path(__file__).parent / "data"
 TOKENIZER_FILES = {
@@ -289,27 +291,81 @@ def test_read_msgpack_tree_handles_chunked_arrays(tmp_path, monkeypatch):
 def test_compare_trees_names_each_kind_of_problem():
     expected = {"a/k": ((2, 3), "float32"), "a/b": ((3,), "float32"), "c": ((4,), "float32")}
     actual = {"a/k": ((3, 2), "float32"), "a/b": ((3,), "float16"), "d": ((1,), "float32")}
-    warnings: list[str] = []
-    problems = modelhub.compare_trees(actual, expected, warnings)
-    assert problems == [
+    diff = compare_trees(actual, expected)
+    assert diff.problems() == [
         "missing tensor: c",
         "unexpected tensor: d",
         "wrong shape: a/k: 3x2 where the config implies 2x3",
     ]
-    assert warnings == ["1 tensors differ in dtype from the config's, e.g. a/b is float16"]
-    assert modelhub.compare_trees(expected, expected) == []
+    assert diff.other_dtype == ("a/b is float16",)  # loading casts: a note, not a problem
+    assert compare_trees(expected, expected).problems() == []
 
 
 def test_compare_trees_caps_long_lists():
     expected = {f"t{i}": ((1,), "float32") for i in range(20)}
-    problems = modelhub.compare_trees({}, expected)
-    assert len(problems) == modelhub.MAX_LISTED + 1 and problems[-1] == "... and 12 more (missing tensor)"
+    problems = compare_trees({}, expected).problems(listed=verify.MAX_LISTED)
+    assert len(problems) == verify.MAX_LISTED + 1 and problems[-1] == "... and 12 more (missing tensor)"
+    assert len(compare_trees({}, expected).problems()) == 20
+
+
+def _broken_vqgan(folder: Path, change) -> Path:
+    """The small VQGAN with its tree edited by `change(tree)`."""
+    _vqgan_folder(folder)
+    tree = _load_msgpack(folder / "flax_model.msgpack")
+    change(tree)
+    _write_msgpack(folder / "flax_model.msgpack", tree)
+    return folder
+
+
+def _drop_leaf(tree):
+    del tree["quant_conv"]["bias"]
+
+
+def _shrink_leaf(tree):
+    tree["quant_conv"]["bias"] = tree["quant_conv"]["bias"][:8]
+
+
+def _add_leaf(tree):
+    tree["quant_conv"]["extra"] = np.zeros(2, np.float32)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (_drop_leaf, "missing tensor: quant_conv/bias"),
+        (_shrink_leaf, "wrong shape: quant_conv/bias: 8 where the config implies 16"),
+        (_add_leaf, "unexpected tensor: quant_conv/extra"),
+    ],
+)
+def test_verify_and_loading_share_one_tree_comparison(tmp_path, change, problem):
+    from blogart.generators.dalle.vqgan import load_vqgan
+
+    folder = _broken_vqgan(tmp_path / "vq", change)
+    report = verify.verify(folder)
+    assert report.problems == (problem,) and report.tensors == 155
+    with pytest.raises(BlogartError) as err:
+        load_vqgan(folder)
+    assert str(err.value) == f"VQGAN weights in {folder} does not match its config: {problem}"
+
+
+def test_modelhub_imports_nothing_from_the_generators():
+    # modelhub sits below the generators: the dalle package imports it, never the other way round.
+    source = Path(modelhub.__file__).read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    assert "importlib" not in imported  # no import built from strings where this check cannot see it
+    assert not [name for name in imported if name.startswith("blogart.generators")]
 
 
 def test_verify_good_checkpoints(tmp_path):
-    dalle = modelhub.verify(_dallebart_folder(tmp_path / "dalle"))
+    dalle = verify.verify(_dallebart_folder(tmp_path / "dalle"))
     assert dalle.ok and dalle.kind == "dallebart" and dalle.tensors == 42, dalle.problems
-    vqgan = modelhub.verify(_vqgan_folder(tmp_path / "vq"))
+    vqgan = verify.verify(_vqgan_folder(tmp_path / "vq"))
     assert vqgan.ok and vqgan.kind == "vqgan" and vqgan.tensors == 155, vqgan.problems
 
 
@@ -320,7 +376,7 @@ def test_verify_broken_dallebart_tree(tmp_path):
     embed = tree["model"]["decoder"]["embed_positions"]
     embed["embedding"] = embed["embedding"][:8]
     _write_msgpack(folder / "flax_model.msgpack", tree)
-    report = modelhub.verify(folder)
+    report = verify.verify(folder)
     assert not report.ok
     assert report.problems == (
         "missing tensor: lm_head/kernel",
@@ -333,7 +389,7 @@ def test_verify_config_that_does_not_match_the_weights(tmp_path):
     config = json.loads((folder / "config.json").read_text())
     config["n_embed"] = 128
     (folder / "config.json").write_text(json.dumps(config))
-    report = modelhub.verify(folder)
+    report = verify.verify(folder)
     assert report.problems == ("wrong shape: quantize/embedding/embedding: 64x16 where the config implies 128x16",)
 
 
@@ -342,15 +398,15 @@ def test_verify_missing_files_and_truncated_weights(tmp_path):
     (folder / "merges.txt").unlink()
     data = (folder / "flax_model.msgpack").read_bytes()
     (folder / "flax_model.msgpack").write_bytes(data[: len(data) // 2])  # an interrupted copy
-    report = modelhub.verify(folder)
+    report = verify.verify(folder)
     assert report.problems[0] == "missing merges.txt"
     assert report.problems[1].startswith("flax_model.msgpack is not a readable Flax checkpoint")
 
 
 def test_verify_a_config_that_is_not_a_json_object(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
-    assert modelhub.detect_kind(tmp_path) == "unknown"
-    assert modelhub.verify(tmp_path).problems == ("no config.json or open_clip_config.json: not a model folder",)
+    assert verify.detect_kind(tmp_path) == "unknown"
+    assert verify.verify(tmp_path).problems == ("no config.json or open_clip_config.json: not a model folder",)
 
 
 def test_verify_accepts_a_vqgan_wrapped_in_params_as_loading_does(tmp_path):
@@ -358,7 +414,7 @@ def test_verify_accepts_a_vqgan_wrapped_in_params_as_loading_does(tmp_path):
 
     folder = _vqgan_folder(tmp_path / "vq")
     _write_msgpack(folder / "flax_model.msgpack", {"params": _load_msgpack(folder / "flax_model.msgpack")})
-    report = modelhub.verify(folder)
+    report = verify.verify(folder)
     assert report.ok and report.tensors == 155, report.problems
     assert load_vqgan(folder).params.keys() == {"encoder", "decoder", "quantize", "quant_conv", "post_quant_conv"}
 
@@ -366,12 +422,12 @@ def test_verify_accepts_a_vqgan_wrapped_in_params_as_loading_does(tmp_path):
 def test_verify_by_name_and_not_a_model_folder(tmp_path, hf_cache):
     model = modelhub.KNOWN["vqgan"]
     _vqgan_folder(_hf_cache_snapshot(hf_cache, model.repo_id, model.revision))
-    assert modelhub.verify("vqgan").ok
+    assert verify.verify("vqgan").ok
     with pytest.raises(MissingWeights):
-        modelhub.verify("dalle-mini")
-    assert modelhub.verify(tmp_path).problems == ("no config.json or open_clip_config.json: not a model folder",)
+        verify.verify("dalle-mini")
+    assert verify.verify(tmp_path).problems == ("no config.json or open_clip_config.json: not a model folder",)
     with pytest.raises(UsageError):
-        modelhub.verify(tmp_path / "nothing-here")
+        verify.verify(tmp_path / "nothing-here")
 
 
 # -- CLI ------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def cases():
 
 @pytest.fixture()
 def bundle():
-    from blogart.generators.dalle.weights import load_dallebart
+    from blogart.generators.dalle.checkpoint import load_dallebart
 
     return load_dallebart(DATA)
 
@@ -90,9 +90,9 @@ def test_mega_head_rows_past_the_codebook_are_never_drawn(cases):
     import jax
     import jax.numpy as jnp
 
-    from blogart.generators.dalle.model import DalleBart, DalleBartConfig, init_params
+    from blogart.generators.dalle.checkpoint import DalleBartBundle
+    from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig, init_params
     from blogart.generators.dalle.sampler import sample_image_tokens
-    from blogart.generators.dalle.weights import DalleBartBundle
 
     raw = json.loads((DATA / "config.json").read_text())
     config = DalleBartConfig.from_dict({**raw, "image_vocab_size": 16415, "decoder_start_token_id": 16384})
@@ -173,7 +173,7 @@ import json, sys
 import jax
 import numpy as np
 from blogart.generators.dalle.sampler import sample_image_tokens
-from blogart.generators.dalle.weights import load_dallebart
+from blogart.generators.dalle.checkpoint import load_dallebart
 data = sys.argv[1]
 cases = np.load(data + "/cases.npz")
 bundle = load_dallebart(data)

@@ -57,9 +57,10 @@ def test_param_tree_follows_the_config():
 
 def test_loaded_params_match_the_checkpoint_exactly(bundle):
     from flax.serialization import msgpack_restore
+    from flax.traverse_util import flatten_dict
 
-    raw = vqgan._flatten(msgpack_restore((DATA / "flax_model.msgpack").read_bytes()))
-    loaded = vqgan._flatten(bundle.params)
+    raw = flatten_dict(msgpack_restore((DATA / "flax_model.msgpack").read_bytes()), sep="/")
+    loaded = flatten_dict(bundle.params, sep="/")
     assert set(raw) == set(loaded)
     for path, value in raw.items():
         np.testing.assert_array_equal(np.asarray(loaded[path]), value, err_msg=path)
@@ -104,8 +105,10 @@ def test_decode_codes_compiles_once_per_batch_shape(bundle, cases):
 
 
 def test_bfloat16_weights_run_close_to_float32(bundle, cases):
+    from flax.traverse_util import flatten_dict
+
     half = vqgan.load_vqgan(DATA, dtype="bfloat16")
-    assert {str(leaf.dtype) for leaf in vqgan._flatten(half.params).values()} == {"bfloat16"}
+    assert {str(leaf.dtype) for leaf in flatten_dict(half.params).values()} == {"bfloat16"}
     images = vqgan.decode_codes(half, cases["codes"])
     assert images.dtype == np.float32
     assert np.abs(images - vqgan.decode_codes(bundle, cases["codes"])).mean() < 0.02

@@ -1,8 +1,9 @@
-"""Where model weights are: the known models, lookup, download and checks.
+"""Where model weights are: the known models, lookup and download.
 
 Lookup never downloads: an explicit path (config or flag), then the Hugging Face cache (the
 standard layout, so weights fetched by other tools count), else `MissingWeights` naming the one
-command that downloads, `blogart models pull NAME`.
+command that downloads, `blogart models pull NAME`. Checking a folder's contents is the model
+code's job (`blogart.generators.dalle.verify`): this module sits below the generators and imports none.
 
 The cache location is read from the environment at call time (HF_HUB_CACHE, HF_HOME, ...), not
 from huggingface_hub's constants, which freeze it when the library is first imported.
@@ -10,18 +11,16 @@ from huggingface_hub's constants, which freeze it when the library is first impo
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from blogart.errors import BlogartError, MissingWeights, UsageError
 
 DALLEBART_FILES = ("config.json", "flax_model.msgpack", "vocab.json", "merges.txt")
 DALLEBART_EXTRAS = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "enwiki-words-frequency.txt")
-VQGAN_FILES = ("config.json", "flax_model.msgpack")  # also what a tree check needs of a DalleBart folder
+VQGAN_FILES = ("config.json", "flax_model.msgpack")
 CLIP_FILES = ("open_clip_config.json",)
 CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
@@ -109,20 +108,6 @@ class InstalledModel:
     source: str  # "explicit" | "hf-cache"
 
 
-@dataclass(frozen=True)
-class VerifyReport:
-    path: Path
-    kind: str  # "dallebart" | "vqgan" | "clip" | "unknown"
-    problems: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    tensors: int = 0  # tensors whose shape was checked
-    name: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
 def known(name: str) -> KnownModel:
     try:
         return KNOWN[name]
@@ -156,43 +141,30 @@ def missing_files(model: KnownModel, folder: Path) -> list[str]:
     return missing
 
 
-def _repo_cache(model: KnownModel, cache_dir: str | Path | None) -> Path:
-    return hf_cache_dir(cache_dir) / ("models--" + model.repo_id.replace("/", "--"))
+def _cached_snapshots(model: KnownModel, cache_dir: str | Path | None) -> list[Path]:
+    """Snapshot folders to try, best first: the pinned revision, refs/main, then any other, newest first.
 
-
-def _cached_snapshots(model: KnownModel, cache_dir: str | Path | None) -> Iterator[Path]:
-    """Snapshot folders to try, best first: the pinned revision, refs/main, then any other, newest first."""
-    repo = _repo_cache(model, cache_dir)
+    Walked by hand, not with huggingface_hub.scan_cache_dir: a pull writes refs/main before its first
+    file lands, and scan_cache_dir drops the whole repo while a ref names a missing snapshot, which
+    would hide the complete older snapshot an interrupted pull leaves behind.
+    """
+    repo = hf_cache_dir(cache_dir) / ("models--" + model.repo_id.replace("/", "--"))
     snapshots = repo / "snapshots"
     if not snapshots.is_dir():
-        return
-    seen: set[Path] = set()
-    if (pinned := _pinned_snapshot(model, cache_dir)) is not None:
-        seen.add(pinned)
-        yield pinned
-    ref = repo / "refs" / "main"
-    if ref.is_file() and (main := snapshots / ref.read_text().strip()).is_dir() and main not in seen:
-        seen.add(main)
-        yield main
-    others = sorted((p for p in snapshots.iterdir() if p.is_dir() and p not in seen), key=_mtime, reverse=True)
-    yield from others
+        return []
 
+    def commit(revision: str) -> str:
+        # A branch name resolves through refs/<branch>; a commit hash names its snapshot folder.
+        ref = repo / "refs" / revision
+        return ref.read_text().strip() if ref.is_file() else revision
 
-def _pinned_snapshot(model: KnownModel, cache_dir: str | Path | None) -> Path | None:
-    # huggingface_hub resolves a branch name through refs/ itself; it raises when nothing is cached.
-    from huggingface_hub import snapshot_download
+    preferred = [commit(model.revision), commit("main")]
 
-    try:
-        path = snapshot_download(
-            model.repo_id, revision=model.revision, cache_dir=str(hf_cache_dir(cache_dir)), local_files_only=True
-        )
-    except Exception:  # noqa: BLE001 - any failure here only means "not cached at the pinned revision"
-        return None
-    return Path(path)
+    def rank(folder: Path) -> tuple[int, float]:
+        place = preferred.index(folder.name) if folder.name in preferred else len(preferred)
+        return place, -folder.stat().st_mtime
 
-
-def _mtime(path: Path) -> float:
-    return path.stat().st_mtime
+    return sorted((p for p in snapshots.iterdir() if p.is_dir()), key=rank)
 
 
 def _locate(name: str, explicit: str | Path | None, cache_dir: str | Path | None) -> tuple[Path, str]:
@@ -292,141 +264,3 @@ def _root_cause(exc: BaseException) -> BaseException:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-# -- verify -----------------------------------------------------------------------------------------------
-
-MAX_LISTED = 8  # tensors named per kind of problem; the rest are counted
-
-
-def verify(
-    name_or_path: str | Path, explicit: str | Path | None = None, cache_dir: str | Path | None = None
-) -> VerifyReport:
-    """Check a model: files present; for DalleBart and VQGAN, the msgpack tree and shapes match its config.
-
-    A known name is looked up as `find` does (MissingWeights when absent); anything else is a path.
-    """
-    name = str(name_or_path) if str(name_or_path) in KNOWN else None
-    if name:
-        path = find(name, explicit, cache_dir)
-        kind = KNOWN[name].kind
-    else:
-        path = Path(name_or_path).expanduser()
-        if not path.exists():
-            raise UsageError(f"{path} does not exist and is not a known model ({', '.join(KNOWN)})")
-        kind = detect_kind(path)
-    if path.is_file():
-        return VerifyReport(path, kind, ("a single file cannot be verified; give its folder",), name=name)
-    if kind == "unknown":
-        return VerifyReport(path, kind, ("no config.json or open_clip_config.json: not a model folder",), name=name)
-
-    model = KNOWN[name] if name else next(m for m in KNOWN.values() if m.kind == kind)
-    problems = [f"missing {f}" for f in missing_files(model, path)]
-    warnings: list[str] = []
-    tensors = 0
-    if kind in ("dallebart", "vqgan") and all((path / f).is_file() for f in VQGAN_FILES):
-        tensors = _check_tree(path, kind, problems, warnings)
-    elif kind == "clip" and not problems:
-        _check_json(path / "open_clip_config.json", problems)
-        for weights in model.any_of:
-            if (path / weights).is_file() and (path / weights).stat().st_size == 0:
-                problems.append(f"{weights} is empty")
-    return VerifyReport(path, kind, tuple(problems), tuple(warnings), tensors, name)
-
-
-def detect_kind(path: Path) -> str:
-    folder = path if path.is_dir() else path.parent
-    if (folder / "open_clip_config.json").is_file():
-        return "clip"
-    try:
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        return "unknown"
-    if not isinstance(config, dict):
-        return "unknown"
-    if config.get("model_type") == "dallebart" or "image_vocab_size" in config:
-        return "dallebart"
-    if "n_embed" in config and "ch_mult" in config:
-        return "vqgan"
-    return "unknown"
-
-
-def _check_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        problems.append(f"{path.name} is not valid JSON: {_one_line(exc)}")
-        return None
-    if not isinstance(value, dict):
-        problems.append(f"{path.name} is not a JSON object")
-        return None
-    return value
-
-
-def _check_tree(folder: Path, kind: str, problems: list[str], warnings: list[str]) -> int:
-    config = _check_json(folder / "config.json", problems)
-    if config is None:
-        return 0
-    try:
-        from blogart.generators.dalle.weights import read_msgpack_tree
-
-        actual = read_msgpack_tree(folder / "flax_model.msgpack")
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file can fail in many ways
-        problems.append(f"flax_model.msgpack is not a readable Flax checkpoint: {_one_line(exc)}")
-        return 0
-    if kind == "vqgan" and actual and all(k.startswith("params/") for k in actual):
-        actual = {k.removeprefix("params/"): v for k, v in actual.items()}  # load_vqgan accepts this wrapper too
-    try:
-        param_tree = _param_tree_function(kind)
-    except (ImportError, AttributeError) as exc:
-        warnings.append(f"tree not checked: the {kind} model code is not available ({_one_line(exc)})")
-        return 0
-    try:
-        expected = {_join(k): (tuple(shape), str(dtype)) for k, (shape, dtype) in param_tree(config).items()}
-    except Exception as exc:  # noqa: BLE001 - any config the model code rejects
-        problems.append(f"config.json does not describe a {kind} model: {_one_line(exc)}")
-        return 0
-    problems.extend(compare_trees(actual, expected, warnings))
-    return len(expected)
-
-
-def _param_tree_function(kind: str):
-    import importlib
-
-    module = importlib.import_module("blogart.generators.dalle." + ("weights" if kind == "dallebart" else "vqgan"))
-    return module.param_tree
-
-
-def _join(key: Any) -> str:
-    return "/".join(key) if isinstance(key, tuple) else str(key)
-
-
-def compare_trees(
-    actual: Mapping[str, tuple[tuple[int, ...], str]],
-    expected: Mapping[str, tuple[tuple[int, ...], str]],
-    warnings: list[str] | None = None,
-) -> list[str]:
-    """Problems of a checkpoint tree against the expected one: missing, unexpected and misshapen tensors.
-
-    A different dtype is only a warning (weights saved in 16 bits load fine), added to `warnings`.
-    """
-    problems = []
-    missing = sorted(set(expected) - set(actual))
-    extra = sorted(set(actual) - set(expected))
-    shapes = [
-        f"{k}: {_shape(actual[k][0])} where the config implies {_shape(expected[k][0])}"
-        for k in sorted(set(actual) & set(expected))
-        if tuple(actual[k][0]) != tuple(expected[k][0])
-    ]
-    dtypes = [f"{k} is {actual[k][1]}" for k in sorted(set(actual) & set(expected)) if actual[k][1] != expected[k][1]]
-    for label, items in (("missing tensor", missing), ("unexpected tensor", extra), ("wrong shape", shapes)):
-        problems.extend(f"{label}: {item}" for item in items[:MAX_LISTED])
-        if len(items) > MAX_LISTED:
-            problems.append(f"... and {len(items) - MAX_LISTED} more ({label})")
-    if dtypes and warnings is not None:
-        warnings.append(f"{len(dtypes)} tensors differ in dtype from the config's, e.g. {dtypes[0]}")
-    return problems
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape)) or "scalar"

@@ -89,6 +89,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON reports.")] = False,
 ) -> None:
     """Check files, and for DalleBart/VQGAN that the weights' tree and shapes match the config."""
+    from blogart.generators.dalle.verify import verify as verify_model
+
     explicit, cache_dir = _explicit()
     if target is None:
         targets: list[str] = [m.name for m in modelhub.installed(explicit, cache_dir)]
@@ -96,7 +98,7 @@ def verify(
             raise BlogartError("no model is installed; run `blogart models pull NAME`")
     else:
         targets = [target]
-    reports = [modelhub.verify(t, explicit.get(t), cache_dir) for t in targets]
+    reports = [verify_model(t, explicit.get(t), cache_dir) for t in targets]
     if as_json:
         from blogart.values import to_dict
 

@@ -17,7 +17,7 @@ GROUP = "blogart.generators"
 def _dalle(name: str) -> Factory:
     def factory(settings: Settings) -> Generator:
         from blogart import modelhub
-        from blogart.generators.dalle.backend import DalleGenerator
+        from blogart.generators.dalle.generator import DalleGenerator
 
         cache_dir = settings.models.cache_dir or None
         checkpoint = modelhub.find(name, settings.models.path_for(name), cache_dir)

@@ -27,10 +27,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.traverse_util import flatten_dict, unflatten_dict
 from jax import lax
 
 from blogart.errors import UsageError
-from blogart.generators.dalle.model import DalleBart, DalleBartConfig, dense, glu, layer_norm, split_heads
+from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig, dense, glu, layer_norm, split_heads
 
 
 class DecodeState(NamedTuple):
@@ -61,7 +62,7 @@ def take_sampler_layers(bundle) -> list[dict]:
         return bundle.sampler_layers
     holder = bundle.params["model"]["decoder"]["layers"]
     stacked = holder["FlaxBartDecoderLayers"]
-    flat = _flatten(stacked)
+    flat = flatten_dict(stacked)
     per_layer: list[dict] = [{} for _ in range(bundle.config.decoder_layers)]
     for path in list(flat):
         leaf = flat.pop(path)
@@ -70,26 +71,9 @@ def take_sampler_layers(bundle) -> list[dict]:
         del leaf
         _drop(stacked, path)
     holder.pop("FlaxBartDecoderLayers")
-    layers = [_unflatten(d) for d in per_layer]
+    layers = [unflatten_dict(d) for d in per_layer]
     bundle.sampler_layers = layers
     return layers
-
-
-def _flatten(tree: dict, prefix: tuple = ()) -> dict[tuple, jax.Array]:
-    out = {}
-    for k, v in tree.items():
-        out.update(_flatten(v, (*prefix, k)) if isinstance(v, dict) else {(*prefix, k): v})
-    return out
-
-
-def _unflatten(flat: dict[tuple, jax.Array]) -> dict:
-    tree: dict = {}
-    for path, v in flat.items():
-        node = tree
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = v
-    return tree
 
 
 def _drop(tree: dict, path: tuple) -> None:

@@ -45,8 +45,8 @@ class DalleGenerator:
     def _text(self) -> dict[str, Any]:
         """Tokenizer and normaliser only: enough to count prompt tokens without loading the weights."""
         if self._text_side is None:
+            from blogart.generators.dalle.checkpoint import read_config
             from blogart.generators.dalle.text import TextNormalizer, load_tokenizer
-            from blogart.generators.dalle.weights import read_config
 
             normalize = bool(read_config(self.checkpoint).get("normalize_text", True))
             self._text_side = {
@@ -58,7 +58,7 @@ class DalleGenerator:
 
     def max_prompt_tokens(self) -> int:
         """The text length the checkpoint reads (64 for the released models)."""
-        from blogart.generators.dalle.weights import read_config
+        from blogart.generators.dalle.checkpoint import read_config
 
         return int(read_config(self.checkpoint).get("max_text_length", 64))
 
@@ -76,7 +76,7 @@ class DalleGenerator:
 
             if self.compile_cache is not None:
                 enable_compile_cache(self.compile_cache)
-            from blogart.generators.dalle.weights import load_dallebart
+            from blogart.generators.dalle.checkpoint import load_dallebart
 
             bart = load_dallebart(self.checkpoint, self.dtype)
             vqgan = load_vqgan(self.vqgan_folder, self.dtype)
