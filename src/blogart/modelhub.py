@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from blogart.errors import BlogartError, MissingWeights, UsageError
+from blogart.text import one_line, root_cause
 
 DALLEBART_FILES = ("config.json", "flax_model.msgpack", "vocab.json", "merges.txt")
 DALLEBART_EXTRAS = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "enwiki-words-frequency.txt")
@@ -272,26 +273,12 @@ def pull(name: str, cache_dir: str | Path | None = None, endpoint: str | None = 
         raise
     except Exception as exc:  # noqa: BLE001 - network, HTTP and disk errors all end the same way
         raise BlogartError(
-            f"cannot pull {name} ({model.repo_id}@{model.revision[:12]}): {_one_line(_root_cause(exc))}; "
+            f"cannot pull {name} ({model.repo_id}@{model.revision[:12]}): {one_line(root_cause(exc), named=True)}; "
             "check the network (a rerun resumes where it stopped)"
         ) from exc
     if missing := missing_files(model, folder):
         raise BlogartError(f"pulled {name} but {folder} still lacks {', '.join(missing)}")
     return folder
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    # huggingface_hub wraps the connection error that says what actually went wrong.
-    seen = {id(exc)}
-    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        exc = inner
-    return exc
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 # -- verify -----------------------------------------------------------------------------------------------
@@ -355,7 +342,7 @@ def _check_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        problems.append(f"{path.name} is not valid JSON: {_one_line(exc)}")
+        problems.append(f"{path.name} is not valid JSON: {one_line(exc, named=True)}")
         return None
     if not isinstance(value, dict):
         problems.append(f"{path.name} is not a JSON object")
@@ -372,19 +359,19 @@ def _check_tree(folder: Path, kind: str, problems: list[str], warnings: list[str
 
         actual = read_msgpack_tree(folder / "flax_model.msgpack")
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file can fail in many ways
-        problems.append(f"flax_model.msgpack is not a readable Flax checkpoint: {_one_line(exc)}")
+        problems.append(f"flax_model.msgpack is not a readable Flax checkpoint: {one_line(exc, named=True)}")
         return 0
     if kind == "vqgan" and actual and all(k.startswith("params/") for k in actual):
         actual = {k.removeprefix("params/"): v for k, v in actual.items()}  # load_vqgan accepts this wrapper too
     try:
         param_tree = _param_tree_function(kind)
     except (ImportError, AttributeError) as exc:
-        warnings.append(f"tree not checked: the {kind} model code is not available ({_one_line(exc)})")
+        warnings.append(f"tree not checked: the {kind} model code is not available ({one_line(exc, named=True)})")
         return 0
     try:
         expected = {_join(k): (tuple(shape), str(dtype)) for k, (shape, dtype) in param_tree(config).items()}
     except Exception as exc:  # noqa: BLE001 - any config the model code rejects
-        problems.append(f"config.json does not describe a {kind} model: {_one_line(exc)}")
+        problems.append(f"config.json does not describe a {kind} model: {one_line(exc, named=True)}")
         return 0
     problems.extend(compare_trees(actual, expected, warnings))
     return len(expected)
