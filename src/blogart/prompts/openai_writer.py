@@ -9,6 +9,7 @@ from blogart.llm.client import LLMClient
 from blogart.llm.schemas import PromptOut
 from blogart.prompts.builder import TokenCounter, counter_or_estimate, merge_negative
 from blogart.prompts.library import select_examples
+from blogart.text import collapse_whitespace
 from blogart.values import ImagePrompt, KeyTopics, LLMUsage, StylePreset
 
 SYSTEM = (
@@ -24,7 +25,7 @@ MAX_EXAMPLES = 4
 
 
 def _parts(text: str) -> list[str]:
-    return [part for part in (" ".join(p.split()).strip(" .") for p in text.split(",")) if part]
+    return [part for part in (collapse_whitespace(p).strip(" .") for p in text.split(",")) if part]
 
 
 def fit_to_tokens(subject: str, suffix: str, count_tokens: Callable[[str], int], max_tokens: int) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from blogart.errors import UsageError
+from blogart.text import collapse_whitespace
 from blogart.values import ImagePrompt
 
 
@@ -190,7 +191,7 @@ def optimize_prompt(
         optimizer.step()
 
     token_ids = tuple(int(i) for i in best_ids)
-    text = " ".join(tokenizer.decode(list(token_ids)).split())
+    text = collapse_whitespace(tokenizer.decode(list(token_ids)))
     return OptimizedPrompt(text, history, best_score, iterations, token_ids, clip.model_id)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from blogart.errors import UsageError
+from blogart.text import collapse_whitespace
 from blogart.values import StylePreset
 
 DEFAULT_STYLE = "illustration"
@@ -82,11 +83,11 @@ def _merge(base: dict[str, StylePreset], data: dict[str, Any], source: str) -> d
         # A file's common_negative joins every preset the file names; `negative` replaces the old list.
         kept = own if own is not None else (old.negative if old else ())
         negative = tuple(dict.fromkeys(common + kept))
-        out[name] = StylePreset(name, description.strip(), " ".join(suffix.split()), negative)
+        out[name] = StylePreset(name, description.strip(), collapse_whitespace(suffix), negative)
     return out
 
 
 def _words(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where} must be a list of strings")
-    return tuple(dict.fromkeys(" ".join(v.split()) for v in value if v.strip()))
+    return tuple(dict.fromkeys(collapse_whitespace(v) for v in value if v.strip()))

@@ -19,6 +19,7 @@ import numpy as np
 
 from blogart.errors import InputError, MissingWeights, UsageError
 from blogart.ranking.scores import clip_score, combine_scores
+from blogart.text import one_line
 from blogart.values import Candidate, Flag, ImagePrompt, KeyTopics, Ranked
 
 DEFAULT_MODEL = "ViT-B-32"
@@ -171,8 +172,7 @@ class ClipModel:
             )
             tokenizer = open_clip.get_tokenizer(source.model_name)
         except Exception as exc:  # a corrupt or mismatched file fails in torch, safetensors or open_clip
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise MissingWeights(f"cannot load CLIP {source.model_id}: {reason}") from exc
+            raise MissingWeights(f"cannot load CLIP {source.model_id}: {one_line(exc)}") from exc
         return cls(model, preprocess, tokenizer, source.model_id, batch_size)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from blogart.errors import LLMError, UsageError
+from blogart.text import one_line
 from blogart.values import Flag
 
 OPENAI_MODERATION_MODEL = "omni-moderation-latest"
@@ -85,9 +86,7 @@ class OpenAIModeration:
         try:
             response = self.client.moderations.create(model=self.model, input=payload)
         except openai.OpenAIError as exc:
-            raise LLMError(
-                f"moderation request failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            ) from exc
+            raise LLMError(f"moderation request failed: {one_line(exc)}") from exc
         flags: list[Flag] = []
         for result in response.results:
             categories = _as_dict(result.categories)

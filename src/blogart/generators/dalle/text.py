@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blogart.errors import BlogartError, MissingWeights
+from blogart.text import one_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -190,8 +191,7 @@ def load_tokenizer(folder: str | Path) -> Any:
 
 
 def _unreadable(folder: Path, exc: Exception) -> BlogartError:
-    lines = str(exc).strip().splitlines()
-    return BlogartError(f"cannot read the tokenizer in {folder}: {lines[0] if lines else type(exc).__name__}")
+    return BlogartError(f"cannot read the tokenizer in {folder}: {one_line(exc)}")
 
 
 def encode_texts(

@@ -17,6 +17,7 @@ from blogart import modelhub
 from blogart.errors import UsageError
 from blogart.generators.dalle import checkpoint, vqgan
 from blogart.generators.dalle.checkpoint import CONFIG_NAME, WEIGHTS_NAME, TreeListing
+from blogart.text import one_line
 
 MAX_LISTED = 8  # tensors named per kind of problem; the rest are counted
 
@@ -98,7 +99,7 @@ def _check_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        problems.append(f"{path.name} is not valid JSON: {_one_line(exc)}")
+        problems.append(f"{path.name} is not valid JSON: {one_line(exc, named=True)}")
         return None
     if not isinstance(value, dict):
         problems.append(f"{path.name} is not a JSON object")
@@ -114,22 +115,17 @@ def _check_tree(folder: Path, kind: str, problems: list[str], warnings: list[str
     try:
         found = checkpoint.read_msgpack_tree(folder / WEIGHTS_NAME)
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file can fail in many ways
-        problems.append(f"{WEIGHTS_NAME} is not a readable Flax checkpoint: {_one_line(exc)}")
+        problems.append(f"{WEIGHTS_NAME} is not a readable Flax checkpoint: {one_line(exc, named=True)}")
         return 0
     if kind == "vqgan" and found and all(k.startswith("params/") for k in found):
         found = {k.removeprefix("params/"): v for k, v in found.items()}  # load_vqgan accepts this wrapper too
     try:
         expected = PARAM_TREES[kind](config)
     except Exception as exc:  # noqa: BLE001 - any config the model code rejects
-        problems.append(f"config.json does not describe a {kind} model: {_one_line(exc)}")
+        problems.append(f"config.json does not describe a {kind} model: {one_line(exc, named=True)}")
         return 0
     diff = checkpoint.compare_trees(found, expected)
     problems.extend(diff.problems(listed=MAX_LISTED))
     if retyped := diff.other_dtype:
         warnings.append(f"{len(retyped)} tensors differ in dtype from the config's, e.g. {retyped[0]}")
     return len(expected)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,4 +1,10 @@
-"""Topic extraction and condensing with a GPT-4-class chat model (structured outputs)."""
+"""Topics with a GPT-4-class chat model (structured outputs): one call per chunk, one to merge them.
+
+`OpenAITopicExtractor` names each chunk's key idea. `OpenAITopicMerger` is the combinator's
+grouping strategy when an LLM is at hand (blogart.topics.combine.Merger): the model says which
+chunk topics make one key topic and writes the summary; the weights and evidence still come from
+the combinator's rule, from what the post really holds.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from collections.abc import Sequence
 
 from blogart.llm.client import LLMClient
 from blogart.llm.schemas import ChunkTopicOut, KeyTopicsOut
-from blogart.values import Chunk, ChunkTopics, KeyTopics, LLMUsage, Topic
+from blogart.text import collapse_whitespace
+from blogart.topics.combine import MAX_EVIDENCE, Group, Merged, PostTokens, Source
+from blogart.values import Chunk, ChunkTopics, LLMUsage, Topic
 
 # gpt-4o: GPT-4 family, structured outputs, and the model the config defaults to; gpt-4.1 also works.
 DEFAULT_MODEL = "gpt-4o"
@@ -26,27 +34,25 @@ COMBINE_SYSTEM = (
 )
 
 
-def _words(text: str) -> str:
-    return " ".join(text.split())
-
-
-def verbatim_evidence(sentences: Sequence[str], chunk_text: str, limit: int = 3) -> tuple[str, ...]:
+def verbatim_evidence(sentences: Sequence[str], chunk_text: str, limit: int = MAX_EVIDENCE) -> tuple[str, ...]:
     """Keep only evidence that really is in the chunk (whitespace aside): models paraphrase when asked not to."""
-    haystack = _words(chunk_text).casefold()
+    haystack = collapse_whitespace(chunk_text).casefold()
     kept: list[str] = []
     for sentence in sentences:
-        sentence = _words(sentence)
+        sentence = collapse_whitespace(sentence)
         if sentence and sentence.casefold() in haystack and sentence not in kept:
             kept.append(sentence)
     return tuple(kept[:limit])
 
 
 def short_phrase(text: str, max_words: int = 6) -> str:
-    words = _words(text).strip(" .;:,").split(" ")
+    words = collapse_whitespace(text).strip(" .;:,").split(" ")
     return " ".join(words[:max_words])
 
 
 class OpenAITopicExtractor:
+    """TopicExtractor that asks the chat model for each chunk's key idea (protocols.TopicExtractor)."""
+
     name = "openai"
 
     def __init__(self, client: LLMClient) -> None:
@@ -71,25 +77,35 @@ class OpenAITopicExtractor:
         self._usage += usage
         topic = Topic(
             phrase=short_phrase(out.phrase),
-            abstraction=_words(out.abstraction),
+            abstraction=collapse_whitespace(out.abstraction),
             evidence=verbatim_evidence(out.evidence, chunk.text),
         )
         return ChunkTopics(chunk_index=chunk.index, topics=(topic,) if topic.phrase else ())
 
-    def combine(self, chunk_topics: Sequence[ChunkTopics], chunks: Sequence[Chunk], max_topics: int) -> KeyTopics:
-        numbered: list[tuple[int, Topic]] = []  # (chunk index, topic); the list position is the number shown
-        for item in chunk_topics:
-            numbered.extend((item.chunk_index, topic) for topic in item.topics)
-        if not numbered:
-            return KeyTopics(topics=(), summary="")
 
-        tokens = {chunk.index: max(chunk.tokens, 1) for chunk in chunks}
-        # Shares of the whole post: a chunk that yielded no topic still counts in the total.
-        total = sum(tokens.get(index, 1) for index in {*tokens, *(index for index, _ in numbered)})
+class OpenAITopicMerger:
+    """Merger (blogart.topics.combine.Merger) that lets the chat model group the chunk topics."""
+
+    def __init__(self, client: LLMClient) -> None:
+        self.client = client
+        self._usage = LLMUsage()
+
+    @property
+    def usage(self) -> LLMUsage:
+        return self._usage
+
+    def merge(self, sources: Sequence[Source], chunks: Sequence[Chunk], max_topics: int) -> Merged:
+        # The model sees each chunk's key idea; the list position is the number it answers with.
+        numbered = [source for source in sources if source.key_idea]
+        if not numbered:
+            return Merged((), summary="")
+
+        post = PostTokens.of(chunks, (s.chunk_index for s in numbered))
         outline = chunks[0].outline if chunks else ""
         lines = [
-            f"{n}. [chunk {index}, {tokens.get(index, 1) / total:.0%} of the post] {topic.phrase}: {topic.abstraction}"
-            for n, (index, topic) in enumerate(numbered, start=1)
+            f"{n}. [chunk {s.chunk_index}, {post.tokens(s.chunk_index) / post.total:.0%} of the post] "
+            f"{s.topic.phrase}: {s.topic.abstraction}"
+            for n, s in enumerate(numbered, start=1)
         ]
         user = (
             f"Outline of the post:\n{outline}\n\nChunk topics:\n" + "\n".join(lines) + f"\n\nReturn at most "
@@ -100,22 +116,16 @@ class OpenAITopicExtractor:
         self._usage += usage
 
         grounded = any(1 <= n <= len(numbered) for key in out.topics for n in key.sources)
-        merged: list[Topic] = []
+        groups: list[Group] = []
         seen: set[str] = set()
         for key in out.topics:
             phrase = short_phrase(key.phrase)
-            sources = [numbered[n - 1] for n in dict.fromkeys(key.sources) if 1 <= n <= len(numbered)]
-            if not phrase or phrase.casefold() in seen or (grounded and not sources):
+            merged = tuple(numbered[n - 1] for n in dict.fromkeys(key.sources) if 1 <= n <= len(numbered))
+            if not phrase or phrase.casefold() in seen or (grounded and not merged):
                 continue  # a topic that merges none of the post's topics is the model's invention
             seen.add(phrase.casefold())
-            if sources:
-                # Weight from what the post really holds, not the model's guess: the tokens of the chunks merged.
-                weight = sum(tokens.get(i, 1) for i in {index for index, _ in sources}) / total
-            else:
-                weight = min(max(key.weight, 0.0), 1.0)
-            evidence = tuple(dict.fromkeys(s for _, topic in sources for s in topic.evidence))[:3]
-            merged.append(Topic(phrase=phrase, abstraction=_words(key.abstraction), evidence=evidence, weight=weight))
-            if len(merged) == max_topics:
-                break
-        merged.sort(key=lambda topic: -topic.weight)  # stable: the model's order breaks ties
-        return KeyTopics(topics=tuple(merged), summary=_words(out.summary))  # one line
+            # The model's weight is a guess, used only when it named no sources at all.
+            groups.append(Group(phrase, collapse_whitespace(key.abstraction), merged, guess=key.weight))
+            if len(groups) == max_topics:
+                break  # the model's order is its order of importance
+        return Merged(tuple(groups), summary=collapse_whitespace(out.summary))

@@ -1,4 +1,4 @@
-"""The offline topic extractor and combinator, on the real bundled MiniLM (no network)."""
+"""The offline topic extractor and the combinator's embedding merge, on the real bundled MiniLM (no network)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from blogart.llm.embeddings import DIM, embed
-from blogart.llm.local_topics import LocalTopicExtractor, candidate_phrases, phrase_key, split_sentences
+from blogart.topics.combine import combine
+from blogart.topics.local import LocalTopicExtractor
+from blogart.topics.phrases import candidate_phrases, phrase_key, sentences
 from blogart.values import Chunk, ChunkTopics, LLMUsage, Topic
 
 POSTS = Path(__file__).parent / "data" / "posts"
@@ -78,7 +80,7 @@ def run(post: tuple[str, list[tuple[str, str]]], max_topics: int = 6):
     extractor = LocalTopicExtractor()
     chunks = make_chunks(*post)
     chunk_topics = extractor.extract(chunks)
-    return chunk_topics, extractor.combine(chunk_topics, chunks, max_topics=max_topics)
+    return chunk_topics, combine(chunk_topics, chunks, max_topics=max_topics)
 
 
 def test_embed_is_normalised_and_meaningful():
@@ -91,9 +93,9 @@ def test_embed_is_normalised_and_meaningful():
 
 
 def test_candidates_are_noun_phrase_like():
-    sentences = split_sentences("The beekeeper lifts the frames of the hive. It also drains the honey quickly.")
-    assert sentences == ["The beekeeper lifts the frames of the hive.", "It also drains the honey quickly."]
-    keys = {c.key for c in candidate_phrases(sentences)}
+    said = sentences("The beekeeper lifts the frames of the hive. It also drains the honey quickly.")
+    assert said == ["The beekeeper lifts the frames of the hive.", "It also drains the honey quickly."]
+    keys = {c.key for c in candidate_phrases(said)}
     assert "frame of the hive" not in keys  # "the" ends a phrase; only "of" may sit inside one
     assert {"beekeeper", "frame", "hive", "honey"} <= keys
     assert "beekeeper lift" not in keys  # a noun run into a verb before "the"
@@ -135,7 +137,7 @@ def test_real_post_from_disk():
     doc = load_document(str(POSTS / "sourdough.md"))
     chunks = chunk_document(doc, max_tokens=400, overlap_tokens=32)
     extractor = LocalTopicExtractor()
-    key = extractor.combine(extractor.extract(chunks), chunks, max_topics=6)
+    key = combine(extractor.extract(chunks), chunks, max_topics=6)
     phrases = [t.phrase.lower() for t in key.topics]
     assert len(phrases) <= 6
     assert "sourdough" in phrases[0]
@@ -145,7 +147,6 @@ def test_real_post_from_disk():
 
 def test_combine_merges_duplicates_and_keeps_distinct_ideas():
     chunks = make_chunks(*SOURDOUGH)
-    extractor = LocalTopicExtractor()
     given = [
         ChunkTopics(0, (Topic("sourdough bread", "Bread leavened with wild yeast.", ("s1",), 0.6),)),
         ChunkTopics(1, (Topic("sourdough starter", "A culture of flour and water.", ("s2",), 0.7),)),
@@ -153,7 +154,7 @@ def test_combine_merges_duplicates_and_keeps_distinct_ideas():
         ChunkTopics(1, (Topic("starter culture", "The starter again.", ("s4",), 0.4),)),
         ChunkTopics(2, (Topic("Dutch oven", "A heavy pot for baking.", ("s5",), 0.5),)),
     ]
-    key = extractor.combine(given, chunks, max_topics=6)
+    key = combine(given, chunks, max_topics=6)
     phrases = [t.phrase for t in key.topics]
     starters = [p for p in phrases if "starter" in p]
     assert starters == ["sourdough starter"]
@@ -161,7 +162,7 @@ def test_combine_merges_duplicates_and_keeps_distinct_ideas():
     merged = next(t for t in key.topics if t.phrase == "sourdough starter")
     assert merged.evidence == ("s2", "s3", "s4")
 
-    capped = extractor.combine(given, chunks, max_topics=2)
+    capped = combine(given, chunks, max_topics=2)
     assert len(capped.topics) == 2
     assert capped.topics[0].phrase == key.topics[0].phrase
 
@@ -172,7 +173,7 @@ def test_combine_weights_by_coverage():
     chunks = [Chunk(c.index, c.heading_path, c.text, 10, "") for c in make_chunks("", sections)]
     given = [ChunkTopics(i, (Topic("honey bees", "Bees.", (), 0.5),)) for i in range(3)]
     given.append(ChunkTopics(3, (Topic("red tractor", "A tractor.", (), 0.9),)))
-    key = LocalTopicExtractor().combine(given, chunks, max_topics=6)
+    key = combine(given, chunks, max_topics=6)
     assert [t.phrase for t in key.topics] == ["honey bees", "red tractor"]
     assert key.topics[0].weight == pytest.approx(0.75)
     assert key.topics[1].weight == pytest.approx(0.25)
@@ -191,16 +192,16 @@ def test_empty_input_and_usage():
     chunks = [Chunk(0, (), "...", 1, "My title")]
     chunk_topics = extractor.extract(chunks)
     assert chunk_topics == [ChunkTopics(0, ())]
-    key = extractor.combine(chunk_topics, chunks, max_topics=6)
+    key = combine(chunk_topics, chunks, max_topics=6)
     assert key.topics == () and key.summary == "My title"
 
 
 def test_noun_run_into_a_verb_the_text_uses_is_not_a_candidate():
-    sentences = split_sentences(
+    said = sentences(
         "If pods run hot, the HPA scales three replicas up to five. The HPA can also scale on memory. "
         "Honey bees fill the hive and it hums."
     )
-    keys = {c.key for c in candidate_phrases(sentences)}
+    keys = {c.key for c in candidate_phrases(said)}
     assert "hpa scale" not in keys  # "can also scale": here "scales" is a verb
     assert {"hpa", "replica", "honey bee"} <= keys  # a plural head that is never a verb stays
 
@@ -212,7 +213,7 @@ def test_combine_merges_topics_whose_heads_share_a_stem():
         ChunkTopics(0, (Topic("Kubernetes autoscaling", "Scaling in Kubernetes.", ("s1",), 0.9),)),
         ChunkTopics(1, (Topic("autoscalers", "The three autoscalers.", ("s2",), 0.8),)),
     ]
-    key = LocalTopicExtractor().combine(given, chunks, max_topics=6)
+    key = combine(given, chunks, max_topics=6)
     assert [t.phrase for t in key.topics] == ["Kubernetes autoscaling"]
 
 
@@ -223,6 +224,37 @@ def test_kubernetes_post_has_no_verb_phrases_or_spelling_twins():
     doc = load_document(str(POSTS / "kubernetes-autoscaling.html"))
     chunks = chunk_document(doc)
     extractor = LocalTopicExtractor()
-    phrases = [t.phrase for t in extractor.combine(extractor.extract(chunks), chunks, max_topics=6).topics]
+    phrases = [t.phrase for t in combine(extractor.extract(chunks), chunks, max_topics=6).topics]
     assert phrases[0] == "Kubernetes autoscaling"
     assert "HPA scales" not in phrases and "autoscalers" not in phrases
+
+
+def test_runners_up_travel_in_the_values():
+    # One chunk: its key idea plus the runners-up it carries give the combinator several topics.
+    title, sections = TIDEPOOLS
+    chunks = make_chunks(title, sections[1:])
+    chunk_topics = LocalTopicExtractor().extract(chunks)
+    assert len(chunk_topics[0].topics) == 1 and len(chunk_topics[0].runners_up) == 2
+    key = combine(chunk_topics, chunks, max_topics=6)
+    assert len(key.topics) >= 2
+    # No state outside the values: dropping the runners-up drops those topics.
+    alone = combine([ChunkTopics(0, chunk_topics[0].topics)], chunks, max_topics=6)
+    assert [t.phrase for t in alone.topics] == [chunk_topics[0].topics[0].phrase]
+
+
+def test_the_topics_stage_cache_round_trips_runners_up():
+    from blogart.pipeline.run import _topics_from_json
+    from blogart.values import to_dict
+
+    chunk_topics, key = run(RUST)
+    assert any(ct.runners_up for ct in chunk_topics)
+    cached = {"chunk_topics": to_dict(chunk_topics), "key_topics": to_dict(key)}
+    assert _topics_from_json(cached) == (chunk_topics, key)
+
+
+def test_stopwords_come_from_the_data_file_in_two_kinds():
+    from blogart.topics.phrases import FUNCTION_WORDS, GENERIC_WORDS, STOPWORDS
+
+    assert {"the", "of", "it's"} <= FUNCTION_WORDS and {"example", "using", "new"} <= GENERIC_WORDS
+    assert STOPWORDS == FUNCTION_WORDS | GENERIC_WORDS
+    assert phrase_key("the new kelp forests") == "kelp forest"  # leading words of both kinds are dropped

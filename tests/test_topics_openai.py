@@ -1,4 +1,4 @@
-"""The openai topic extractor, combinator and prompt writer, through the real SDK against the fake server."""
+"""The openai topic extractor and merger, and the prompt writer, through the real SDK against the fake server."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from fake_openai import schema_name
 
 from blogart.errors import LLMError
 from blogart.llm.client import LLMClient
-from blogart.llm.openai_topics import OpenAITopicExtractor, verbatim_evidence
 from blogart.prompts.builder import estimate_tokens
 from blogart.prompts.openai_writer import (
     OpenAIPromptWriter,
     fit_to_tokens,
 )
 from blogart.store import Store
+from blogart.topics.combine import combine
+from blogart.topics.openai import OpenAITopicExtractor, OpenAITopicMerger, verbatim_evidence
 from blogart.values import Chunk, ChunkTopics, KeyTopics, StylePreset, Topic
 
 CHAT = "/v1/chat/completions"
@@ -131,8 +132,8 @@ def test_extract_one_call_per_chunk_with_context(client, fake_openai):
 
 
 def test_combine_merges_weights_by_tokens_and_caps(client, fake_openai):
-    extractor = OpenAITopicExtractor(client)
-    key = extractor.combine(extractor.extract(CHUNKS), CHUNKS, max_topics=3)
+    extractor, merger = OpenAITopicExtractor(client), OpenAITopicMerger(client)
+    key = combine(extractor.extract(CHUNKS), CHUNKS, max_topics=3, merger=merger)
     assert isinstance(key, KeyTopics)
     # "Kelp Forest" repeats a phrase and "ocean" merges no chunk topic: both dropped.
     assert [t.phrase for t in key.topics] == ["kelp forest", "sea otters and urchins"]
@@ -142,7 +143,7 @@ def test_combine_merges_weights_by_tokens_and_caps(client, fake_openai):
     assert kelp.evidence == ("It shelters fish and stores carbon.", "Divers replant kelp on ropes.")
     assert key.summary == "Kelp forests grow fast, need otters, and can be replanted."
     assert len(fake_openai.calls(CHAT)) == 4
-    assert extractor.usage.calls == 4
+    assert extractor.usage.calls == 3 and merger.usage.calls == 1
 
 
 def test_combine_weights_are_shares_of_the_whole_post(client, fake_openai):
@@ -150,17 +151,17 @@ def test_combine_weights_are_shares_of_the_whole_post(client, fake_openai):
     kelp = Topic("giant kelp forest", "Kelp forests grow fast and store carbon.", ("It shelters fish.",))
     divers = Topic("kelp restoration divers", "People replant kelp forests.", ())
     given = [ChunkTopics(0, (kelp,)), ChunkTopics(1, ()), ChunkTopics(2, (divers,))]
-    key = OpenAITopicExtractor(client).combine(given, CHUNKS, max_topics=6)
+    key = combine(given, CHUNKS, max_topics=6, merger=OpenAITopicMerger(client))
     assert [(t.phrase, t.weight) for t in key.topics] == [("kelp forest", 0.6), ("sea otters and urchins", 0.2)]
 
 
 def test_combine_respects_max_topics_and_empty_input(client, fake_openai):
-    extractor = OpenAITopicExtractor(client)
-    key = extractor.combine(extractor.extract(CHUNKS), CHUNKS, max_topics=1)
+    merger = OpenAITopicMerger(client)
+    key = combine(OpenAITopicExtractor(client).extract(CHUNKS), CHUNKS, max_topics=1, merger=merger)
     assert [t.phrase for t in key.topics] == ["sea otters and urchins"]  # the model's first, its importance order
     assert "at most 1 key topics" in fake_openai.calls(CHAT)[-1].json["messages"][-1]["content"]
     before = len(fake_openai.calls(CHAT))
-    assert extractor.combine([ChunkTopics(0, ())], CHUNKS, 6) == KeyTopics((), "")
+    assert combine([ChunkTopics(0, ())], CHUNKS, 6, merger=merger) == KeyTopics((), "")
     assert len(fake_openai.calls(CHAT)) == before
 
 
