@@ -406,7 +406,7 @@ def test_verify_missing_files_and_truncated_weights(tmp_path):
 def test_verify_a_config_that_is_not_a_json_object(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     assert verify.detect_kind(tmp_path) == "unknown"
-    assert verify.verify(tmp_path).problems == ("no config.json or open_clip_config.json: not a model folder",)
+    assert verify.verify(tmp_path).problems == ("config.json is not a JSON object",)
 
 
 def test_verify_accepts_a_vqgan_wrapped_in_params_as_loading_does(tmp_path):

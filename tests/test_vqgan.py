@@ -92,16 +92,15 @@ def test_decode_codes_matches_reference(bundle, cases):
     np.testing.assert_allclose(images, np.clip(cases["decoded_codes"], 0, 1), atol=ATOL, rtol=0)
 
 
-def test_decode_codes_compiles_once_per_batch_shape(bundle, cases):
+def test_decode_codes_compiles_once_for_any_batch(bundle, cases):
     vqgan.decode_codes(bundle, cases["codes"])
     compiled = bundle.jitted("decode_code")
     before = compiled._cache_size()
     vqgan.decode_codes(bundle, cases["codes"][::-1])
-    assert compiled._cache_size() == before
     one = vqgan.decode_codes(bundle, cases["codes"][:1])
-    assert compiled._cache_size() == before + 1
-    # Images do not depend on their batch neighbours.
-    np.testing.assert_allclose(one[0], vqgan.decode_codes(bundle, cases["codes"])[0], atol=1e-5)
+    assert compiled._cache_size() == before  # image by image: one shape whatever the batch
+    # Images do not depend on their batch neighbours, to the bit.
+    np.testing.assert_array_equal(one[0], vqgan.decode_codes(bundle, cases["codes"])[0])
 
 
 def test_bfloat16_weights_run_close_to_float32(bundle, cases):

@@ -1,7 +1,13 @@
-"""Atomic file writes: a reader never sees half a file and a failed run leaves the old one."""
+"""Atomic file writes: a reader never sees half a file and a failed run leaves the old one.
+
+Files get the mode a plain `open()` would give them (0666 less the umask, 0644 typically), not
+mkstemp's private 0600: a published cover must be readable by the web server and the team.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -9,19 +15,54 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+@functools.cache
+def _umask() -> int:
+    """The process umask, read once. Linux reports it in /proc; elsewhere set-and-restore, before any threads."""
     try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode new files get: what `open(path, "w")` would create."""
+    return 0o666 & ~_umask()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` in one step; an OSError names `path`, not the temporary file."""
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        # A full disk or a read-only folder: say which file could not be written.
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(tmp)
         raise
 
 
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
+
+
 def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
+    """JSON that any parser reads: Infinity and NaN are refused (ValueError), never written."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())

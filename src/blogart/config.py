@@ -8,15 +8,18 @@ Every key is documented in config.example.toml.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from blogart import redact
 from blogart.errors import UsageError
 
 DEFAULT_CONFIG_NAME = "blogart.toml"
@@ -31,8 +34,19 @@ def user_dir() -> Path:
     return Path(platformdirs.user_data_dir("blogart", appauthor=False))
 
 
+def _expand_user(value: str) -> str:
+    return os.path.expanduser(value) if value else value
+
+
+# A file or folder setting: "~/covers" means the home folder, not a folder named "~".
+PathSetting = Annotated[str, AfterValidator(_expand_user)]
+
+MAX_CONFIG_BYTES = 1_000_000  # a config file is a few KB; this stops `--config /dev/zero`
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: every float setting is finite, so no Infinity/NaN reaches a manifest.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LLMSettings(Section):
@@ -64,8 +78,8 @@ class PromptSettings(Section):
     style: str = "illustration"
     negative: list[str] = []
     max_tokens: int = Field(64, ge=8)
-    styles_file: str = ""  # extra TOML of style presets
-    library_dir: str = ""  # extra folder of few-shot prompt examples
+    styles_file: PathSetting = ""  # extra TOML of style presets
+    library_dir: PathSetting = ""  # extra folder of few-shot prompt examples
 
 
 class GenerateSettings(Section):
@@ -79,18 +93,18 @@ class GenerateSettings(Section):
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(4, ge=1)  # images sampled together (memory grows with it)
     compile_cache: bool = True  # keep compiled samplers in <user dir>/xla-cache across runs
-    out_dir: str = "blogart-out"
+    out_dir: PathSetting = "blogart-out"
     rounds: int = Field(1, ge=1, le=2)
     openai_images_model: str = "dall-e-3"
 
 
 class ModelsSettings(Section):
-    dalle_mini: str = ""
-    dalle_mega: str = ""
-    vqgan: str = ""
-    clip: str = ""
-    clip_l14: str = ""
-    cache_dir: str = ""  # Hugging Face cache; empty: HF_HOME / the default
+    dalle_mini: PathSetting = ""
+    dalle_mega: PathSetting = ""
+    vqgan: PathSetting = ""
+    clip: PathSetting = ""
+    clip_l14: PathSetting = ""
+    cache_dir: PathSetting = ""  # Hugging Face cache; empty: HF_HOME / the default
 
     def path_for(self, name: str) -> str | None:
         """The explicit path configured for a model name ("dalle-mini", "vqgan", ...), if any."""
@@ -132,7 +146,7 @@ class OptimizeSettings(Section):
 
 
 class StoreSettings(Section):
-    path: str = ""  # SQLite file; empty: <user dir>/blogart.db
+    path: PathSetting = ""  # SQLite file; empty: <user dir>/blogart.db
 
     def resolved(self) -> Path:
         return Path(self.path).expanduser() if self.path else user_dir() / "blogart.db"
@@ -166,7 +180,9 @@ class _TomlFile(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BLOGART_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="BLOGART_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
+    )
 
     input: InputSettings = InputSettings()
     llm: LLMSettings = LLMSettings()
@@ -188,21 +204,75 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _OpenAIEnv(settings_cls), _TomlFile(settings_cls))
 
     def redacted(self) -> dict[str, Any]:
-        """The effective settings as plain data, secrets shown as '***'."""
+        """The effective settings as plain data, secrets shown as '***' (also a password in base_url)."""
         data = self.model_dump(mode="json")
         if self.llm.api_key is not None:
-            data["llm"]["api_key"] = "***"
+            data["llm"]["api_key"] = redact.MASK
+        data["llm"]["base_url"] = redact.redact_url(self.llm.base_url)
         return data
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The config file as a dict; anything wrong with it is one UsageError naming the file."""
     try:
+        if path.is_dir():
+            raise UsageError(f"config file {path} is a directory")
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            # Read at most the cap (plus one byte to notice more): a device or pipe would never end.
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UsageError(f"config file {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB; is it the right file?")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"config file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _environment_error(exc: SettingsError) -> UsageError:
+    """pydantic-settings reads list and table variables as JSON; say which variable was not."""
+    match = re.search(r'field "(\w+)"', str(exc))
+    section = match.group(1) if match else ""
+    for name, value in os.environ.items():
+        if not name.upper().startswith("BLOGART_"):
+            continue
+        parts = name[len("BLOGART_") :].lower().split("__")
+        if parts[0] != section or not _is_table_or_list(parts):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            example = "'{\"key\": 1}'" if _is_table(parts) else '\'["a", "b"]\''
+            return UsageError(f"bad setting {'.'.join(parts)} (from {name}): write it as JSON, e.g. {name}={example}")
+    return UsageError(f"bad setting {section} from the environment: {exc}")
+
+
+def _annotation(parts: list[str]) -> Any:
+    model: Any = Settings
+    for part in parts:
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return None
+        model = fields[part].annotation
+    return model
+
+
+def _is_table(parts: list[str]) -> bool:
+    annotation = _annotation(parts)
+    return get_origin(annotation) is dict or isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _is_table_or_list(parts: list[str]) -> bool:
+    return _is_table(parts) or get_origin(_annotation(parts)) is list
 
 
 def find_config_file(explicit: str | Path | None = None) -> Path | None:
@@ -222,7 +292,9 @@ def load_settings(
     }
     token = _config_file.set(path)
     try:
-        return Settings(**{k: v for k, v in flags.items() if v})
+        settings = Settings(**{k: v for k, v in flags.items() if v})
+    except SettingsError as exc:
+        raise _environment_error(exc) from None
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
@@ -230,6 +302,9 @@ def load_settings(
         raise UsageError(f"bad setting {where}{source}: {error['msg']}") from None
     finally:
         _config_file.reset(token)
+    if settings.llm.api_key is not None:
+        redact.remember(settings.llm.api_key.get_secret_value())  # masked in any error text from now on
+    return settings
 
 
 _current: Settings | None = None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from blogart.errors import BlogartError
+from blogart.redact import redact_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -156,7 +157,7 @@ class Store:
                     cost_usd,
                     duration_s,
                     int(cached),
-                    error,
+                    redact_text(error),  # a server may echo the key back in its error message
                 ),
             )
             return int(cursor.lastrowid or 0)

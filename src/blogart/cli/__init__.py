@@ -13,26 +13,36 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from blogart import __version__
-from blogart.errors import BlogartError, NoCover, UsageError
+from blogart.errors import NoCover, UsageError
 
 
 class _Group(TyperGroup):
-    """Turns our errors into one line on stderr and an exit code, for every subcommand."""
+    """Sends every error, from parsing the flags to the last file written, through cli.errors.report."""
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _funnel():  # errors in the root's own flags (`--bogus`)
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _funnel():  # the root callback, the subcommand's flags and the subcommand itself
             return super().invoke(ctx)
-        except BlogartError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
+
+
+@contextmanager
+def _funnel() -> Iterator[None]:
+    from blogart.cli.errors import report
+
+    try:
+        yield
+    except BaseException as exc:  # noqa: BLE001 - report() picks what is ours; the rest is re-raised
+        code = report(exc)
+        if code is None:
+            raise
+        raise typer.Exit(code) from None
 
 
 app = typer.Typer(
@@ -151,7 +161,13 @@ def generate(
         str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, openai-images.")
     ] = None,
     n: Annotated[int | None, typer.Option("-n", "--num", help="Number of candidates.", min=1)] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the first candidate; i-th uses seed+i.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="All images share the seed; image i folds its index into it, so image i is the same for any -n.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")] = None,
     rounds: Annotated[
         int | None, typer.Option("--rounds", help="2: a second round with the PEZ-optimised prompt.", min=1, max=2)
@@ -260,8 +276,12 @@ _register_all()
 
 
 def main() -> None:
+    from blogart.cli.errors import report
+
     try:
         app()
-    except BlogartError as exc:  # errors raised outside a command, e.g. in the root callback's config load
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    except BaseException as exc:  # noqa: BLE001 - whatever escaped the group (rare): same funnel
+        code = report(exc)
+        if code is None:
+            raise
+        sys.exit(code)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from blogart.errors import LLMError, UsageError
 from blogart.llm.pricing import chat_cost
+from blogart.redact import redact_text, redact_url, remember
 from blogart.store import Store, cache_key
 from blogart.text import one_line, shorten
 from blogart.values import LLMUsage
@@ -39,6 +40,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def describe_error(exc: BaseException) -> str:
+    """One line for the log and the user, secrets masked (servers echo keys back in their errors)."""
+    return redact_text(_describe(exc)) or ""
+
+
+def _describe(exc: BaseException) -> str:
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -72,6 +78,8 @@ class LLMClient:
             if not base_url:
                 raise UsageError("no OpenAI API key: set OPENAI_API_KEY or use --backend local")
             api_key = PLACEHOLDER_KEY
+        if api_key != PLACEHOLDER_KEY:
+            remember(api_key)  # masked in every error text we print or store
         self.model = model
         self.base_url = base_url
         self.timeout = timeout
@@ -157,7 +165,7 @@ class LLMClient:
 
             if not isinstance(exc, openai.OpenAIError):
                 raise
-            where = f" at {self.base_url}" if self.base_url else ""
+            where = f" at {redact_url(self.base_url)}" if self.base_url else ""
             tries = f" after {self.max_retries + 1} attempts" if is_transient(exc) else ""
             raise LLMError(f"{kind} to {model}{where} failed{tries}: {describe_error(exc)}") from None
 

@@ -143,7 +143,12 @@ def _read_file(source: str, *, max_bytes: int) -> bytes:
         size = path.stat().st_size
         if size > max_bytes:
             raise InputError(f"{source}: {_mb(size)} is over the {_mb(max_bytes)} limit for a post")
-        return path.read_bytes()
+        # A pipe or a device (/dev/stdin, /dev/zero) has no size: read at most one byte past the limit.
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise InputError(f"{source}: the input is over the {_mb(max_bytes)} limit for a post")
+        return raw
     except (OSError, RuntimeError) as exc:
         raise InputError(f"{source}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
 

@@ -61,7 +61,7 @@ def verify(
     if path.is_file():
         return VerifyReport(path, kind, ("a single file cannot be verified; give its folder",), name=name)
     if kind == "unknown":
-        return VerifyReport(path, kind, ("no config.json or open_clip_config.json: not a model folder",), name=name)
+        return VerifyReport(path, kind, (_why_unknown(path),), name=name)
 
     model = modelhub.KNOWN[name] if name else next(m for m in modelhub.KNOWN.values() if m.kind == kind)
     problems = [f"missing {f}" for f in modelhub.missing_files(model, path)]
@@ -72,9 +72,46 @@ def verify(
     elif kind == "clip" and not problems:
         _check_json(path / "open_clip_config.json", problems)
         for weights in model.any_of:
-            if (path / weights).is_file() and (path / weights).stat().st_size == 0:
-                problems.append(f"{weights} is empty")
+            if (path / weights).is_file() and (problem := _check_clip_weights(path / weights)):
+                problems.append(problem)
     return VerifyReport(path, kind, tuple(problems), tuple(warnings), tensors, name)
+
+
+def _why_unknown(folder: Path) -> str:
+    """A folder with a config.json we cannot use says so, rather than that the file is missing."""
+    if not (folder / CONFIG_NAME).is_file():
+        return "no config.json or open_clip_config.json: not a model folder"
+    problems: list[str] = []
+    if _check_json(folder / CONFIG_NAME, problems) is None:
+        return problems[0]
+    return "config.json describes neither a DalleBart nor a VQGAN model"
+
+
+def _check_clip_weights(path: Path) -> str | None:
+    """A cheap completeness check: an interrupted download is shorter than its own header says."""
+    size = path.stat().st_size
+    if size == 0:
+        return f"{path.name} is empty"
+    if path.suffix == ".safetensors":
+        # Layout: 8-byte little-endian header length, a JSON header with each tensor's byte range, the data.
+        try:
+            with path.open("rb") as handle:
+                length = int.from_bytes(handle.read(8), "little")
+                if length > size - 8:
+                    return f"{path.name} is truncated ({size} bytes, shorter than its header)"
+                header = json.loads(handle.read(length))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            return f"{path.name} is not a readable safetensors file: {one_line(exc, named=True)}"
+        if size < 8 + length + end:
+            return f"{path.name} is truncated ({size} of {8 + length + end} bytes)"
+        return None
+    import zipfile
+
+    # torch.save writes a zip archive; its directory sits at the very end, so a cut file has none.
+    if not zipfile.is_zipfile(path):
+        return f"{path.name} is truncated or not a PyTorch checkpoint (no zip directory at its end)"
+    return None
 
 
 def detect_kind(path: Path) -> str:

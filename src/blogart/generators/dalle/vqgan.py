@@ -179,12 +179,19 @@ def decode_states(bundle: VQGANBundle, quant_states: Any) -> np.ndarray:
 
 
 def decode_codes(bundle: VQGANBundle, codes: Any) -> np.ndarray:
-    """Decode image tokens (B, h*w) to float32 pixels (B, H, W, 3) clipped to [0, 1]."""
+    """Decode image tokens (B, h*w) to float32 pixels (B, H, W, 3) clipped to [0, 1], image by image."""
     codes = np.asarray(codes)
     config = bundle.config
     if codes.ndim != 2 or codes.shape[1] != config.num_codes:
         raise InputError(f"VQGAN expects codes shaped (B, {config.num_codes}), got {codes.shape}")
     if codes.size and (codes.min() < 0 or codes.max() >= config.n_embed):
         raise InputError(f"VQGAN codes must lie in [0, {config.n_embed}), got {codes.min()}..{codes.max()}")
-    images = bundle.jitted("decode_code")(bundle.params, codes.astype(np.int32))
-    return np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    codes = codes.astype(np.int32)
+    decode = bundle.jitted("decode_code")
+    if len(codes) <= 1:
+        images = np.asarray(decode(bundle.params, codes), dtype=np.float32)
+    else:
+        # One image per call: XLA picks its kernels by batch shape, so a batch of 4 can round a pixel
+        # differently from a batch of 3. Alone, image i decodes to the same bytes for any -n.
+        images = np.concatenate([np.asarray(decode(bundle.params, row[None]), dtype=np.float32) for row in codes])
+    return np.clip(images, 0.0, 1.0)
