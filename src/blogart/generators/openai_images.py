@@ -87,6 +87,12 @@ class OpenAIImagesGenerator:
     def describe(self) -> dict[str, str]:
         return {"model": self.model, "size": self.size, "quality": self.quality or "default"}
 
+    def count_tokens(self, text: str) -> None:
+        return None  # the API's tokenizer is not public: the prompt writers estimate
+
+    def max_prompt_tokens(self) -> None:
+        return None  # thousands of characters: no budget worth enforcing
+
     def generate(self, request: GenerationRequest, out_dir: Path, round: int = 1) -> list[Candidate]:
         if request.n < 1:
             raise UsageError("n must be >= 1")

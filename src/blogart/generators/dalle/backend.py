@@ -56,7 +56,6 @@ class DalleGenerator:
             }
         return self._text_side
 
-    @property
     def max_prompt_tokens(self) -> int:
         """The text length the checkpoint reads (64 for the released models)."""
         from blogart.generators.dalle.weights import read_config

@@ -1,0 +1,44 @@
+"""Factories of blogart's own generators, registered in pyproject.toml under `blogart.generators`.
+
+Each takes a `blogart.plugins.Context`; the heavy modules are imported only when the factory runs.
+"""
+
+from __future__ import annotations
+
+from blogart.config import user_dir
+from blogart.plugins import Context
+from blogart.protocols import Generator
+
+
+def _dalle(name: str, ctx: Context) -> Generator:
+    from blogart import modelhub
+    from blogart.generators.dalle.backend import DalleGenerator
+
+    settings = ctx.settings
+    cache_dir = settings.models.cache_dir or None
+    checkpoint = modelhub.find(name, settings.models.path_for(name), cache_dir)
+    vqgan = modelhub.find("vqgan", settings.models.path_for("vqgan"), cache_dir)
+    g = settings.generate
+    return DalleGenerator(
+        name,
+        checkpoint,
+        vqgan,
+        dtype=g.dtype,
+        batch_size=g.batch_size,
+        compile_cache=user_dir() / "xla-cache" if g.compile_cache else None,
+    )
+
+
+def dalle_mini(ctx: Context) -> Generator:
+    return _dalle("dalle-mini", ctx)
+
+
+def dalle_mega(ctx: Context) -> Generator:
+    return _dalle("dalle-mega", ctx)
+
+
+def openai_images(ctx: Context) -> Generator:
+    from blogart.generators.openai_images import OpenAIImagesGenerator
+
+    # The run's client: image requests share the chat calls' log and retry policy.
+    return OpenAIImagesGenerator(ctx.llm(), model=ctx.settings.generate.openai_images_model)
