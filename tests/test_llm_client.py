@@ -226,3 +226,14 @@ def test_pricing_table():
     assert chat_cost("mistral", 10, 10) is None
     assert image_cost("dall-e-3", "1024x1024", 2) == pytest.approx(0.08)
     assert image_cost("gpt-image-1", "1024x1024", 1) is None
+
+
+def test_client_from_settings_uses_the_key_helper_and_the_configured_store(tmp_path):
+    from blogart.config import Settings
+
+    settings = Settings(llm={"api_key": "sk-set", "model": "gpt-4o-mini"}, store={"path": str(tmp_path / "s.db")})
+    assert settings.llm.key() == "sk-set" and Settings().llm.key() is None
+    client = LLMClient.from_settings(settings)
+    assert (client.model, client._api_key, client.store.path) == ("gpt-4o-mini", "sk-set", tmp_path / "s.db")
+    with pytest.raises(UsageError, match="no OpenAI API key"):
+        LLMClient.from_settings(Settings(store={"path": str(tmp_path / "s.db")}))

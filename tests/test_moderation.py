@@ -9,8 +9,22 @@ import pytest
 from tiny_clip import PROMPT, _candidates, _pngs
 
 from blogart.errors import LLMError, UsageError
+from blogart.llm.client import LLMClient
 from blogart.ranking.moderation import Moderator, OpenAIModeration, blocklist_matches, concept_flags
+from blogart.store import Store
 from blogart.values import ImagePrompt
+
+
+def _client(fake_openai, tmp_path, max_retries: int = 0) -> LLMClient:
+    return LLMClient(
+        "gpt-4o",
+        "sk-test",
+        fake_openai.base_url,
+        max_retries=max_retries,
+        store=Store(tmp_path / "log.db"),
+        backoff_initial=0.01,
+        backoff_max=0.02,
+    )
 
 
 def test_blocklist_matches_whole_words_and_phrases():
@@ -68,7 +82,8 @@ def test_concept_flags_uses_thresholds_per_concept():
 
 def test_openai_moderation_against_the_fake_server(fake_openai, tmp_path):
     png = _pngs(tmp_path, 1)[0]
-    moderation = OpenAIModeration("sk-test", fake_openai.base_url, max_retries=0)
+    client = _client(fake_openai, tmp_path)
+    moderation = OpenAIModeration(client)
     assert moderation.check_text("a calm lake") == []
     assert moderation.check_image(png) == []
     text_request, image_request = [r for r in fake_openai.requests if r.path == "/v1/moderations"]
@@ -89,13 +104,29 @@ def test_openai_moderation_against_the_fake_server(fake_openai, tmp_path):
     (flag,) = moderation.check_image(png)
     assert (flag.concept, flag.score, flag.source) == ("violence", pytest.approx(0.91), "openai")
     # Our own thresholds override the endpoint's decision per category.
-    strict = OpenAIModeration("sk-test", fake_openai.base_url, max_retries=0, thresholds={n: 0.3 for n in names})
+    strict = OpenAIModeration(client, thresholds={n: 0.3 for n in names})
     fake_openai.queue("/v1/moderations", body=body)
     assert {f.concept for f in strict.check_text("x")} == {"violence", "violence/graphic"}
 
     fake_openai.queue("/v1/moderations", status=500, body={"error": {"message": "boom", "type": "server_error"}})
-    with pytest.raises(LLMError, match="moderation request failed"):
+    with pytest.raises(
+        LLMError, match="moderations to omni-moderation-latest .* failed after 1 attempts: HTTP 500: boom"
+    ):
         moderation.check_text("x")
+
+
+def test_openai_moderation_is_logged_and_retried_like_chat_calls(fake_openai, tmp_path):
+    png = _pngs(tmp_path, 1)[0]
+    client = _client(fake_openai, tmp_path, max_retries=2)
+    fake_openai.queue("/v1/moderations", status=429, body={"error": {"message": "slow down", "type": "rate"}})
+    assert OpenAIModeration(client).check_image(png) == []
+    retried, failed = client.store.recent_calls()  # newest first
+    assert failed.error.startswith("HTTP 429") and retried.error is None
+    assert retried.kind == "moderations" and retried.model == "omni-moderation-latest"
+    assert retried.cost_usd == 0.0 and retried.response["results"]
+    # The log notes the image's size, never its base64 data.
+    (part,) = retried.request["input"]
+    assert part["image_url"]["url"].startswith("data:image/png;base64,<") and len(str(retried.request)) < 300
 
 
 def test_openai_flags_reach_the_ranking(clip, fake_openai, tmp_path):  # noqa: F811
@@ -107,7 +138,7 @@ def test_openai_flags_reach_the_ranking(clip, fake_openai, tmp_path):  # noqa: F
     fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [clean]})
     fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [flagged]})
     fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [clean]})
-    moderator = Moderator(openai=OpenAIModeration("sk-test", fake_openai.base_url, max_retries=0))
+    moderator = Moderator(openai=OpenAIModeration(_client(fake_openai, tmp_path)))
     ranked = ClipRanker(clip, moderator=moderator).rank(_candidates(paths), ImagePrompt(PROMPT, (), "", 8))
     assert ranked[-1].candidate.path == paths[0]  # the first image checked (after the prompt) was flagged
     assert ranked[-1].flags[0].concept == "hate" and ranked[-1].flags[0].source == "openai"

@@ -58,6 +58,10 @@ class LLMSettings(Section):
     max_retries: int = 4
     temperature: float = 0.2
 
+    def key(self) -> str | None:
+        """The API key as plain text, or None when none is set (the one place a secret is unwrapped)."""
+        return self.api_key.get_secret_value() if self.api_key else None
+
 
 class InputSettings(Section):
     max_bytes: int = Field(2_000_000, ge=1)  # posts larger than this are refused

@@ -10,11 +10,14 @@ import typer
 from blogart import modelhub
 from blogart.errors import BlogartError
 
-models_app = typer.Typer(help="List, download and check model weights.", no_args_is_help=True)
+app = typer.Typer(name="models", help="List, download and check model weights.")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(models_app, name="models")
+@app.callback(invoke_without_command=True)
+def models(ctx: typer.Context) -> None:
+    # Alone, `blogart models` lists them.
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_models)
 
 
 def _explicit() -> tuple[dict[str, str | None], str | None]:
@@ -33,7 +36,7 @@ def _size(n: int) -> str:
     return str(n)  # unreachable
 
 
-@models_app.command("list")
+@app.command("list")
 def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
     """Every known model: installed or not, where, and its size on disk."""
     explicit, cache_dir = _explicit()
@@ -67,7 +70,7 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JS
     typer.echo(f"HF cache: {modelhub.hf_cache_dir(cache_dir)}")
 
 
-@models_app.command("pull")
+@app.command("pull")
 def pull(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(modelhub.KNOWN)}.")]) -> None:
     """Download a model at its pinned revision into the Hugging Face cache (a rerun resumes)."""
     model = modelhub.known(name)
@@ -81,7 +84,7 @@ def pull(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(modelhub.
     typer.echo(str(path))
 
 
-@models_app.command("verify")
+@app.command("verify")
 def verify(
     target: Annotated[
         str | None, typer.Argument(help="A model name or a checkpoint folder; default: every installed model.")
@@ -116,8 +119,15 @@ def verify(
         raise typer.Exit(1)
 
 
-@models_app.command("path")
-def path(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(modelhub.KNOWN)}.")]) -> None:
-    """Print the folder a model is loaded from (explicit path, else the HF cache)."""
+@app.command("path")
+def path(
+    name: Annotated[
+        str | None, typer.Argument(help=f"One of: {', '.join(modelhub.KNOWN)}; none: the HF cache.")
+    ] = None,
+) -> None:
+    """Print the folder a model is loaded from (explicit path, else the HF cache), or the HF cache itself."""
     explicit, cache_dir = _explicit()
+    if name is None:
+        typer.echo(str(modelhub.hf_cache_dir(cache_dir)))
+        return
     typer.echo(str(modelhub.find(name, explicit.get(name), cache_dir)))

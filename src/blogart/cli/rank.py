@@ -10,11 +10,10 @@ import typer
 
 from blogart.errors import InputError
 
-
-def register(app: typer.Typer) -> None:
-    app.command("rank")(rank)
+app = typer.Typer()
 
 
+@app.command()
 def rank(
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).", show_default=False)],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="The prompt the images should match.")],
@@ -57,13 +56,13 @@ def rank(
 
     if as_json:
         data: dict[str, Any] = {
-            "model": ranker.clip.model_id,
+            "model": ranker.model_id,
             "prompt": prompt,
             "ranked": [_row(r, to_dict) for r in ranked],
         }
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    _print_table(ranked, ranker.clip.model_id)
+    _print_table(ranked, ranker.model_id)
 
 
 def _row(ranked: Any, to_dict: Any) -> dict[str, Any]:

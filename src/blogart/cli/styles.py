@@ -7,23 +7,24 @@ from typing import Annotated
 
 import typer
 
+app = typer.Typer()
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def styles(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-        """List the style presets (bundled ones plus `prompt.styles_file`)."""
-        from rich.console import Console
-        from rich.table import Table
 
-        from blogart.config import get_settings
-        from blogart.prompts.styles import load_styles
-        from blogart.values import to_dict
+@app.command()
+def styles(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the style presets (bundled ones plus `prompt.styles_file`)."""
+    from rich.console import Console
+    from rich.table import Table
 
-        presets = load_styles(get_settings().prompt.styles_file or None)
-        if as_json:
-            typer.echo(json.dumps([to_dict(p) for p in presets.values()], indent=2))
-            return
-        table = Table("name", "description", "suffix", "negative words")
-        for preset in presets.values():
-            table.add_row(preset.name, preset.description, preset.suffix, ", ".join(preset.negative))
-        Console().print(table)
+    from blogart.config import get_settings
+    from blogart.prompts.styles import load_styles
+    from blogart.values import to_dict
+
+    presets = load_styles(get_settings().prompt.styles_file or None)
+    if as_json:
+        typer.echo(json.dumps([to_dict(p) for p in presets.values()], indent=2))
+        return
+    table = Table("name", "description", "suffix", "negative words")
+    for preset in presets.values():
+        table.add_row(preset.name, preset.description, preset.suffix, ", ".join(preset.negative))
+    Console().print(table)

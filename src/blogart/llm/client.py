@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from blogart.config import Settings
 from blogart.errors import LLMError, UsageError
 from blogart.llm.pricing import chat_cost
 from blogart.redact import redact_text, redact_url, remember
@@ -26,6 +27,7 @@ M = TypeVar("M", bound=BaseModel)
 
 # Local servers ignore the key but the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
+MODERATION_MODEL = "omni-moderation-latest"  # takes text and images
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -57,6 +59,19 @@ def _describe(exc: BaseException) -> str:
             message = (exc.body.get("error") or exc.body).get("message", message) if exc.body else message
         return f"HTTP {exc.status_code}: {shorten(str(message), 200)}"
     return one_line(exc, 200, named=True)
+
+
+def _loggable(text_or_parts: str | list[dict[str, Any]]) -> Any:
+    """Moderation input for the log: image data URLs become a short note of their size."""
+    if isinstance(text_or_parts, str):
+        return text_or_parts
+    parts = []
+    for part in text_or_parts:
+        url = (part.get("image_url") or {}).get("url", "")
+        if url.startswith("data:"):
+            part = {**part, "image_url": {"url": f"{url.split(',', 1)[0]},<{len(url)} characters>"}}
+        parts.append(part)
+    return parts
 
 
 class LLMClient:
@@ -91,6 +106,20 @@ class LLMClient:
         self.usage = LLMUsage()  # everything this client spent, across calls
         self._api_key = api_key
         self._sdk: openai.OpenAI | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store | None = None) -> LLMClient:
+        """The client the [llm] settings describe; raises the missing-key UsageError when there is no key."""
+        llm = settings.llm
+        return cls(
+            model=llm.model,
+            api_key=llm.key(),
+            base_url=llm.base_url,
+            timeout=llm.timeout,
+            max_retries=llm.max_retries,
+            temperature=llm.temperature,
+            store=store if store is not None else Store(settings.store.resolved()),
+        )
 
     @property
     def sdk(self) -> openai.OpenAI:
@@ -175,14 +204,18 @@ class LLMClient:
         A reply that is not valid JSON for the schema gets one corrective retry; a second bad reply is an
         LLMError.
         """
-        from openai.lib._pydantic import to_strict_json_schema
+        import openai
 
+        # The SDK's public helper makes the strict schema; `chat.completions.parse` would too, but it raises on
+        # a malformed reply, losing the text the corrective retry quotes and the log keeps, and it names the
+        # schema after the class, not `name`.
+        strict_schema = openai.pydantic_function_tool(schema, name=name)["function"]["parameters"]
         request: dict[str, Any] = {
             "model": self.model,
             "messages": [dict(m) for m in messages],
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": name, "strict": True, "schema": to_strict_json_schema(schema)},
+                "json_schema": {"name": name, "strict": True, "schema": strict_schema},
             },
         }
         if self.temperature is not None:
@@ -253,6 +286,20 @@ class LLMClient:
             self.usage += usage
             return parsed, usage
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def moderate(self, text_or_parts: str | list[dict[str, Any]], model: str = MODERATION_MODEL) -> Any:
+        """One moderation request (text, or content parts such as images), logged and retried like a chat call.
+
+        Returns the SDK's response; images are logged by size only, never as their base64 data.
+        """
+        request = {"model": model, "input": text_or_parts}
+        return self.send(
+            "moderations",
+            model,
+            {"model": model, "input": _loggable(text_or_parts)},
+            lambda: self.sdk.moderations.create(**request),
+            cost=lambda _: 0.0,  # the moderation endpoint is free
+        )
 
     def _cost(self, response: Any) -> float | None:
         usage = getattr(response, "usage", None)

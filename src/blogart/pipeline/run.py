@@ -5,17 +5,18 @@ Stages never import each other; each takes and returns values from `blogart.valu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from blogart import __version__
+from blogart import __version__, plugins
 from blogart.config import Settings
-from blogart.protocols import PromptWriter, TopicExtractor
+from blogart.protocols import Generator, PromptWriter, Ranker, TopicExtractor
 from blogart.store import Store
 from blogart.values import (
     Candidate,
@@ -30,9 +31,6 @@ from blogart.values import (
     Topic,
     to_dict,
 )
-
-if TYPE_CHECKING:
-    from blogart.topics.combine import Merger
 
 
 @dataclass(frozen=True)
@@ -85,58 +83,41 @@ class GenerateRun:
     manifest: dict[str, Any]
 
 
+# llm.backend picks a pair of registered backends: (topic extractor, prompt writer).
+TEXT_BACKENDS = {"openai": ("openai", "openai"), "local": ("local", "templates")}
+RANKER = "clip"
+
+
 def choose_backend(settings: Settings) -> str:
+    """The text backend: with "auto", openai when a key or base_url is set, else local (see TEXT_BACKENDS)."""
     backend = settings.llm.backend
     if backend == "auto":
-        return "openai" if (settings.llm.api_key or settings.llm.base_url) else "local"
+        return "openai" if (settings.llm.key() or settings.llm.base_url) else "local"
     return backend
 
 
-def _llm_client(settings: Settings, store: Store):
+def backend_context(
+    settings: Settings, store: Store | None = None, count_tokens: Callable[[str], int] | None = None
+) -> plugins.Context:
+    """What every backend factory gets: the settings and one LLM client for the run, made on first use."""
     from blogart.llm.client import LLMClient
 
-    key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
-    return LLMClient(
-        model=settings.llm.model,
-        api_key=key,
-        base_url=settings.llm.base_url,
-        timeout=settings.llm.timeout,
-        max_retries=settings.llm.max_retries,
-        temperature=settings.llm.temperature,
-        store=store,
+    return plugins.Context(
+        settings,
+        llm=functools.cache(lambda: LLMClient.from_settings(settings, store)),
+        count_tokens=count_tokens,
     )
 
 
-def make_extractor(client) -> TopicExtractor:
-    """The openai extractor when there is an LLM client, else the offline one."""
-    if client is not None:
-        from blogart.topics.openai import OpenAITopicExtractor
+def _token_counter(generator: Generator) -> Callable[[str], int]:
+    """The generator's own token count for the prompt writers, an estimate where it has no tokenizer."""
+    from blogart.prompts.builder import estimate_tokens
 
-        return OpenAITopicExtractor(client)
-    from blogart.topics.local import LocalTopicExtractor
+    def count(text: str) -> int:
+        tokens = generator.count_tokens(text)
+        return estimate_tokens(text) if tokens is None else tokens
 
-    return LocalTopicExtractor()
-
-
-def make_merger(client) -> Merger | None:
-    """The LLM groups the chunk topics when there is a client; else the combinator's embedding merge."""
-    if client is None:
-        return None
-    from blogart.topics.openai import OpenAITopicMerger
-
-    return OpenAITopicMerger(client)
-
-
-def make_writer(client, settings: Settings, count_tokens=None) -> PromptWriter:
-    if client is not None:
-        from blogart.prompts.library import load_examples
-        from blogart.prompts.openai_writer import OpenAIPromptWriter
-
-        examples = load_examples(settings.prompt.library_dir or None)
-        return OpenAIPromptWriter(client, examples, count_tokens=count_tokens)
-    from blogart.prompts.builder import TemplatePromptWriter
-
-    return TemplatePromptWriter(count_tokens=count_tokens)
+    return count
 
 
 def _quiet(stage: str) -> None:
@@ -151,6 +132,7 @@ def run_prompt(
     count_tokens=None,
     max_tokens: int | None = None,
     report: Callable[[str], None] = _quiet,
+    context: plugins.Context | None = None,
 ) -> PromptRun:
     """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt)."""
     from blogart.pipeline.chunking import chunk_document
@@ -162,7 +144,12 @@ def run_prompt(
     backend = choose_backend(settings)
     style = get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))
     store = Store(settings.store.resolved())
-    client = _llm_client(settings, store) if backend == "openai" else None  # a missing key fails before any work
+    # One LLM client for the whole run: run_generate passes the context its generator and ranker share.
+    ctx = replace(context, count_tokens=count_tokens) if context else backend_context(settings, store, count_tokens)
+    # Both made before any work, so a missing key or an unknown plugin fails in a second.
+    extractor_name, writer_name = TEXT_BACKENDS[backend]
+    extractor: TopicExtractor = plugins.create("topic_extractors", extractor_name, ctx)
+    writer: PromptWriter = plugins.create("prompt_writers", writer_name, ctx)
 
     report("reading the post")
     clock = time.perf_counter()
@@ -177,25 +164,23 @@ def run_prompt(
 
     report(f"extracting topics from {len(chunks)} chunks ({backend})")
     clock = time.perf_counter()
-    extractor = make_extractor(client)
     cache_key = _topics_cache_key(document, backend, settings)
     cached = store.stage_get(cache_key)
     if cached is not None:
         chunk_topics, key_topics = _topics_from_json(cached)
     else:
         chunk_topics = extractor.extract(chunks)
-        key_topics = combine(chunk_topics, chunks, settings.topics.max_key_topics, make_merger(client))
+        key_topics = combine(chunk_topics, chunks, settings.topics.max_key_topics, extractor.merger())
         store.stage_put(cache_key, {"chunk_topics": to_dict(chunk_topics), "key_topics": to_dict(key_topics)})
     seconds["topics"] = time.perf_counter() - clock
 
     report("writing the image prompt")
     clock = time.perf_counter()
-    writer = make_writer(client, settings, count_tokens)
     budget = min(settings.prompt.max_tokens, max_tokens or settings.prompt.max_tokens)
     prompt = writer.write(key_topics, document.title, style, settings.prompt.negative, budget)
     _check_blocklist(prompt.text, settings)
     seconds["prompt"] = time.perf_counter() - clock
-    usage = client.usage if client is not None else LLMUsage()
+    usage = ctx.llm().usage if backend == "openai" else LLMUsage()
 
     run = PromptRun(document, tuple(chunks), tuple(chunk_topics), key_topics, prompt, backend, usage, seconds=seconds)
     if optimize:
@@ -302,31 +287,30 @@ def run_generate(
     Images are drawn into a staging folder and the run is published as a whole at the end
     (see `blogart.outputs.files`): a run that fails leaves the previous one as it was.
     """
-    from blogart.generators.registry import create_generator
     from blogart.outputs.files import StagedRun
     from blogart.outputs.manifest import build_manifest
-    from blogart.ranking.factory import build_ranker, clip_from_settings
+    from blogart.ranking.factory import clip_from_settings
 
-    # Generator and CLIP found before any work, so missing weights fail in a second, not after the drawing.
-    generator = create_generator(settings.generate.model, settings)
-    ranker = build_ranker(settings, top_k=None) if rank else None
+    # Generator and ranker found before any work, so missing weights fail in a second, not after the drawing.
+    ctx = backend_context(settings, Store(settings.store.resolved()))
+    generator: Generator = plugins.create("generators", settings.generate.model, ctx)
+    ranker: Ranker | None = plugins.create("rankers", RANKER, ctx) if rank else None
     if ranker is None and settings.generate.rounds > 1:
         clip_from_settings(settings)  # round 2's PEZ needs CLIP even without ranking
-    # A generator that knows its tokenizer and text length sets the prompt's budget (None: it does not).
-    max_prompt_tokens = getattr(generator, "max_prompt_tokens", None)
+    # The generator's tokenizer and text length set the prompt's budget.
     run = run_prompt(
         source,
         settings,
-        count_tokens=getattr(generator, "count_tokens", None),
-        max_tokens=max_prompt_tokens() if max_prompt_tokens is not None else None,
+        count_tokens=_token_counter(generator),
+        max_tokens=generator.max_prompt_tokens(),
         report=report,
+        context=ctx,
     )
-    moderator = ranker.moderator if ranker is not None else None
 
     def screen(prompt: ImagePrompt) -> None:
         # The blocklist was checked when the prompt was written; OpenAI's verdict, too, comes before drawing.
-        if moderator is not None and moderator.openai is not None:
-            moderator.check_prompt(prompt.text)
+        if ranker is not None:
+            ranker.check_prompt(prompt.text)
 
     screen(run.prompt)
     with StagedRun(Path(settings.generate.out_dir), run.document) as staged:
@@ -360,11 +344,10 @@ def run_generate(
         candidates = [staged.final(c) for c in candidates]
         ranked = [replace(r, candidate=staged.final(r.candidate)) for r in ranked]
         run = replace(run, seconds=seconds)
-        describe = getattr(generator, "describe", dict)  # plugins written before describe() existed
         models = {
             "generator": generator.name,
-            "weights": describe(),
-            "ranker": ranker.clip.model_id if ranker is not None else None,
+            "weights": generator.describe(),
+            "ranker": ranker.model_id if ranker is not None else None,
         }
         manifest = build_manifest(run.to_json(), candidates, ranked, settings, models, __version__)
         manifest_path = staged.publish(manifest)

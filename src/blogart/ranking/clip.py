@@ -279,6 +279,14 @@ class ClipRanker:
         self.threads = threads
         self.moderator = moderator
 
+    @property
+    def model_id(self) -> str:
+        return self.clip.model_id
+
+    def check_prompt(self, text: str) -> list[Flag]:
+        """The moderator's verdict on a prompt (blocklist, OpenAI when enabled); raises when it refuses."""
+        return self.moderator.check_prompt(text) if self.moderator is not None else []
+
     def rank(
         self, candidates: Sequence[Candidate], prompt: ImagePrompt, key_topics: KeyTopics | None = None
     ) -> list[Ranked]:

@@ -1,8 +1,12 @@
-"""Settings (plus command-line choices) to a ready ClipRanker with its moderation."""
+"""Settings (plus command-line choices) to a ready ClipRanker with its moderation; `clip_ranker` is the
+`clip` entry in the `blogart.rankers` plugin group."""
 
 from __future__ import annotations
 
 from blogart.config import Settings
+from blogart.errors import UsageError
+from blogart.llm.client import LLMClient
+from blogart.plugins import Context
 from blogart.ranking.clip import ClipRanker, load_clip
 from blogart.ranking.moderation import Moderator, OpenAIModeration
 
@@ -27,8 +31,12 @@ def build_ranker(
     top_k: int | None = None,
     threads: int | None = None,
     moderate: bool = True,
+    llm: LLMClient | None = None,
 ) -> ClipRanker:
-    """Map settings (plus flags) to a ClipRanker with its moderation; flags win over the config."""
+    """Map settings (plus flags) to a ClipRanker with its moderation; flags win over the config.
+
+    `llm` is the client OpenAI moderation calls through (made from the settings when not given).
+    """
     rank_cfg, mod_cfg = settings.rank, settings.moderation
     if model is None and pretrained is None:
         clip = clip_from_settings(settings)
@@ -43,8 +51,9 @@ def build_ranker(
     if moderate and mod_cfg.enabled:
         openai = None
         if mod_cfg.openai:
-            key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
-            openai = OpenAIModeration(key, settings.llm.base_url, timeout=settings.llm.timeout)
+            if llm is None and not (settings.llm.key() or settings.llm.base_url):
+                raise UsageError("OpenAI moderation needs an API key (OPENAI_API_KEY or [llm] api_key)")
+            openai = OpenAIModeration(llm or LLMClient.from_settings(settings))
         moderator = Moderator(dict(mod_cfg.concepts), list(mod_cfg.prompt_blocklist), openai=openai)
     return ClipRanker(
         clip,
@@ -53,3 +62,11 @@ def build_ranker(
         threads=threads or rank_cfg.threads or None,
         moderator=moderator,
     )
+
+
+def clip_ranker(ctx: Context) -> ClipRanker:
+    """The pipeline's ranker: every candidate scored (no top-k cut), moderation as configured."""
+    llm = ctx.settings.llm
+    # Without a key build_ranker says that moderation, not the topic backend, needs one.
+    shared = ctx.llm() if ctx.settings.moderation.openai and (llm.key() or llm.base_url) else None
+    return build_ranker(ctx.settings, top_k=None, llm=shared)

@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from blogart.errors import LLMError, UsageError
-from blogart.text import one_line
+from blogart.errors import UsageError
+from blogart.llm.client import MODERATION_MODEL as OPENAI_MODERATION_MODEL
+from blogart.llm.client import LLMClient
 from blogart.values import Flag
-
-OPENAI_MODERATION_MODEL = "omni-moderation-latest"
 
 
 def blocklist_matches(text: str, blocklist: Sequence[str]) -> list[str]:
@@ -53,40 +52,28 @@ def concept_flags(
 
 
 class OpenAIModeration:
-    """OpenAI's moderation endpoint (`omni-moderation-latest` takes text and images) through the SDK."""
+    """OpenAI's moderation endpoint (`omni-moderation-latest` takes text and images).
+
+    Requests go through the run's LLMClient, so they are logged in `blogart logs` and retried like chat calls.
+    """
 
     def __init__(
-        self,
-        api_key: str | None,
-        base_url: str | None = None,
-        model: str = OPENAI_MODERATION_MODEL,
-        timeout: float = 30.0,
-        max_retries: int = 2,
-        thresholds: dict[str, float] | None = None,
+        self, client: LLMClient, model: str = OPENAI_MODERATION_MODEL, thresholds: dict[str, float] | None = None
     ):
-        from openai import OpenAI
-
-        if not api_key and not base_url:
-            raise UsageError("OpenAI moderation needs an API key (OPENAI_API_KEY or [llm] api_key)")
+        self.client = client
         self.model = model
         # category -> score threshold of our own; without one, the endpoint's `flagged` decision stands.
         self.thresholds = dict(thresholds or {})
-        self.client = OpenAI(api_key=api_key or "unused", base_url=base_url, timeout=timeout, max_retries=max_retries)
 
     def check_text(self, text: str) -> list[Flag]:
-        return self._check(text)
+        return self._flags(self.client.moderate(text, self.model))
 
     def check_image(self, path: Path) -> list[Flag]:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        return self._check([{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}])
+        parts = [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}]
+        return self._flags(self.client.moderate(parts, self.model))
 
-    def _check(self, payload: Any) -> list[Flag]:
-        import openai
-
-        try:
-            response = self.client.moderations.create(model=self.model, input=payload)
-        except openai.OpenAIError as exc:
-            raise LLMError(f"moderation request failed: {one_line(exc)}") from exc
+    def _flags(self, response: Any) -> list[Flag]:
         flags: list[Flag] = []
         for result in response.results:
             categories = _as_dict(result.categories)

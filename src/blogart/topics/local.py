@@ -42,6 +42,9 @@ class LocalTopicExtractor:
         self.runners_up = runners_up
         self.diversity = diversity
 
+    def merger(self) -> None:
+        return None  # the combinator's MiniLM merge
+
     @property
     def usage(self) -> LLMUsage:
         return LLMUsage()

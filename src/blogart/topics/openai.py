@@ -59,6 +59,9 @@ class OpenAITopicExtractor:
         self.client = client
         self._usage = LLMUsage()
 
+    def merger(self) -> OpenAITopicMerger:
+        return OpenAITopicMerger(self.client)
+
     @property
     def usage(self) -> LLMUsage:
         return self._usage

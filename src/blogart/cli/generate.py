@@ -1,0 +1,96 @@
+"""`blogart generate`: the whole job, from a post to ranked candidates and their manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blogart.cli.common import (
+    Backend,
+    LLMModel,
+    MaxTopics,
+    Negative,
+    Post,
+    Style,
+    print_json,
+    progress,
+    settings,
+    text_overrides,
+)
+from blogart.errors import NoCover, UsageError
+
+app = typer.Typer()
+
+
+@app.command()
+def generate(
+    post: Post,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, openai-images.")
+    ] = None,
+    n: Annotated[int | None, typer.Option("-n", "--num", help="Number of candidates.", min=1)] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="All images share the seed; image i folds its index into it, so image i is the same for any -n.",
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")] = None,
+    rounds: Annotated[
+        int | None, typer.Option("--rounds", help="2: a second round with the PEZ-optimised prompt.", min=1, max=2)
+    ] = None,
+    condition_scale: Annotated[float | None, typer.Option("--condition-scale", help="Super-conditioning.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Sample from the k likeliest tokens.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="float32, bfloat16 or float16 weights.")] = None,
+    checkpoint: Annotated[
+        str | None, typer.Option("--checkpoint", help="DalleBart checkpoint folder (else config, then HF cache).")
+    ] = None,
+    vqgan: Annotated[str | None, typer.Option("--vqgan", help="VQGAN checkpoint folder.")] = None,
+    no_rank: Annotated[bool, typer.Option("--no-rank", help="Skip CLIP ranking and moderation.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    backend: Backend = None,
+    style: Style = None,
+    negative: Negative = None,
+    llm_model: LLMModel = None,
+    max_topics: MaxTopics = None,
+) -> None:
+    """Read a post, write its prompt, generate candidates, rank them and write a manifest."""
+    from blogart.pipeline.run import run_generate
+
+    overrides = text_overrides(backend, style, negative, llm_model, max_topics)
+    overrides["generate"] = {
+        "model": model,
+        "n": n,
+        "seed": seed,
+        "out_dir": str(out) if out else None,
+        "rounds": rounds,
+        "condition_scale": condition_scale,
+        "top_k": top_k,
+        "top_p": top_p,
+        "temperature": temperature,
+        "dtype": dtype,
+    }
+    generator_name = model or settings(**overrides).generate.model
+    if checkpoint:
+        if generator_name not in ("dalle-mini", "dalle-mega"):
+            raise UsageError(f"--checkpoint is for dalle-mini and dalle-mega, not {generator_name}")
+        overrides["models"] = {generator_name.replace("-", "_"): checkpoint}
+    if vqgan:
+        overrides.setdefault("models", {})["vqgan"] = vqgan
+    current = settings(**overrides)
+    with progress() as report:
+        result = run_generate(post, current, rank=not no_rank, report=report)
+    if as_json:
+        print_json(result.manifest)
+    else:
+        from blogart.cli.show import show_generate_run
+
+        show_generate_run(result)
+    if result.manifest["cover"] is None:
+        # CI jobs must notice: nothing publishable came out of this run.
+        raise NoCover(f"all {len(result.candidates)} candidates were flagged by moderation; see {result.manifest_path}")

@@ -1,0 +1,50 @@
+"""Factories of blogart's own generators, registered in pyproject.toml under `blogart.generators`.
+
+Each takes a `blogart.plugins.Context`; the heavy modules are imported only when the factory runs.
+"""
+
+from __future__ import annotations
+
+from blogart.config import user_dir
+from blogart.plugins import Context
+from blogart.protocols import Generator
+
+
+def _dalle(name: str, ctx: Context) -> Generator:
+    from blogart import modelhub
+    from blogart.generators.dalle.generator import DalleGenerator
+
+    settings = ctx.settings
+    cache_dir = settings.models.cache_dir or None
+    checkpoint = modelhub.find(name, settings.models.path_for(name), cache_dir)
+    vqgan = modelhub.find("vqgan", settings.models.path_for("vqgan"), cache_dir)
+    g = settings.generate
+    return DalleGenerator(
+        name,
+        checkpoint,
+        vqgan,
+        dtype=g.dtype,
+        batch_size=g.batch_size,
+        compile_cache=user_dir() / "xla-cache" if g.compile_cache else None,
+    )
+
+
+def dalle_mini(ctx: Context) -> Generator:
+    return _dalle("dalle-mini", ctx)
+
+
+def dalle_mega(ctx: Context) -> Generator:
+    return _dalle("dalle-mega", ctx)
+
+
+def openai_images(ctx: Context) -> Generator:
+    from blogart.errors import UsageError
+    from blogart.generators.openai_images import OpenAIImagesGenerator
+
+    if not ctx.settings.llm.key() and not ctx.settings.llm.base_url:
+        # The chat client's own hint (--backend local) would not help: this is about drawing.
+        raise UsageError(
+            "openai-images needs an OpenAI API key: set OPENAI_API_KEY, or draw locally with -m dalle-mini"
+        )
+    # The run's client: image requests share the chat calls' log and retry policy.
+    return OpenAIImagesGenerator(ctx.llm(), model=ctx.settings.generate.openai_images_model)

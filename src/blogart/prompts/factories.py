@@ -1,0 +1,22 @@
+"""Factories of blogart's own prompt writers, registered in pyproject.toml under `blogart.prompt_writers`."""
+
+from __future__ import annotations
+
+from blogart.plugins import Context
+from blogart.protocols import PromptWriter
+
+
+def templates(ctx: Context) -> PromptWriter:
+    """Offline: subject first, style suffix, trimmed from the end to the generator's token budget."""
+    from blogart.prompts.builder import TemplatePromptWriter
+
+    return TemplatePromptWriter(count_tokens=ctx.count_tokens)
+
+
+def openai(ctx: Context) -> PromptWriter:
+    """An LLM with few-shot examples from the bundled library (plus `prompt.library_dir`)."""
+    from blogart.prompts.library import load_examples
+    from blogart.prompts.openai_writer import OpenAIPromptWriter
+
+    examples = load_examples(ctx.settings.prompt.library_dir or None)
+    return OpenAIPromptWriter(ctx.llm(), examples, count_tokens=ctx.count_tokens)
