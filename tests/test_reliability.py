@@ -166,10 +166,10 @@ def test_usage_errors_are_one_line_exit_2(args, needle):
     assert "╭" not in line
 
 
-def test_a_bare_group_still_prints_its_help():
-    result = run("config")
+def test_bare_blogart_still_prints_its_help():
+    result = run()
     assert "error:" not in result.output
-    assert "show" in result.output
+    assert "generate" in result.output and "Usage" in result.output
 
 
 def test_seed_help_says_what_happens():

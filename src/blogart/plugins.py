@@ -73,13 +73,13 @@ def _check_kind(kind: str) -> None:
 
 
 def backends(kind: str) -> list[Backend]:
-    """Every backend of one kind: blogart's own in pyproject order, then plugins' by name."""
+    """Every backend of one kind: blogart's own by name, then plugins' by name (installers reorder entry points)."""
     _check_kind(kind)
     found = []
     for ep in entry_points(group=f"blogart.{kind}"):
         dist = ep.dist.name if ep.dist is not None else "unknown"
         found.append(Backend(kind, ep.name, BUILTIN if dist == _OWN_DISTRIBUTION else dist, ep))
-    return [b for b in found if b.builtin] + sorted((b for b in found if not b.builtin), key=lambda b: b.name)
+    return sorted(found, key=lambda b: (not b.builtin, b.name))
 
 
 def names(kind: str) -> list[str]:
