@@ -408,3 +408,54 @@ def test_vqgan_decode_does_not_depend_on_the_batch(dtype):
     # Decoded as one batch, bfloat16 on a CPU already rounds ~1000 of these bytes differently for 3 and 4.
     np.testing.assert_array_equal(pixels(3), pixels(4)[:3])
     np.testing.assert_array_equal(pixels(1), pixels(4)[:1])
+
+
+# -- cheap checks before any LLM call ------------------------------------------------------------------------
+
+
+def _broken_checkpoint(tiny_dalle, tmp_path) -> Path:
+    """A copy of the tiny DalleBart whose config.json no longer fits its tensors."""
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_dalle[0], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["d_model"] *= 2
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("case", ["seed", "checkpoint", "out-is-a-file"])
+def test_cheap_checks_fail_before_any_llm_call(case, fake_openai, tiny_dalle, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    out = tmp_path / "out"
+    args = ["generate", str(POST), "--backend", "openai", "--no-rank", "--vqgan", str(tiny_dalle[1])]
+    args += ["--checkpoint", str(tiny_dalle[0]), "--out", str(out)]
+    if case == "seed":
+        args += ["--seed", "-1"]
+        code, needle = 2, "seed"
+    elif case == "checkpoint":
+        args[args.index("--checkpoint") + 1] = str(_broken_checkpoint(tiny_dalle, tmp_path))
+        code, needle = 1, "models verify"
+    else:
+        out.write_text("not a folder")
+        code, needle = 2, "not a folder"
+    one_error_line(run(*args), code, needle)
+    assert fake_openai.calls("/v1/chat/completions") == []  # nothing paid for
+    assert case == "out-is-a-file" or not out.exists()  # and no empty folder left behind
+
+
+def test_a_nan_score_is_written_as_null_and_never_becomes_the_cover(tmp_path):
+    from blogart.outputs.manifest import build_manifest
+    from blogart.ranking.clip import sort_ranked
+    from blogart.values import Candidate, Ranked
+
+    def ranked(name: str, score: float) -> Ranked:
+        candidate = Candidate(tmp_path / name, seed=1, prompt="p", negative_prompt="", generator="g")
+        return Ranked(candidate, score=score, prompt_score=score, topic_scores={"bees": score})
+
+    order = sort_ranked([ranked("a.png", float("nan")), ranked("b.png", 0.3)])
+    manifest = build_manifest({}, [r.candidate for r in order], order, load_settings(), {"generator": "g"}, "0")
+    json.dumps(manifest, allow_nan=False)  # strict JSON
+    assert manifest["cover"].endswith("b.png")
+    nan_row = next(row for row in manifest["candidates"] if row["path"].endswith("a.png"))
+    assert nan_row["score"] is None and nan_row["topic_scores"] == {"bees": None}

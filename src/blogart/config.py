@@ -89,7 +89,7 @@ class PromptSettings(Section):
 class GenerateSettings(Section):
     model: str = "dalle-mini"
     n: int = Field(8, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**64 - 1)  # checked here, so a bad seed fails before any LLM call
     condition_scale: float = Field(10.0, ge=0)
     top_k: int = Field(50, ge=0)  # 0: no top-k filter
     top_p: float | None = Field(None, gt=0, le=1)

@@ -18,6 +18,8 @@ def _dalle(name: str, ctx: Context) -> Generator:
     cache_dir = settings.models.cache_dir or None
     checkpoint = modelhub.find(name, settings.models.path_for(name), cache_dir)
     vqgan = modelhub.find("vqgan", settings.models.path_for("vqgan"), cache_dir)
+    for folder in (checkpoint, vqgan):
+        _check_tree(folder)
     g = settings.generate
     return DalleGenerator(
         name,
@@ -27,6 +29,17 @@ def _dalle(name: str, ctx: Context) -> Generator:
         batch_size=g.batch_size,
         compile_cache=user_dir() / "xla-cache" if g.compile_cache else None,
     )
+
+
+def _check_tree(folder) -> None:
+    """Files and tensor shapes against config.json, without loading the weights: a broken checkpoint
+    fails here, in a second, before any LLM call is paid for."""
+    from blogart.errors import BlogartError
+    from blogart.generators.dalle.verify import verify
+
+    report = verify(folder)
+    if not report.ok:
+        raise BlogartError(f"{folder}: {report.problems[0]} (see `blogart models verify {folder}`)")
 
 
 def dalle_mini(ctx: Context) -> Generator:

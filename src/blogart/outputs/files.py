@@ -168,6 +168,21 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
+def check_writable(base: Path) -> None:
+    """Fail early, before any drawing or LLM call, when the output folder cannot be written.
+
+    Creates nothing: `base` or its nearest existing parent must be a folder this process may write to.
+    """
+    base = Path(base)
+    probe = base
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"cannot create the output folder {base}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to the output folder {base}: {probe} is not writable")
+
+
 class StagedRun:
     """One run of one post: images are written to a hidden staging folder, `publish` makes it the run folder.
 

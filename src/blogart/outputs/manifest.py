@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
 from blogart.config import Settings
 from blogart.values import Candidate, Ranked, to_dict
+
+
+def _finite(value: float) -> float | None:
+    # A broken model can score NaN; the manifest stays strict JSON and says "no score" instead.
+    return value if math.isfinite(value) else None
 
 
 def build_manifest(
@@ -24,10 +30,10 @@ def build_manifest(
         row = to_dict(candidate)
         if (r := by_path.get(candidate.path)) is not None:
             row.update(
-                score=r.score,
-                prompt_score=r.prompt_score,
-                topic_scores=r.topic_scores,
-                negative_penalty=r.negative_penalty,
+                score=_finite(r.score),
+                prompt_score=_finite(r.prompt_score),
+                topic_scores={topic: _finite(v) for topic, v in r.topic_scores.items()},
+                negative_penalty=_finite(r.negative_penalty),
                 flags=[to_dict(f) for f in r.flags],
                 rank=ranked.index(r) + 1,
                 ranker=r.model,

@@ -287,7 +287,7 @@ def run_generate(
     Images are drawn into a staging folder and the run is published as a whole at the end
     (see `blogart.outputs.files`): a run that fails leaves the previous one as it was.
     """
-    from blogart.outputs.files import StagedRun
+    from blogart.outputs.files import StagedRun, check_writable
     from blogart.outputs.manifest import build_manifest
     from blogart.ranking.factory import clip_from_settings
 
@@ -297,6 +297,7 @@ def run_generate(
     ranker: Ranker | None = plugins.create("rankers", RANKER, ctx) if rank else None
     if ranker is None and settings.generate.rounds > 1:
         clip_from_settings(settings)  # round 2's PEZ needs CLIP even without ranking
+    check_writable(Path(settings.generate.out_dir))
     # The generator's tokenizer and text length set the prompt's budget.
     run = run_prompt(
         source,
