@@ -293,11 +293,19 @@ def test_frozen_encoder_and_lowest_decoder_layers_do_not_change(shared, tmp_path
     from blogart.training.dallebart_trainer import RunConfig, Sources, finetune
 
     config = RunConfig(
-        steps=2, batch_size=4, lr=0.01, accumulate=2, freeze_encoder=True, freeze_decoder_layers=1, test_fraction=0
+        steps=2,
+        batch_size=4,
+        lr=0.01,
+        accumulate=2,
+        freeze_encoder=True,
+        freeze_decoder_layers=1,
+        test_fraction=0,
+        bf16=True,  # bfloat16 compute: the master weights and the saved ones stay float32
     )
     cache = shared["root"] / "home" / "cache" / "image-codes"
     report = finetune(tmp_path / "out", Sources(shared["data"], VQGAN, shared["base"], cache_root=cache), config)
     assert report.micro_steps == 4 and report.trainable_params < report.params
+    assert np.isfinite(report.train_loss)
     before, after = _params(shared["base"]), _params(tmp_path / "out" / "last")
     layers = "model/decoder/layers/FlaxBartDecoderLayers/"
     for key, value in before.items():
@@ -308,6 +316,7 @@ def test_frozen_encoder_and_lowest_decoder_layers_do_not_change(shared, tmp_path
     changed = [k for k in before if k.startswith(layers) and not np.array_equal(after[k][1], before[k][1])]
     assert len(changed) == len([k for k in before if k.startswith(layers)])  # the top layer: all trained
     assert not np.array_equal(after["lm_head/kernel"], before["lm_head/kernel"])
+    assert {v.dtype for v in after.values()} == {np.dtype("float32")}
 
 
 def test_freezing_masks_slices_of_stacked_leaves_exactly():
