@@ -1,0 +1,271 @@
+"""Caption-image data sets: read, check and split them.
+
+A data set (the DATA argument) is one of:
+- a folder of images, each with a same-named `.txt` caption beside it (`cat.png` + `cat.txt`);
+- a JSONL file, one object per line: {"image": "imgs/cat.png", "caption": "a cat"};
+- a CSV file with a header naming an image column and a caption column.
+Image paths in JSONL/CSV are relative to the file. Accepted column names: image, file_name, file,
+path for the image; caption, text for the caption.
+
+Bad entries (unreadable or tiny images, missing or empty captions, duplicate images) are skipped
+and listed in a `DataReport`; with `strict=True` the first one is an error instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from blogart.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+IMAGE_KEYS = ("image", "file_name", "file", "path")
+CAPTION_KEYS = ("caption", "text")
+MIN_SIDE = 16  # pixels: anything smaller carries no picture worth learning
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str  # as the data set names it: a path relative to the folder or the list file
+    image: Path
+    caption: str
+    sha256: str  # of the image file's bytes: the key of its cached codes
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DataReport:
+    source: str
+    format: str  # "folder" | "jsonl" | "csv"
+    found: int  # entries in the data set
+    kept: int
+    skipped: tuple[Skipped, ...] = ()
+
+    def reasons(self) -> dict[str, int]:
+        """How many entries were skipped for each kind of problem."""
+        return dict(Counter(s.reason.split(":")[0] for s in self.skipped))
+
+    def summary(self, first: int = 5) -> str:
+        """One line: kept of found, and when some were skipped, how many, why and the first few names."""
+        line = f"{self.kept} of {self.found} examples usable in {self.source}"
+        if not self.skipped:
+            return line
+        why = ", ".join(f"{n} {reason}" for reason, n in self.reasons().items())
+        names = ", ".join(s.name for s in self.skipped[:first])
+        more = f" and {len(self.skipped) - first} more" if len(self.skipped) > first else ""
+        return f"{line}; skipped {len(self.skipped)} ({why}): {names}{more}"
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "format": self.format,
+            "found": self.found,
+            "kept": self.kept,
+            "skipped": [{"name": s.name, "reason": s.reason} for s in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One row of a data set before it is checked."""
+
+    name: str
+    image: Path
+    caption: str | None  # None: the data set gives none
+    problem: str | None = None  # set when the row itself is broken (no image named, bad JSON line)
+
+
+def data_format(data: str | Path) -> str:
+    """ "folder", "jsonl" or "csv"; InputError for anything else."""
+    path = Path(data)
+    if not path.exists():
+        raise InputError(f"data set not found: {path}")
+    if path.is_dir():
+        return "folder"
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    raise InputError(f"{path}: a data set is a folder of images with .txt captions, or a .jsonl or .csv file")
+
+
+def image_paths(data: str | Path) -> Iterator[Path]:
+    """The image file of every entry of a data set, captions or not (what a VQGAN trains on)."""
+    for entry in _entries(Path(data), data_format(data), captions=False):
+        if entry.problem is None:
+            yield entry.image
+
+
+def load_examples(data: str | Path, strict: bool = False, min_side: int = MIN_SIDE) -> tuple[list[Example], DataReport]:
+    """Read and check a data set: the usable examples and a report of what was skipped and why.
+
+    With `strict`, the first problem raises InputError. No usable example at all raises InputError too.
+    """
+    path = Path(data)
+    fmt = data_format(path)
+    entries = list(_entries(path, fmt, captions=True))
+    if not entries:
+        where = f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}" if fmt == "folder" else f"no rows in {path}"
+        raise InputError(f"empty data set: {where}")
+    examples: list[Example] = []
+    skipped: list[Skipped] = []
+    first_of: dict[str, str] = {}  # image hash -> name of its first kept example
+    for entry in entries:
+        example, problem = _check(entry, min_side, first_of)
+        if problem is not None:
+            if strict:
+                raise InputError(f"{entry.name}: {problem} (--strict stops at the first problem)")
+            skipped.append(Skipped(entry.name, problem))
+            continue
+        first_of[example.sha256] = example.name
+        examples.append(example)
+    report = DataReport(str(path), fmt, len(entries), len(examples), tuple(skipped))
+    if not examples:
+        raise InputError(f"no usable examples: {report.summary()}")
+    return examples, report
+
+
+def split_examples(examples: list[Example], test_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """A seeded held-out split (train, test), each in data set order. At least one example stays in train;
+    a non-zero fraction holds out at least one example when there are two or more."""
+    if not 0 <= test_fraction < 1:
+        raise InputError(f"--test-fraction must be in [0, 1), got {test_fraction}")
+    n = len(examples)
+    n_test = round(n * test_fraction)
+    if test_fraction > 0 and n >= 2:
+        n_test = max(n_test, 1)
+    n_test = min(n_test, n - 1)
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    held = set(order[:n_test])
+    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+
+
+# -- reading the three formats -----------------------------------------------------------------------------
+
+
+def _entries(path: Path, fmt: str, captions: bool) -> Iterator[_Entry]:
+    if fmt == "folder":
+        yield from _folder_entries(path, captions)
+    elif fmt == "jsonl":
+        yield from _jsonl_entries(path)
+    else:
+        yield from _csv_entries(path)
+
+
+def _folder_entries(folder: Path, captions: bool) -> Iterator[_Entry]:
+    images = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    for image in images:
+        name = image.relative_to(folder).as_posix()
+        caption = None
+        text = image.with_suffix(".txt")
+        if captions and text.is_file():
+            try:
+                caption = text.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                yield _Entry(name, image, None, f"unreadable caption: {type(exc).__name__}")
+                continue
+        yield _Entry(name, image, caption)
+
+
+def _jsonl_entries(path: Path) -> Iterator[_Entry]:
+    lines = _read_text(path).splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        name = f"line {number}"
+        try:
+            row = json.loads(line)
+        except ValueError:
+            yield _Entry(name, path, None, "bad row: not a JSON object")
+            continue
+        if not isinstance(row, dict):
+            yield _Entry(name, path, None, "bad row: not a JSON object")
+            continue
+        yield _row_entry(path, row, name)
+
+
+def _csv_entries(path: Path) -> Iterator[_Entry]:
+    text = _read_text(path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = reader.fieldnames or []
+        columns = {c.strip().lower() for c in header if c}
+        if not columns & set(IMAGE_KEYS) or not columns & set(CAPTION_KEYS):
+            found = ", ".join(header) if header else "nothing"
+            raise InputError(
+                f"bad CSV {path}: its header must name an image column ({'/'.join(IMAGE_KEYS)}) and a caption "
+                f"column ({'/'.join(CAPTION_KEYS)}); found {found}"
+            )
+        for row in reader:
+            clean = {(k or "").strip().lower(): v for k, v in row.items() if isinstance(v, str)}
+            yield _row_entry(path, clean, f"line {reader.line_num}")
+    except csv.Error as exc:
+        raise InputError(f"bad CSV {path}, line {reader.line_num}: {exc}") from None
+
+
+def _row_entry(list_file: Path, row: dict, name: str) -> _Entry:
+    image = next((row[k] for k in IMAGE_KEYS if isinstance(row.get(k), str) and row[k].strip()), None)
+    caption = next((row[k] for k in CAPTION_KEYS if k in row), None)
+    if image is None:
+        return _Entry(name, list_file, None, f"bad row: no image path ({'/'.join(IMAGE_KEYS)})")
+    return _Entry(image.strip(), list_file.parent / image.strip(), caption if isinstance(caption, str) else None)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {type(exc).__name__}") from None
+
+
+# -- checking one entry -----------------------------------------------------------------------------------
+
+
+def _check(entry: _Entry, min_side: int, first_of: dict[str, str]) -> tuple[Example | None, str | None]:
+    """(the example, None) when usable, else (None, why not)."""
+    if entry.problem:
+        return None, entry.problem
+    if entry.caption is None:
+        return None, "missing caption"
+    caption = " ".join(entry.caption.split())
+    if not caption:
+        return None, "empty caption"
+    try:
+        data = entry.image.read_bytes()
+    except OSError:
+        return None, "unreadable image: file not found" if not entry.image.exists() else "unreadable image"
+    digest = hashlib.sha256(data).hexdigest()
+    if digest in first_of:
+        return None, f"duplicate image: same as {first_of[digest]}"
+    size = _image_size(data)
+    if size is None:
+        return None, "unreadable image: not a picture Pillow can decode"
+    if min(size) < min_side:
+        return None, f"tiny image: {size[0]}x{size[1]}, under {min_side} px"
+    return Example(entry.name, entry.image, caption, digest), None
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # decode it all: a truncated file fails here, not during training
+            return image.size
+    except Exception:  # noqa: BLE001 - Pillow raises many types for broken files
+        return None
