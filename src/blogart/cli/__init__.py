@@ -250,9 +250,9 @@ def config_path_cmd() -> None:
 
 
 def _register_all() -> None:
-    from blogart.cli import logs, models, rank, styles
+    from blogart.cli import logs, models, rank, styles, vqgan
 
-    for module in (models, rank, logs, styles):
+    for module in (models, rank, logs, styles, vqgan):
         module.register(app)
 
 
