@@ -83,7 +83,7 @@ def train(
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Total steps (overrides --epochs).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Passes over the images (default 10).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 16,
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (warmup, then cosine decay).")] = 1e-3,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (warmup, then cosine decay).")] = 2e-4,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     size: Annotated[int | None, typer.Option("--size", help="Image side in pixels (default: the config's).")] = None,
     crop: Annotated[int | None, typer.Option("--crop", help="Train on random crops of this side.")] = None,

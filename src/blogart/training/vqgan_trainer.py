@@ -69,8 +69,8 @@ class TrainOptions:
     steps: int | None = None  # total steps; None: epochs x steps per epoch
     epochs: int | None = None  # None: DEFAULT_EPOCHS
     batch_size: int = 16
-    lr: float = 1e-3
-    warmup: int = 100
+    lr: float = 2e-4  # measured: 1e-3 stalls a from-scratch model near the data's mean, 1e-4..2e-4 learns
+    warmup: int = 50
     weight_decay: float = 1e-4
     beta: float = 0.25  # commitment weight
     seed: int = 0
@@ -279,6 +279,18 @@ def _optimizer(options: TrainOptions, total: int):
     ), schedule
 
 
+def residuals_start_at_zero(params: dict) -> dict:
+    """Zero the last kernel of every residual branch (conv2, attention's proj_out), so that a new model
+    starts as a shallow network of skip connections; measured to learn faster than the default init."""
+    import jax
+
+    def zero(path, leaf):
+        names = [getattr(key, "key", "") for key in path]
+        return leaf * 0 if names[-1] == "kernel" and names[-2] in ("conv2", "proj_out") else leaf
+
+    return jax.tree_util.tree_map_with_path(zero, params)
+
+
 def initial_state(
     config: VQGANConfig, options: TrainOptions, fns: dict[str, Any], base_params: dict | None = None
 ) -> dict[str, Any]:
@@ -286,7 +298,7 @@ def initial_state(
     import jax
     import jax.numpy as jnp
 
-    params = base_params if base_params is not None else init_params(config, options.seed)
+    params = base_params if base_params is not None else residuals_start_at_zero(init_params(config, options.seed))
     params = jax.tree_util.tree_map(jnp.asarray, params)
     state = {
         "step": jnp.zeros((), jnp.int32),
