@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The GPU benchmark run, prepared as one script for a lent GPU machine (no install step: it uses the
+# The GPU benchmark runs, prepared as one script for a lent GPU machine (no install step: it uses the
 # machine's own jax/flax, with blogart from the source tree). Results go to $OUT (or ./gpu-results).
+#   bash benchmarks/gpu.sh            generation (DalleBart sampling, VQGAN decode)
+#   bash benchmarks/gpu.sh train      training steps (DalleBart fine-tuning, VQGAN training)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-results}; mkdir -p "$out"
@@ -12,9 +14,17 @@ run() {  # name, then the benchmark's arguments
   timeout 240 python3 "$@" --json > "$out/$name.json" 2> "$out/$name.err"
   echo "$name rc=$? $(cat "$out/$name.json")"
 }
-run mega-b9-bf16 benchmarks/generate.py --config mega --batch 9 --dtype bfloat16 --condition-scale 10
-run mini-b9-bf16 benchmarks/generate.py --config mini --batch 9 --dtype bfloat16 --condition-scale 10
-run mini-b9-fp32 benchmarks/generate.py --config mini --batch 9 --dtype float32 --condition-scale 10
-run mini-b1-bf16 benchmarks/generate.py --config mini --batch 1 --dtype bfloat16 --condition-scale 10
-run vqgan-b9 benchmarks/vqgan.py --batch 9
+if [ "${1:-generate}" = train ]; then
+  run train-d256-64-b32 benchmarks/train.py --model dallebart --config d256-64 --batch 32 --steps 5
+  run train-d256-64-b32-bf16 benchmarks/train.py --model dallebart --config d256-64 --batch 32 --steps 5 --bf16
+  run train-d384-256-b16 benchmarks/train.py --model dallebart --config d384-256 --batch 16 --steps 5
+  run train-vqgan-64-b32 benchmarks/train_vqgan.py --size 64 --batch 32 --runs 5
+  run train-vqgan-128-b16 benchmarks/train_vqgan.py --size 128 --batch 16 --runs 5
+else
+  run mega-b9-bf16 benchmarks/generate.py --config mega --batch 9 --dtype bfloat16 --condition-scale 10
+  run mini-b9-bf16 benchmarks/generate.py --config mini --batch 9 --dtype bfloat16 --condition-scale 10
+  run mini-b9-fp32 benchmarks/generate.py --config mini --batch 9 --dtype float32 --condition-scale 10
+  run mini-b1-bf16 benchmarks/generate.py --config mini --batch 1 --dtype bfloat16 --condition-scale 10
+  run vqgan-b9 benchmarks/vqgan.py --batch 9
+fi
 tail -n 3 "$out"/*.err

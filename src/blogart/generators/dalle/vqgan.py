@@ -49,6 +49,9 @@ class VQGANConfig:
     double_z: bool = False
     resamp_with_conv: bool = True
     dropout: float = 0.0  # inference only: kept so that the config round-trips
+    # blogart's own keys (absent from the released config, whose behaviour the defaults keep):
+    norm_groups: int = 32  # GroupNorm groups; small models with few channels train better with fewer
+    l2_codes: bool = False  # codebook entries and encoder outputs compared as unit vectors (cosine lookup)
 
     @property
     def num_resolutions(self) -> int:

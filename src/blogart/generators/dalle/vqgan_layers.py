@@ -3,7 +3,9 @@
 The module tree reproduces the parameter paths of `dalle-mini/vqgan_imagenet_f16_16384` exactly, and
 the math follows that reference: GroupNorm of 32 groups with eps 1e-6, swish, nearest 2x upsampling,
 a stride-2 convolution after padding only the bottom/right edge, single-head attention over the
-spatial grid. Config, loading and the encode/decode entry points are in `vqgan.py`.
+spatial grid. Two config keys of blogart's own, for small trained models, keep the released behaviour
+at their defaults: `norm_groups` (GroupNorm groups) and `l2_codes` (cosine codebook lookup).
+Config, loading and the encode/decode entry points are in `vqgan.py`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import jax.numpy as jnp
 from blogart.generators.dalle.vqgan import VQGANConfig
 
 
-def group_norm(name: str) -> nn.GroupNorm:
+def group_norm(name: str, groups: int = 32) -> nn.GroupNorm:
     # No dtype, as in the reference: statistics and output follow the input and parameter dtypes.
-    return nn.GroupNorm(num_groups=32, epsilon=1e-6, name=name)
+    return nn.GroupNorm(num_groups=groups, epsilon=1e-6, name=name)
 
 
 def conv(features: int, size: int, name: str, dtype: Any, stride: int = 1, pad: Any = None) -> nn.Conv:
@@ -30,12 +32,13 @@ def conv(features: int, size: int, name: str, dtype: Any, stride: int = 1, pad: 
 class ResnetBlock(nn.Module):
     out_channels: int
     dtype: Any = jnp.float32
+    groups: int = 32
 
     @nn.compact
     def __call__(self, x):
-        h = nn.swish(group_norm("norm1")(x))
+        h = nn.swish(group_norm("norm1", self.groups)(x))
         h = conv(self.out_channels, 3, "conv1", self.dtype)(h)
-        h = nn.swish(group_norm("norm2")(h))
+        h = nn.swish(group_norm("norm2", self.groups)(h))
         h = conv(self.out_channels, 3, "conv2", self.dtype)(h)
         if x.shape[-1] != self.out_channels:
             x = conv(self.out_channels, 1, "nin_shortcut", self.dtype)(x)
@@ -46,11 +49,12 @@ class AttnBlock(nn.Module):
     """One attention head over all grid positions, with 1x1 convolutions as projections."""
 
     dtype: Any = jnp.float32
+    groups: int = 32
 
     @nn.compact
     def __call__(self, x):
         batch, height, width, channels = x.shape
-        h = group_norm("norm")(x)
+        h = group_norm("norm", self.groups)(x)
         q, k, v = (conv(channels, 1, name, self.dtype)(h).reshape(batch, -1, channels) for name in "qkv")
         weights = jnp.einsum("bqc,bkc->bqk", q, k) * (channels**-0.5)
         weights = nn.softmax(weights, axis=-1)
@@ -81,11 +85,13 @@ class Level(nn.Module):
     resample: str | None  # "down" | "up" | None
     with_conv: bool = True
     dtype: Any = jnp.float32
+    groups: int = 32
 
     @nn.compact
     def __call__(self, x):
-        blocks = [ResnetBlock(self.out_channels, self.dtype, name=f"block_{i}") for i in range(self.num_blocks)]
-        attns = [AttnBlock(self.dtype, name=f"attn_{i}") for i in range(self.num_blocks)] if self.attention else []
+        g = self.groups
+        blocks = [ResnetBlock(self.out_channels, self.dtype, g, name=f"block_{i}") for i in range(self.num_blocks)]
+        attns = [AttnBlock(self.dtype, g, name=f"attn_{i}") for i in range(self.num_blocks)] if self.attention else []
         for j, block in enumerate(blocks):
             x = block(x)
             if attns:
@@ -106,13 +112,14 @@ class Level(nn.Module):
 
 class MidBlock(nn.Module):
     dtype: Any = jnp.float32
+    groups: int = 32
 
     @nn.compact
     def __call__(self, x):
         channels = x.shape[-1]
-        x = ResnetBlock(channels, self.dtype, name="block_1")(x)
-        x = AttnBlock(self.dtype, name="attn_1")(x)
-        return ResnetBlock(channels, self.dtype, name="block_2")(x)
+        x = ResnetBlock(channels, self.dtype, self.groups, name="block_1")(x)
+        x = AttnBlock(self.dtype, self.groups, name="attn_1")(x)
+        return ResnetBlock(channels, self.dtype, self.groups, name="block_2")(x)
 
 
 class Encoder(nn.Module):
@@ -133,12 +140,13 @@ class Encoder(nn.Module):
                 "down" if level != last else None,
                 c.resamp_with_conv,
                 self.dtype,
+                c.norm_groups,
                 name=f"down_{level}",
             )(x)
             if level != last:
                 res //= 2
-        x = MidBlock(self.dtype, name="mid")(x)
-        x = nn.swish(group_norm("norm_out")(x))
+        x = MidBlock(self.dtype, c.norm_groups, name="mid")(x)
+        x = nn.swish(group_norm("norm_out", c.norm_groups)(x))
         return conv(c.z_channels * (2 if c.double_z else 1), 3, "conv_out", self.dtype)(x)
 
 
@@ -150,7 +158,7 @@ class Decoder(nn.Module):
     def __call__(self, z):
         c = self.config
         x = conv(c.ch * c.ch_mult[-1], 3, "conv_in", self.dtype)(z)
-        x = MidBlock(self.dtype, name="mid")(x)
+        x = MidBlock(self.dtype, c.norm_groups, name="mid")(x)
         res = c.grid
         for level in reversed(range(c.num_resolutions)):
             x = Level(
@@ -160,11 +168,12 @@ class Decoder(nn.Module):
                 "up" if level != 0 else None,
                 c.resamp_with_conv,
                 self.dtype,
+                c.norm_groups,
                 name=f"up_{level}",
             )(x)
             if level != 0:
                 res *= 2
-        x = nn.swish(group_norm("norm_out")(x))
+        x = nn.swish(group_norm("norm_out", c.norm_groups)(x))
         return conv(c.out_ch, 3, "conv_out", self.dtype)(x)
 
 
@@ -179,17 +188,27 @@ class Quantizer(nn.Module):
         """Nearest codebook entry of each grid vector: (quantized states, indices (B, h*w))."""
         table = self.embedding.embedding.astype(jnp.float32)
         flat = z.reshape(-1, z.shape[-1]).astype(jnp.float32)
+        if self.config.l2_codes:  # nearest by angle; the quantized state is the unit-length entry
+            table, flat = _unit(table), _unit(flat)
         # Squared distance expanded as |z|^2 + |e|^2 - 2 z.e, in float32 even for 16-bit weights,
         # so that the chosen indices match the reference's.
         distance = jnp.sum(flat**2, axis=1, keepdims=True) + jnp.sum(table**2, axis=1) - 2 * jnp.dot(flat, table.T)
         indices = jnp.argmin(distance, axis=1).astype(jnp.int32)
-        quantized = self.embedding(indices).reshape(z.shape)
-        return quantized, indices.reshape(z.shape[0], -1)
+        return self._entries(indices).reshape(z.shape), indices.reshape(z.shape[0], -1)
 
     def lookup(self, codes):
         batch, count = codes.shape
         side = math.isqrt(count)
-        return self.embedding(codes).reshape(batch, side, side, -1)
+        return self._entries(codes).reshape(batch, side, side, -1)
+
+    def _entries(self, indices):
+        entries = self.embedding(indices)
+        return _unit(entries).astype(entries.dtype) if self.config.l2_codes else entries
+
+
+def _unit(x):
+    x = x.astype(jnp.float32)
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-6)
 
 
 class VQGAN(nn.Module):

@@ -1,0 +1,183 @@
+"""`blogart vqgan check | train`: judge a VQGAN on your images, and train or fine-tune one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blogart.errors import UsageError
+
+app = typer.Typer(
+    name="vqgan", help="Check how well a VQGAN reproduces your images; train or fine-tune one.", no_args_is_help=True
+)
+
+
+def _default_vqgan() -> Path:
+    """The VQGAN `generate` would use: the configured path, else the Hugging Face cache."""
+    from blogart import modelhub
+    from blogart.config import get_settings
+
+    models = get_settings().models
+    return modelhub.find("vqgan", models.path_for("vqgan"), models.cache_dir or None)
+
+
+@app.command("check")
+def check(
+    images: Annotated[list[str], typer.Argument(help="Image files or folders (also a .txt/.jsonl/.csv list).")],
+    model: Annotated[str | None, typer.Option("--model", help="VQGAN folder (default: the one generate uses).")] = None,
+    sheet: Annotated[Path | None, typer.Option("--sheet", help="Write original | reconstruction rows here.")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="PSNR (dB) that counts as good enough.")] = 24.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Encode and decode the images: PSNR per image and overall, codebook usage, and a verdict.
+
+    PSNR is over pixels in [0, 1] after the round trip `generate` decodes through; the overall figure is
+    the PSNR of the mean squared error of all images. Below the threshold (24 dB by default) the verdict
+    is "fine-tune it": `blogart vqgan train IMAGES --from MODEL --out DIR`.
+    """
+    from blogart.training.vqgan_check import check as run_check
+
+    report = run_check(images, model or _default_vqgan(), threshold, sheet)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table("image", "PSNR dB")
+    for item in sorted(report.images, key=lambda s: s.psnr)[:20]:
+        table.add_row(item.path, "inf" if item.mse == 0 else f"{item.psnr:.2f}")
+    console.print(table)
+    if len(report.images) > 20:
+        typer.echo(f"(the 20 worst of {len(report.images)} images)")
+    usage = report.codes_used / report.codebook_size
+    typer.echo(
+        f"codebook: {report.codes_used} of {report.codebook_size} codes used ({usage:.1%}), "
+        f"perplexity {report.perplexity:.1f}"
+    )
+    if report.skipped:
+        typer.echo(f"skipped {len(report.skipped)}: {', '.join(report.skipped[:3])}")
+    if report.sheet:
+        typer.echo(f"sheet: {report.sheet}")
+    typer.echo(f"{len(report.images)} images at {report.resolution}px, overall {report.verdict}")
+
+
+@app.command("train")
+def train(
+    data: Annotated[list[str], typer.Argument(help="Image folder(s), or a .txt/.jsonl/.csv listing image paths.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (a VQGAN folder, training state inside).")],
+    base: Annotated[
+        str | None, typer.Option("--from", help="VQGAN folder to fine-tune (default: the one generate uses).")
+    ] = None,
+    init: Annotated[Path | None, typer.Option("--init", help="Config JSON of a new VQGAN to train from scratch.")] = (
+        None
+    ),
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Total steps (overrides --epochs).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Passes over the images (default 10).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 16,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (warmup, then cosine decay).")] = 2e-4,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    size: Annotated[int | None, typer.Option("--size", help="Image side in pixels (default: the config's).")] = None,
+    crop: Annotated[int | None, typer.Option("--crop", help="Train on random crops of this side.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out (or start it).")] = False,
+    save_every: Annotated[int, typer.Option("--save-every", min=1, help="Checkpoint every N steps.")] = 500,
+    restart_every: Annotated[
+        int, typer.Option("--restart-every", min=0, help="Re-seed unused codes every N steps (0: never).")
+    ] = 25,
+    disc_start: Annotated[
+        int | None, typer.Option("--disc-start", min=0, help="Add the PatchGAN loss from this step on.")
+    ] = None,
+    disc_weight: Annotated[float, typer.Option("--disc-weight", help="Weight of the PatchGAN loss.")] = 0.1,
+    max_minutes: Annotated[
+        float | None, typer.Option("--max-minutes", help="Stop after this long (checkpointed; --resume continues).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print report.json at the end.")] = False,
+) -> None:
+    """Train a VQGAN (--init CONFIG.json) or fine-tune one (--from DIR) on images.
+
+    Losses: L1 + L2 reconstruction, codebook and commitment (straight-through), and from --disc-start on a
+    PatchGAN hinge loss. Codes no batch has chosen for --restart-every steps are re-seeded from encoder
+    outputs, so the codebook stays in use. DIR becomes a VQGAN folder in the released format (config.json +
+    flax_model.msgpack: `generate --vqgan DIR`, `models verify DIR`), with the resumable state, a JSONL log
+    and report.json beside it. A config may set "norm_groups" (GroupNorm groups, 32 in the released model)
+    and "l2_codes" (cosine code lookup; pair it with a small embed_dim such as 16).
+    """
+    from blogart.training.vqgan_trainer import TrainOptions, has_run
+    from blogart.training.vqgan_trainer import train as run_train
+
+    if base and init:
+        raise UsageError("give either --from (fine-tune) or --init (train from scratch), not both")
+    if not base and not init and not (resume and has_run(out)):
+        base = str(_default_vqgan())
+    options = TrainOptions(
+        data=tuple(data),
+        out=str(out),
+        base=base,
+        init=str(init) if init else None,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        size=size,
+        crop=crop,
+        save_every=save_every,
+        restart_every=restart_every,
+        disc_start=disc_start,
+        disc_weight=disc_weight,
+        max_minutes=max_minutes,
+    )
+    with _progress_bar() as progress:
+        result = run_train(options, resume=resume, progress=progress)
+    report = result.report
+    if result.skipped:
+        typer.echo(result.skipped, err=True)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    last = report["last"]
+    held_out = f", held-out PSNR {last['eval_psnr']:.2f} dB" if "eval_psnr" in last else ""
+    typer.echo(
+        f"{report['steps']}/{report['total_steps']} steps, train PSNR {last.get('psnr', float('nan')):.2f} dB"
+        f"{held_out}, {last.get('codes_used', 0)} codes in use; saved {result.out}"
+    )
+
+
+class _progress_bar:
+    """A rich progress bar on stderr when it is a terminal; otherwise nothing (the log has every figure)."""
+
+    def __enter__(self):
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=console,
+        )
+        self._bar.__enter__()
+        self._task = self._bar.add_task("train", total=None, metrics="compiling")
+        return self.update
+
+    def update(self, step: int, total: int, metrics: dict) -> None:
+        shown = ""
+        if "psnr" in metrics:
+            shown = f"loss {metrics['loss']:.4f}  PSNR {metrics['psnr']:.2f} dB  codes {metrics['codes_used']}"
+        if "eval_psnr" in metrics:
+            shown += f"  held-out {metrics['eval_psnr']:.2f} dB"
+        self._bar.update(self._task, completed=step, total=total, metrics=shown)
+
+    def __exit__(self, *exc) -> None:
+        if hasattr(self, "_bar"):
+            self._bar.__exit__(*exc)

@@ -1,0 +1,521 @@
+"""`blogart vqgan train`: train or fine-tune a VQGAN on a folder of images, resumably.
+
+One jit-compiled step does everything that touches the model: reconstruction loss (L1 + L2), the
+codebook and commitment losses with a straight-through gradient, an optional PatchGAN hinge loss
+after `disc_start` steps (with the discriminator's own update), and dead-code restarts: every
+`restart_every` steps, codebook entries no batch has chosen since the last restart are re-seeded
+from this batch's encoder outputs. From scratch, step 0 re-seeds every entry (all are unused), which
+initialises the codebook from data. Without restarts a small codebook collapses to a few codes.
+
+The output folder is a released-format VQGAN (config.json + flax_model.msgpack) with the training
+state beside it in `train/`:
+    train/state.msgpack   params, optimizer, discriminator, code usage, step: the checkpoint. It is
+                          written to a temporary file and renamed, so it is always whole (kill -9 safe)
+    train/run.json        the options and config the run started with (what --resume continues)
+    train/log.jsonl       one line per `log_every` steps (losses, PSNR, code usage), and eval lines
+    report.json           written at the end
+Everything random (data order, restarts) is derived from (seed, step), so a resumed run computes the
+same steps as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blogart.atomic import atomic_write_bytes, atomic_write_json
+from blogart.errors import UsageError
+from blogart.training.images import ImageSet, load_images
+from blogart.training.vqgan_model import (
+    VQGANConfig,
+    check_config,
+    codebook,
+    decode,
+    discriminator,
+    init_params,
+    latents,
+    load_vqgan,
+    make_module,
+    param_tree,
+    quantize,
+    read_config,
+    save_vqgan,
+    unit,
+    with_codebook,
+)
+
+TRAIN_DIR = "train"
+STATE_FILE = "state.msgpack"
+RUN_FILE = "run.json"
+LOG_FILE = "log.jsonl"
+REPORT_FILE = "report.json"
+EVAL_BATCH = 16
+DEFAULT_EPOCHS = 10
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    data: tuple[str, ...]
+    out: str
+    base: str | None = None  # --from: a VQGAN folder to fine-tune
+    init: str | None = None  # --init: a config JSON to train from scratch
+    steps: int | None = None  # total steps; None: epochs x steps per epoch
+    epochs: int | None = None  # None: DEFAULT_EPOCHS
+    batch_size: int = 16
+    lr: float = 2e-4  # measured: 1e-3 stalls a from-scratch model near the data's mean, 1e-4..2e-4 learns
+    warmup: int = 50
+    weight_decay: float = 1e-4
+    beta: float = 0.25  # commitment weight
+    seed: int = 0
+    size: int | None = None  # image side; None: the config's resolution
+    crop: int | None = None  # train on random crops of this side (the model is convolutional), evaluate whole
+    max_minutes: float | None = None  # stop (checkpointed, resumable) after this long
+    save_every: int = 500
+    log_every: int = 10
+    restart_every: int = 25  # 0: no dead-code restarts
+    disc_start: int | None = None  # None: no discriminator
+    disc_weight: float = 0.1
+    test_fraction: float = 0.05
+    max_test: int = 128
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    report: dict[str, Any]
+    skipped: str = ""
+
+
+@dataclass
+class _Run:
+    """What a run needs besides its state: data split, model, compiled functions."""
+
+    options: TrainOptions
+    config: VQGANConfig
+    train: np.ndarray  # uint8 (N, S, S, 3)
+    test: np.ndarray
+    total_steps: int
+    steps_per_epoch: int
+    batch_size: int
+    fns: dict[str, Any] = field(default_factory=dict)
+
+
+def train(
+    options: TrainOptions, resume: bool = False, progress: Callable[[int, int, dict[str, Any]], None] | None = None
+) -> TrainResult:
+    """Train (or continue) a run in `options.out`; returns where it is and report.json's content.
+
+    `progress(step, total, metrics)` is called after every step (metrics is the latest log line).
+    """
+    out = Path(options.out)
+    state_path = out / TRAIN_DIR / STATE_FILE
+    saved = _saved_options(out)
+    if state_path.is_file() and not resume:
+        raise UsageError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
+    if resume and saved is not None and state_path.is_file():
+        # The saved run decides everything except how long it runs (and this invocation's time limit).
+        options = replace(
+            saved,
+            steps=options.steps or saved.steps,
+            epochs=options.epochs or saved.epochs,
+            max_minutes=options.max_minutes,
+        )
+    config, base_params = _model_config(options)
+    images = load_images(options.data, options.size or config.resolution)
+    run = _prepare(options, config, images)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / TRAIN_DIR / RUN_FILE, {"options": asdict(options), "config": config.to_dict()})
+
+    state = initial_state(config, options, run.fns, base_params)
+    if state_path.is_file():
+        from flax.serialization import from_bytes
+
+        state = from_bytes(state, state_path.read_bytes())
+        save_vqgan(out, config, state["params"])  # the exported model may lag the state after a kill
+    start = int(state["step"])
+    log_path = out / TRAIN_DIR / LOG_FILE
+    _truncate_log(log_path, start)
+
+    started = time.perf_counter()
+    window: list[dict[str, Any]] = []
+    usage = np.zeros(config.n_embed, np.int64)
+    latest: dict[str, Any] = {}
+    step = start
+    for step in range(start, run.total_steps):
+        if options.max_minutes is not None and time.perf_counter() - started > options.max_minutes * 60:
+            break
+        batch = _batch(run, step)
+        use_disc = options.disc_start is not None and step >= options.disc_start
+        state, metrics = run.fns["disc_step" if use_disc else "step"](state, batch)
+        metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        usage += metrics.pop("counts").astype(np.int64)
+        window.append(metrics)
+        done = step + 1
+        checkpoint = done % options.save_every == 0 or done == run.total_steps
+        # a log line at every checkpoint too, so that a resumed run's windows match an uninterrupted one's
+        if done % options.log_every == 0 or checkpoint:
+            latest = _log_line(run, done, window, usage, time.perf_counter() - started)
+            _append_log(log_path, latest)
+            window, usage = [], np.zeros(config.n_embed, np.int64)
+        if checkpoint:
+            latest = _checkpoint(out, run, state, latest, log_path)
+        if progress is not None:
+            progress(done, run.total_steps, latest)
+    if int(state["step"]) % options.save_every and int(state["step"]) < run.total_steps:  # stopped by the clock
+        if window:
+            latest = _log_line(run, int(state["step"]), window, usage, time.perf_counter() - started)
+            _append_log(log_path, latest)
+        latest = _checkpoint(out, run, state, latest, log_path)
+
+    report = _report(run, state, latest, time.perf_counter() - started, start, images)
+    atomic_write_json(out / REPORT_FILE, report)
+    return TrainResult(out, report, images.skipped_summary())
+
+
+# -- setup ----------------------------------------------------------------------------------------------
+
+
+def has_run(out: str | Path) -> bool:
+    """Whether `out` holds a run that --resume can continue."""
+    return (Path(out) / TRAIN_DIR / RUN_FILE).is_file()
+
+
+def _saved_options(out: Path) -> TrainOptions | None:
+    path = out / TRAIN_DIR / RUN_FILE
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())["options"]
+    saved["data"] = tuple(saved["data"])
+    return TrainOptions(**saved)
+
+
+def _model_config(options: TrainOptions) -> tuple[VQGANConfig, dict | None]:
+    """The config to train and, when fine-tuning, the starting parameters."""
+    if options.base and options.init:
+        raise UsageError("give either --from (fine-tune a VQGAN) or --init (a new one from a config), not both")
+    if options.init:
+        config = read_config(options.init)
+        if options.size and options.size != config.resolution:
+            config = replace(config, resolution=options.size)
+            check_config(config)
+        return config, None
+    if not options.base:
+        raise UsageError("no starting model: give --from VQGAN or --init CONFIG.json")
+    bundle = load_vqgan(options.base)
+    config = bundle.config
+    check_config(config)
+    if options.size and options.size != config.resolution:
+        resized = replace(config, resolution=options.size)
+        if param_tree(resized) != param_tree(config):  # attention placement follows the resolution
+            raise UsageError(
+                f"--size {options.size} changes which levels of {options.base} have attention; "
+                f"train at its resolution {config.resolution}"
+            )
+        check_config(resized)
+        config = resized
+    import jax
+
+    return config, jax.tree_util.tree_map(np.asarray, bundle.params)
+
+
+def _prepare(options: TrainOptions, config: VQGANConfig, images: ImageSet) -> _Run:
+    if options.batch_size < 1 or options.lr <= 0 or options.save_every < 1 or options.log_every < 1:
+        raise UsageError("--batch-size, --save-every and --log-every must be >= 1 and --lr > 0")
+    factor = 2 ** (config.num_resolutions - 1)
+    if options.crop is not None and (options.crop % factor or options.crop > images.pixels.shape[1]):
+        raise UsageError(f"--crop must be a multiple of {factor} no larger than the image side")
+    order = np.random.default_rng(options.seed).permutation(len(images))
+    test_count = min(options.max_test, int(len(images) * options.test_fraction)) if len(images) >= 20 else 0
+    test, train_images = images.pixels[order[:test_count]], images.pixels[order[test_count:]]
+    batch_size = min(options.batch_size, len(train_images))
+    steps_per_epoch = max(1, len(train_images) // batch_size)
+    total = options.steps if options.steps is not None else (options.epochs or DEFAULT_EPOCHS) * steps_per_epoch
+    if total < 1:
+        raise UsageError("nothing to train: --steps or --epochs must be >= 1")
+    run = _Run(options, config, train_images, test, total, steps_per_epoch, batch_size)
+    run.fns = compile_steps(config, options, total)
+    return run
+
+
+def _batch(run: _Run, step: int) -> np.ndarray:
+    """The images of `step`: epoch e visits the training set in the order of a permutation seeded by e;
+    crops (with --crop) are placed by a generator seeded by the step."""
+    epoch, position = divmod(step, run.steps_per_epoch)
+    order = np.random.default_rng([run.options.seed, epoch]).permutation(len(run.train))
+    picked = run.train[np.sort(order[position * run.batch_size : (position + 1) * run.batch_size])]
+    crop = run.options.crop
+    if crop and crop < picked.shape[1]:
+        rng = np.random.default_rng([run.options.seed, epoch, position, 1])
+        corners = rng.integers(0, picked.shape[1] - crop + 1, size=(len(picked), 2))
+        picked = np.stack([image[y : y + crop, x : x + crop] for image, (y, x) in zip(picked, corners, strict=True)])
+    return picked.astype(np.float32) / 255.0
+
+
+# -- the compiled step ----------------------------------------------------------------------------------
+
+
+def _optimizer(options: TrainOptions, total: int):
+    import jax
+    import optax
+
+    warmup = min(options.warmup, max(1, total // 10))
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, options.lr, warmup, max(total, warmup + 1), end_value=options.lr * 0.05
+    )
+
+    def decayed(params):  # weight decay on convolution kernels only, not norms, biases or the codebook
+        return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", "") == "kernel", params)
+
+    return optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.adamw(schedule, b1=0.9, b2=0.99, weight_decay=options.weight_decay, mask=decayed),
+    ), schedule
+
+
+def residuals_start_at_zero(params: dict) -> dict:
+    """Zero the last kernel of every residual branch (conv2, attention's proj_out), so that a new model
+    starts as a shallow network of skip connections; measured to learn faster than the default init."""
+    import jax
+
+    def zero(path, leaf):
+        names = [getattr(key, "key", "") for key in path]
+        return leaf * 0 if names[-1] == "kernel" and names[-2] in ("conv2", "proj_out") else leaf
+
+    return jax.tree_util.tree_map_with_path(zero, params)
+
+
+def initial_state(
+    config: VQGANConfig, options: TrainOptions, fns: dict[str, Any], base_params: dict | None = None
+) -> dict[str, Any]:
+    """Step 0: fresh or given parameters, optimizer state, code usage, and the discriminator if used."""
+    import jax
+    import jax.numpy as jnp
+
+    params = base_params if base_params is not None else residuals_start_at_zero(init_params(config, options.seed))
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    state = {
+        "step": jnp.zeros((), jnp.int32),
+        "params": params,
+        "opt_state": fns["tx"].init(params),
+        # a fine-tune starts with every code counted as used: its codebook is already trained
+        "usage": jnp.zeros(config.n_embed, jnp.int32) if base_params is None else jnp.ones(config.n_embed, jnp.int32),
+    }
+    if options.disc_start is not None:
+        size = options.size or config.resolution
+        dparams = jax.jit(fns["disc"].init)(
+            jax.random.PRNGKey(options.seed + 1), jnp.zeros((1, size, size, 3), jnp.float32)
+        )["params"]
+        state["disc_params"] = dparams
+        state["disc_opt_state"] = fns["dtx"].init(dparams)
+    return state
+
+
+def compile_steps(config: VQGANConfig, options: TrainOptions, total_steps: int) -> dict[str, Any]:
+    """The jitted train step (with and without the discriminator), the optimizers and the eval forward."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    module = make_module(config)
+    tx, schedule = _optimizer(options, total_steps)
+    disc = discriminator()
+    dtx = optax.adam(options.lr * 0.5, b1=0.5, b2=0.9)
+    key = jax.random.PRNGKey(options.seed)
+
+    def generator_loss(params, dparams, pixels, disc_weight):
+        quant = quantize(config, codebook(params), latents(module, params, pixels))
+        recon = decode(module, params, quant["states"])
+        l1 = jnp.mean(jnp.abs(recon - pixels))
+        l2 = jnp.mean((recon - pixels) ** 2)
+        loss = l1 + l2 + quant["codebook"] + options.beta * quant["commit"]
+        g_loss = jnp.zeros(())
+        if dparams is not None:
+            g_loss = -jnp.mean(disc.apply({"params": dparams}, recon))
+            loss = loss + disc_weight * g_loss
+        aux = {"l1": l1, "l2": l2, "codebook": quant["codebook"], "commit": quant["commit"], "g_loss": g_loss}
+        return loss, (aux, recon, quant)
+
+    def restart_dead_codes(state, params, flat, usage):
+        """Re-seed the entries no batch chose since the last restart with this batch's encoder outputs."""
+        step = state["step"]
+        due = (options.restart_every > 0) & (step % max(options.restart_every, 1) == 0)
+        dead = usage == 0
+        rng = jax.random.fold_in(key, step)
+        picks = jax.random.randint(rng, (config.n_embed,), 0, flat.shape[0])
+        fresh = jax.lax.stop_gradient(flat[picks])
+        table = codebook(params)
+        if config.l2_codes:
+            fresh = unit(fresh)
+        fresh = fresh + 1e-3 * jax.random.normal(rng, fresh.shape)  # duplicates of one output drift apart
+        table = jnp.where((due & dead)[:, None], fresh.astype(table.dtype), table)
+        restarted = jnp.sum(due & dead)
+        return with_codebook(params, table), jnp.where(due, 0, usage), restarted
+
+    def step_fn(state, pixels, use_disc: bool):
+        params = state["params"]
+        dparams = state.get("disc_params") if use_disc else None
+        grad_fn = jax.value_and_grad(generator_loss, has_aux=True)
+        (loss, (aux, recon, quant)), grads = grad_fn(params, dparams, pixels, options.disc_weight)
+        updates, opt_state = tx.update(grads, state["opt_state"], params)
+        params = optax.apply_updates(params, updates)
+        counts = jnp.bincount(quant["indices"], length=config.n_embed)
+        # restarts look at usage up to the previous step, so that step 0 re-seeds a fresh codebook
+        params, usage, restarted = restart_dead_codes(state, params, quant["flat"], state["usage"])
+        new_state = {**state, "step": state["step"] + 1, "params": params, "opt_state": opt_state}
+        new_state["usage"] = usage + counts.astype(jnp.int32)
+        d_loss = jnp.zeros(())
+        if use_disc:
+            fake = jax.lax.stop_gradient(recon)
+
+            def hinge(dp):
+                real_logits = disc.apply({"params": dp}, pixels)
+                fake_logits = disc.apply({"params": dp}, fake)
+                return jnp.mean(jax.nn.relu(1 - real_logits)) + jnp.mean(jax.nn.relu(1 + fake_logits))
+
+            d_loss, dgrads = jax.value_and_grad(hinge)(state["disc_params"])
+            dupdates, dopt = dtx.update(dgrads, state["disc_opt_state"], state["disc_params"])
+            new_state["disc_params"] = optax.apply_updates(state["disc_params"], dupdates)
+            new_state["disc_opt_state"] = dopt
+        mse = jnp.mean((jnp.clip(recon, 0, 1) - pixels) ** 2, axis=(1, 2, 3))
+        metrics = {
+            "loss": loss,
+            **aux,
+            "d_loss": d_loss,
+            "mse": jnp.mean(mse),
+            "counts": counts,
+            "restarted": restarted,
+            "lr": schedule(state["step"]),
+        }
+        return new_state, metrics
+
+    encode = jax.jit(lambda params, pixels: module.apply({"params": params}, pixels))
+    return {
+        "tx": tx,
+        "dtx": dtx,
+        "disc": disc,
+        "step": jax.jit(lambda s, x: step_fn(s, x, False), donate_argnums=0),
+        "disc_step": jax.jit(lambda s, x: step_fn(s, x, True), donate_argnums=0),
+        "reconstruct": encode,
+    }
+
+
+# -- logging, evaluation, saving ------------------------------------------------------------------------
+
+
+def psnr(mse: float) -> float:
+    """Peak signal-to-noise ratio in dB for pixels in [0, 1]; inf for an exact match."""
+    return math.inf if mse <= 0 else -10.0 * math.log10(mse)
+
+
+def code_usage(counts: np.ndarray) -> dict[str, float]:
+    """Distinct codes used, their share of the codebook, and the perplexity of the code distribution."""
+    total = counts.sum()
+    if total == 0:
+        return {"codes_used": 0, "usage": 0.0, "perplexity": 0.0}
+    p = counts[counts > 0] / total
+    return {
+        "codes_used": int((counts > 0).sum()),
+        "usage": float((counts > 0).sum() / counts.size),
+        "perplexity": float(np.exp(-(p * np.log(p)).sum())),
+    }
+
+
+def _log_line(run: _Run, step: int, window: list[dict], usage: np.ndarray, seconds: float) -> dict[str, Any]:
+    mean = {k: float(np.mean([m[k] for m in window])) for k in window[0] if k != "restarted"}
+    line = {
+        "kind": "train",
+        "step": step,
+        "epoch": round(step / run.steps_per_epoch, 3),
+        "loss": mean["loss"],
+        "l1": mean["l1"],
+        "l2": mean["l2"],
+        "codebook": mean["codebook"],
+        "commit": mean["commit"],
+        "psnr": round(psnr(mean["mse"]), 3),
+        **code_usage(usage),
+        "restarted": int(sum(int(m["restarted"]) for m in window)),
+        "lr": mean["lr"],
+        "seconds": round(seconds, 2),
+    }
+    if run.options.disc_start is not None and step > run.options.disc_start:
+        line["g_loss"], line["d_loss"] = mean["g_loss"], mean["d_loss"]
+    return line
+
+
+def _checkpoint(out: Path, run: _Run, state: dict, latest: dict, log_path: Path) -> dict[str, Any]:
+    _save(out, run, state)
+    evaluation = _evaluate(run, state["params"])
+    if evaluation:
+        _append_log(log_path, {"kind": "eval", "step": int(state["step"]), **evaluation})
+        latest = {**latest, **{f"eval_{k}": v for k, v in evaluation.items()}}
+    return latest
+
+
+def _evaluate(run: _Run, params: dict) -> dict[str, Any]:
+    """PSNR and code usage on the held-out images, through the inference module (as `generate` decodes)."""
+    if not len(run.test):
+        return {}
+    errors, counts = [], np.zeros(run.config.n_embed, np.int64)
+    for start in range(0, len(run.test), EVAL_BATCH):
+        pixels = run.test[start : start + EVAL_BATCH].astype(np.float32) / 255.0
+        recon, indices = run.fns["reconstruct"](params, pixels)
+        errors.append(np.mean((np.clip(np.asarray(recon), 0, 1) - pixels) ** 2, axis=(1, 2, 3)))
+        counts += np.bincount(np.asarray(indices).ravel(), minlength=run.config.n_embed)
+    mse = np.concatenate(errors)
+    return {"psnr": round(psnr(float(mse.mean())), 3), "images": len(mse), **code_usage(counts)}
+
+
+def _save(out: Path, run: _Run, state: dict) -> None:
+    """Checkpoint first (one atomic rename makes it current), then export the released-format model."""
+    from flax.serialization import to_bytes
+
+    atomic_write_bytes(out / TRAIN_DIR / STATE_FILE, to_bytes(state))
+    save_vqgan(out, run.config, state["params"])
+
+
+def _append_log(path: Path, line: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past the checkpoint a run resumes from (they will be computed again)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a kill
+    atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
+
+
+def _report(run: _Run, state: dict, latest: dict, seconds: float, start: int, images: ImageSet) -> dict[str, Any]:
+    steps_done = int(state["step"]) - start
+    return {
+        "out": str(run.options.out),
+        "steps": int(state["step"]),
+        "total_steps": run.total_steps,
+        "steps_this_run": steps_done,
+        "resumed_from": start,
+        "epochs": round(int(state["step"]) / run.steps_per_epoch, 3),
+        "seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / steps_done, 4) if steps_done else None,
+        "batch_size": run.batch_size,
+        "train_images": len(run.train),
+        "test_images": len(run.test),
+        "skipped_images": [str(p) for p, _ in images.skipped],
+        "last": latest,
+        "config": run.config.to_dict(),
+        "options": asdict(run.options),
+    }

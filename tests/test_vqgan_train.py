@@ -1,0 +1,234 @@
+"""`blogart vqgan check | train` on tiny VQGANs: PSNR, code usage, falling loss, restarts, resume, format."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from blogart.cli import app
+from blogart.training import vqgan_check, vqgan_trainer
+from blogart.training.vqgan_model import VQGANConfig, decode_codes, encode_images, init_params, load_vqgan, save_vqgan
+
+runner = CliRunner()
+POSTS = Path(__file__).parent.parent / "examples"
+REFERENCE_VQGAN = Path(__file__).parent / "data" / "vqgan"  # 32 px, 16x16 codes of 64: fits tiny_dalle
+
+TINY = {
+    "ch": 16,
+    "ch_mult": [1, 2],
+    "num_res_blocks": 1,
+    "attn_resolutions": [],
+    "resolution": 16,
+    "z_channels": 8,
+    "embed_dim": 4,
+    "n_embed": 32,
+    "norm_groups": 4,
+    "l2_codes": True,
+}
+
+
+def shapes(folder: Path, count: int = 12, size: int = 16, seed: int = 0) -> Path:
+    """PNG images of coloured rectangles on coloured backgrounds."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        image = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 256, 3)))
+        x, y = (int(v) for v in rng.integers(0, size // 2, 2))
+        ImageDraw.Draw(image).rectangle(
+            (x, y, x + size // 2, y + size // 2), fill=tuple(int(v) for v in rng.integers(0, 256, 3))
+        )
+        image.save(folder / f"{i:02d}.png")
+    return folder
+
+
+@pytest.fixture
+def tiny_config(tmp_path) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+def options(tmp_path: Path, config: Path, out: str = "out", **changes) -> vqgan_trainer.TrainOptions:
+    values = {"steps": 30, "batch_size": 4, "lr": 3e-3, "warmup": 2, "log_every": 5, "save_every": 10, "seed": 1}
+    values.update(changes)
+    return vqgan_trainer.TrainOptions(
+        data=(str(tmp_path / "images"),), out=str(tmp_path / out), init=str(config), **values
+    )
+
+
+def log_lines(out: Path, kind: str = "train") -> list[dict]:
+    lines = [json.loads(line) for line in (out / "train" / "log.jsonl").read_text().splitlines()]
+    return [line for line in lines if line["kind"] == kind]
+
+
+# -- check ----------------------------------------------------------------------------------------------
+
+
+def test_check_of_a_decoded_code_grid_is_exact(tmp_path):
+    # A decoder with zero kernels draws its output bias whatever the codes: the image a code grid decodes
+    # to is then reproduced exactly by the round trip, so its PSNR must be infinite.
+    import jax
+
+    config = VQGANConfig.from_dict(TINY)
+    params = jax.tree_util.tree_map(np.asarray, init_params(config, seed=0))
+    params["decoder"] = jax.tree_util.tree_map_with_path(
+        lambda path, x: np.zeros_like(x) if path[-1].key == "kernel" else x, params["decoder"]
+    )
+    params["decoder"]["conv_out"]["bias"] = np.array([0.25, 0.5, 0.75], np.float32)
+    save_vqgan(tmp_path / "vq", config, params)
+    bundle = load_vqgan(tmp_path / "vq")
+    codes = np.random.default_rng(0).integers(0, config.n_embed, (1, config.num_codes))
+    image = decode_codes(bundle, codes)
+
+    report, recon = vqgan_check.score(bundle, image, ["grid"])
+    assert report.images[0].mse == 0 and math.isinf(report.psnr) and report.good_enough
+    assert 1 <= report.codes_used <= config.n_embed and report.codebook_size == 32
+    assert report.perplexity >= 1.0
+    data = report.to_json()
+    assert data["psnr"] is None and data["images"][0]["mse"] == 0  # valid JSON: no Infinity
+    json.dumps(data, allow_nan=False)
+
+    # Through PNG files (8-bit rounding) and the CLI: the grid is still very close; a noisy copy scores the
+    # PSNR of its own error (the reconstruction is the clean image), below the threshold.
+    from PIL import Image
+
+    Image.fromarray((image[0] * 255 + 0.5).astype(np.uint8)).save(tmp_path / "grid.png")
+    noisy = np.clip(image[0] * 255 + np.random.default_rng(1).normal(0, 40, image.shape[1:]), 0, 255)
+    Image.fromarray((noisy + 0.5).astype(np.uint8)).save(tmp_path / "noisy.png")
+    expected = vqgan_check.psnr(
+        float(np.mean((np.asarray(Image.open(tmp_path / "noisy.png")) / 255.0 - image[0]) ** 2))
+    )
+    result = runner.invoke(
+        app,
+        ["vqgan", "check", str(tmp_path / "grid.png"), "--model", str(tmp_path / "vq"), "--json", "--sheet", "s.png"],
+    )
+    assert result.exit_code == 0, result.output
+    checked = json.loads(result.output)
+    assert checked["psnr"] > 40 and checked["verdict"].startswith("good enough")
+    assert Path("s.png").is_file()
+    result = runner.invoke(
+        app, ["vqgan", "check", str(tmp_path / "noisy.png"), "--model", str(tmp_path / "vq"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    checked = json.loads(result.output)
+    assert checked["psnr"] == pytest.approx(expected, abs=0.2) and checked["psnr"] < 24
+    result = runner.invoke(app, ["vqgan", "check", str(tmp_path), "--model", str(tmp_path / "vq")])
+    assert result.exit_code == 0, result.output
+    assert "fine-tune it" in result.output and "24 dB" in result.output and "codebook:" in result.output
+
+
+def test_check_psnr_formula():
+    assert vqgan_check.psnr(0.01) == pytest.approx(20.0)
+    assert math.isinf(vqgan_check.psnr(0.0))
+    usage = vqgan_trainer.code_usage(np.array([5, 5, 0, 0]))
+    assert usage == {"codes_used": 2, "usage": 0.5, "perplexity": pytest.approx(2.0)}
+
+
+# -- train ----------------------------------------------------------------------------------------------
+
+
+def test_loss_falls_and_the_folder_is_a_released_format_vqgan(tmp_path, tiny_config):
+    shapes(tmp_path / "images")
+    result = vqgan_trainer.train(options(tmp_path, tiny_config, steps=40))
+    lines = log_lines(result.out)
+    assert lines[-1]["loss"] < 0.6 * lines[0]["loss"]
+    assert lines[-1]["psnr"] > lines[0]["psnr"] + 3
+    assert result.report["steps"] == 40 and (result.out / "report.json").is_file()
+
+    bundle = load_vqgan(result.out)  # the released loader, with its tree check
+    assert bundle.config == VQGANConfig.from_dict(TINY)
+    _, codes = encode_images(bundle, np.zeros((1, 16, 16, 3), np.float32))
+    assert decode_codes(bundle, codes).shape == (1, 16, 16, 3)
+    verified = runner.invoke(app, ["models", "verify", str(result.out)])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_dead_code_restarts_raise_codebook_usage(tmp_path, tiny_config):
+    shapes(tmp_path / "images")
+    without = vqgan_trainer.train(options(tmp_path, tiny_config, "without", steps=20, restart_every=0))
+    restarted = vqgan_trainer.train(options(tmp_path, tiny_config, "with", steps=20, restart_every=5))
+    used_without = log_lines(without.out)[-1]["codes_used"]
+    used_with = log_lines(restarted.out)[-1]["codes_used"]
+    assert log_lines(restarted.out)[0]["restarted"] > 0
+    assert used_with >= 2 * used_without, (used_with, used_without)
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
+    shapes(tmp_path / "images")
+    whole = vqgan_trainer.train(options(tmp_path, tiny_config, "whole", steps=16, save_every=4))
+
+    def interrupt(step, total, metrics):
+        if step == 7:  # the last checkpoint is step 4: steps 5-7 are lost and computed again
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        vqgan_trainer.train(options(tmp_path, tiny_config, "parts", steps=16, save_every=4), progress=interrupt)
+    with pytest.raises(Exception, match="--resume"):
+        vqgan_trainer.train(options(tmp_path, tiny_config, "parts", steps=16, save_every=4))
+    parts = vqgan_trainer.train(options(tmp_path, tiny_config, "parts", steps=16, save_every=4), resume=True)
+    assert parts.report["resumed_from"] == 4
+    assert (whole.out / "flax_model.msgpack").read_bytes() == (parts.out / "flax_model.msgpack").read_bytes()
+    assert (whole.out / "train" / "state.msgpack").read_bytes() == (parts.out / "train" / "state.msgpack").read_bytes()
+    strip = [{k: v for k, v in line.items() if k != "seconds"} for line in log_lines(whole.out)]
+    assert [{k: v for k, v in line.items() if k != "seconds"} for line in log_lines(parts.out)] == strip
+
+
+def test_cli_fine_tune_with_a_discriminator_then_generate_uses_it(tmp_path, tiny_dalle):
+    shapes(tmp_path / "images", count=6, size=40)  # resized and cropped to the model's 32 px
+    out = tmp_path / "tuned"
+    args = ["vqgan", "train", str(tmp_path / "images"), "--from", str(REFERENCE_VQGAN), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--steps", "4", "-b", "2", "--disc-start", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["steps"] == 4 and "g_loss" in report["last"] and "d_loss" in report["last"]
+    assert load_vqgan(out).config == load_vqgan(REFERENCE_VQGAN).config
+
+    checkpoint, _ = tiny_dalle
+    generate = ["generate", str(POSTS / "sourdough.md"), "--checkpoint", str(checkpoint), "--vqgan", str(out)]
+    result = runner.invoke(app, [*generate, "-n", "1", "--no-rank", "--out", str(tmp_path / "covers"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["models"]["weights"]["vqgan"] == str(out)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: root / "nowhere", "does not exist"),
+        (lambda root: (root / "empty").mkdir() or root / "empty", "no images found"),
+        (lambda root: _broken(root), "no usable images"),
+        (lambda root: _listing(root), "not JSON"),
+    ],
+)
+def test_bad_data_is_one_error_line(tmp_path, tiny_config, make, message):
+    data = make(tmp_path)
+    result = runner.invoke(app, ["vqgan", "train", str(data), "--init", str(tiny_config), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+
+
+def test_from_and_init_together_is_an_error(tmp_path, tiny_config):
+    shapes(tmp_path / "images", count=2)
+    args = ["vqgan", "train", str(tmp_path / "images"), "--init", str(tiny_config), "--from", str(REFERENCE_VQGAN)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "not both" in result.output
+
+
+def _broken(root: Path) -> Path:
+    folder = root / "broken"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"not a png")
+    return folder
+
+
+def _listing(root: Path) -> Path:
+    path = root / "list.jsonl"
+    path.write_text("{broken\n")
+    return path
