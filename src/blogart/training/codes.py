@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from blogart.atomic import atomic_write_bytes
-from blogart.config import user_dir
 from blogart.errors import InputError
 from blogart.training.data import Example
 
@@ -25,6 +24,8 @@ HASH_CHUNK = 1 << 20
 
 def default_cache_root() -> Path:
     """Codes shared by every run of this user: `<user dir>/cache/image-codes`."""
+    from blogart.config import user_dir  # settings (pydantic) only when the cache is used
+
     return user_dir() / "cache" / "image-codes"
 
 
