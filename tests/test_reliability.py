@@ -459,3 +459,10 @@ def test_a_nan_score_is_written_as_null_and_never_becomes_the_cover(tmp_path):
     assert manifest["cover"].endswith("b.png")
     nan_row = next(row for row in manifest["candidates"] if row["path"].endswith("a.png"))
     assert nan_row["score"] is None and nan_row["topic_scores"] == {"bees": None}
+
+
+def test_openai_images_without_a_key_says_how_to_draw_locally(monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    line = one_error_line(run(*generate_args(tmp_path / "out")), 2, "OPENAI_API_KEY", "-m dalle-mini")
+    assert "--backend local" not in line  # the text backend's hint would not help with drawing
