@@ -362,3 +362,19 @@ def test_new_model_from_a_config_with_its_own_tokenizer(shared, tmp_path):
     assert ids.max() < 300 and ids[0, 0] == 0  # <s> first, as BART
     verify = runner.invoke(app, ["models", "verify", str(last)])
     assert verify.exit_code == 0, verify.output
+
+
+def test_the_fine_tuner_sees_images_as_the_vqgan_trainer_does(tmp_path):
+    """One pixel convention for both trainers: transparency over white, centre square, resized."""
+    from PIL import Image
+
+    from blogart.training.codes import load_pixels
+    from blogart.training.images import load_image
+
+    image = Image.new("RGBA", (48, 32), (0, 0, 0, 0))  # transparent, its colour black
+    image.paste((200, 30, 30, 255), (16, 8, 32, 24))
+    path = tmp_path / "icon.png"
+    image.save(path)
+    pixels = load_pixels(path, 16)
+    assert pixels[0, 0].tolist() == [1.0, 1.0, 1.0]  # white where the icon is transparent, not black
+    assert np.array_equal(pixels, load_image(path, 16).astype(np.float32) / 255.0)

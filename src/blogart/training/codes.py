@@ -30,16 +30,20 @@ def default_cache_root() -> Path:
 
 
 def load_pixels(path: Path, size: int) -> np.ndarray:
-    """An image as float32 RGB pixels in [0, 1], shape (size, size, 3): shorter side scaled to `size`,
-    then the centre cropped (the VQGAN's pixel convention)."""
-    from PIL import Image, ImageOps
+    """An image as float32 RGB pixels in [0, 1], shape (size, size, 3), prepared exactly as the VQGAN
+    trainer prepares its images (`training.images.square_pixels`: transparency over white, centre
+    square, resized), so the codes a DalleBart learns are those of the pictures the VQGAN learned."""
+    from PIL import Image
+
+    from blogart.training.images import square_pixels
 
     try:
         with Image.open(path) as image:
-            fitted = ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.BICUBIC)
+            image.load()
+            pixels = square_pixels(image, size)
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for broken files
         raise InputError(f"cannot read image {path}: {type(exc).__name__}") from None
-    return np.asarray(fitted, dtype=np.float32) / 255.0
+    return pixels.astype(np.float32) / 255.0
 
 
 def vqgan_fingerprint(folder: Path) -> str:
@@ -53,11 +57,14 @@ def vqgan_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+PIXELS_VERSION = 2  # bump when load_pixels changes: codes made the old way are not reused
+
+
 class CodeCache:
-    """Codes of one VQGAN: `<root>/<vqgan hash[:16]>/<image sha[:2]>/<image sha>.npy`."""
+    """Codes of one VQGAN: `<root>/v<pixels version>-<vqgan hash[:16]>/<image sha[:2]>/<image sha>.npy`."""
 
     def __init__(self, root: Path, vqgan_hash: str):
-        self.folder = Path(root) / vqgan_hash[:16]
+        self.folder = Path(root) / f"v{PIXELS_VERSION}-{vqgan_hash[:16]}"
 
     def _path(self, sha256: str) -> Path:
         return self.folder / sha256[:2] / f"{sha256}.npy"
