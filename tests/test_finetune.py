@@ -67,7 +67,7 @@ def shared(tmp_path_factory, tiny_dalle):
             ],
         )
     assert result.exit_code == 0, result.output
-    return {"root": root, "data": data, "base": tiny_dalle[0], "out": root / "out", "report": json.loads(result.output)}
+    return {"root": root, "data": data, "base": tiny_dalle[0], "out": root / "out", "report": json.loads(result.stdout)}
 
 
 def _log(out: Path) -> list[dict]:
@@ -247,7 +247,7 @@ def test_checkpoint_is_a_released_format_model_that_generate_uses(shared, tmp_pa
     args = ["generate", str(POSTS / "sourdough.md"), "--checkpoint", str(last), "--vqgan", str(VQGAN), "--no-rank"]
     result = runner.invoke(app, [*args, "--backend", "local", "-n", "1", "--out", str(tmp_path / "gen"), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["models"]["weights"]["checkpoint"] == str(last)
+    assert json.loads(result.stdout)["models"]["weights"]["checkpoint"] == str(last)
 
 
 def test_resumed_run_equals_the_uninterrupted_one(shared, tmp_path):

@@ -110,14 +110,14 @@ def test_check_of_a_decoded_code_grid_is_exact(tmp_path):
         ["vqgan", "check", str(tmp_path / "grid.png"), "--model", str(tmp_path / "vq"), "--json", "--sheet", "s.png"],
     )
     assert result.exit_code == 0, result.output
-    checked = json.loads(result.output)
+    checked = json.loads(result.stdout)
     assert checked["psnr"] > 40 and checked["verdict"].startswith("good enough")
     assert Path("s.png").is_file()
     result = runner.invoke(
         app, ["vqgan", "check", str(tmp_path / "noisy.png"), "--model", str(tmp_path / "vq"), "--json"]
     )
     assert result.exit_code == 0, result.output
-    checked = json.loads(result.output)
+    checked = json.loads(result.stdout)
     assert checked["psnr"] == pytest.approx(expected, abs=0.2) and checked["psnr"] < 24
     result = runner.invoke(app, ["vqgan", "check", str(tmp_path), "--model", str(tmp_path / "vq")])
     assert result.exit_code == 0, result.output
@@ -186,7 +186,7 @@ def test_cli_fine_tune_with_a_discriminator_then_generate_uses_it(tmp_path, tiny
     args = ["vqgan", "train", str(tmp_path / "images"), "--from", str(REFERENCE_VQGAN), "--out", str(out)]
     result = runner.invoke(app, [*args, "--steps", "4", "-b", "2", "--disc-start", "2", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["steps"] == 4 and "g_loss" in report["last"] and "d_loss" in report["last"]
     assert load_vqgan(out).config == load_vqgan(REFERENCE_VQGAN).config
 
@@ -194,7 +194,7 @@ def test_cli_fine_tune_with_a_discriminator_then_generate_uses_it(tmp_path, tiny
     generate = ["generate", str(POSTS / "sourdough.md"), "--checkpoint", str(checkpoint), "--vqgan", str(out)]
     result = runner.invoke(app, [*generate, "-n", "1", "--no-rank", "--out", str(tmp_path / "covers"), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["models"]["weights"]["vqgan"] == str(out)
+    assert json.loads(result.stdout)["models"]["weights"]["vqgan"] == str(out)
 
 
 @pytest.mark.parametrize(
