@@ -378,3 +378,39 @@ def test_the_fine_tuner_sees_images_as_the_vqgan_trainer_does(tmp_path):
     pixels = load_pixels(path, 16)
     assert pixels[0, 0].tolist() == [1.0, 1.0, 1.0]  # white where the icon is transparent, not black
     assert np.array_equal(pixels, load_image(path, 16).astype(np.float32) / 255.0)
+
+
+def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(shared, tmp_path):
+    """A real SIGKILL at whatever moment the run has reached, not a polite interruption."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["finetune", str(shared["data"]), "--model", str(shared["base"]), "--vqgan", str(VQGAN)]
+    args += ["--steps", "300", "--batch-size", "4", "--lr", "0.003", "--save-every", "3", "--test-fraction", "0.25"]
+    env = {**os.environ, "BLOGART_HOME": str(shared["root"] / "home")}  # the codes are cached there already
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "blogart", *args, "--out", str(killed)], env=env)
+    pointer = killed / "checkpoint.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if pointer.is_file() and json.loads(pointer.read_text())["step"] >= 6:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+
+    # Whatever the kill interrupted, the last checkpoint is a whole model folder.
+    verify = runner.invoke(app, ["models", "verify", str(killed / "last")])
+    assert verify.exit_code == 0, verify.output
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BLOGART_HOME", str(shared["root"] / "home"))
+        resumed = runner.invoke(app, ["finetune", str(shared["data"]), "--out", str(killed), "--resume", "--json"])
+        whole = runner.invoke(app, [*args, "--out", str(tmp_path / "whole"), "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert whole.exit_code == 0, whole.output
+    assert json.loads(resumed.stdout)["steps"] == json.loads(whole.stdout)["steps"] == 300
+    for name in ("flax_model.msgpack", "train_state.msgpack"):
+        assert (killed / "last" / name).read_bytes() == (tmp_path / "whole" / "last" / name).read_bytes(), name
