@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from blogart.cli.common import print_json
 from blogart.errors import UsageError
 
 HELP = (
@@ -186,7 +187,7 @@ def finetune(
     with _progress_bar(as_json) as progress:
         report = run(out, sources, config, resume=resume, progress=progress)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        print_json(report.to_dict())
         return
     r = report
     typer.echo(r.data.summary())

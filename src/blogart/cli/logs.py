@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
+
+from blogart.cli.common import print_json
 
 
 def _db_path():
@@ -33,7 +34,7 @@ def logs(
 
         calls = Store(path).recent_calls(count)
     if as_json:
-        typer.echo(json.dumps([call.summary() for call in calls], indent=2, ensure_ascii=False))
+        print_json([call.summary() for call in calls])
         return
     if not calls:
         typer.echo(f"no calls logged yet in {path}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from blogart import modelhub
+from blogart.cli.common import print_json
 from blogart.errors import BlogartError
 
 app = typer.Typer(name="models", help="List, download and check model weights.")
@@ -56,7 +56,7 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JS
             }
         )
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     from rich.console import Console
     from rich.table import Table
@@ -105,7 +105,7 @@ def verify(
     if as_json:
         from blogart.values import to_dict
 
-        typer.echo(json.dumps([{**to_dict(r), "ok": r.ok} for r in reports], indent=2))
+        print_json([{**to_dict(r), "ok": r.ok} for r in reports])
     else:
         for report in reports:
             label = report.name or str(report.path)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from blogart.cli.common import print_json
 from blogart.errors import InputError
 
 app = typer.Typer()
@@ -60,7 +60,7 @@ def rank(
             "prompt": prompt,
             "ranked": [_row(r, to_dict) for r in ranked],
         }
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return
     _print_table(ranked, ranker.model_id)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
+
+from blogart.cli.common import print_json
 
 app = typer.Typer()
 
@@ -22,7 +23,7 @@ def styles(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
     presets = load_styles(get_settings().prompt.styles_file or None)
     if as_json:
-        typer.echo(json.dumps([to_dict(p) for p in presets.values()], indent=2))
+        print_json([to_dict(p) for p in presets.values()])
         return
     table = Table("name", "description", "suffix", "negative words")
     for preset in presets.values():

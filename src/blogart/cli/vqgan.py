@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from blogart.cli.common import print_json
 from blogart.errors import UsageError
 
 app = typer.Typer(
@@ -42,7 +42,7 @@ def check(
 
     report = run_check(images, model or _default_vqgan(), threshold, sheet)
     if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        print_json(report.to_json())
         return
     from rich.console import Console
     from rich.table import Table
@@ -137,7 +137,7 @@ def train(
     if result.skipped:
         typer.echo(result.skipped, err=True)
     if as_json:
-        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        print_json(report)
         return
     last = report["last"]
     held_out = f", held-out PSNR {last['eval_psnr']:.2f} dB" if "eval_psnr" in last else ""

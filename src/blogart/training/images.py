@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from blogart.errors import UsageError
+from blogart.training.data import IMAGE_SUFFIXES, MIN_SIDE
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 LIST_SUFFIXES = (".txt", ".jsonl", ".csv")
-MIN_SIDE = 16  # smaller images carry too little to train or judge a VQGAN
 
 
 @dataclass

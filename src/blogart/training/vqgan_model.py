@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from blogart.atomic import atomic_write_bytes
+from blogart.atomic import atomic_write_bytes, atomic_write_json
 from blogart.errors import UsageError
-from blogart.generators.dalle.checkpoint import CONFIG_NAME as CONFIG_FILE
-from blogart.generators.dalle.checkpoint import WEIGHTS_NAME as WEIGHTS_FILE
+from blogart.generators.dalle.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from blogart.generators.dalle.vqgan import (
     VQGANBundle,
     VQGANConfig,
@@ -164,5 +163,5 @@ def save_vqgan(folder: Path, config: VQGANConfig, params: dict) -> None:
 
     data = config.to_dict()
     data["architectures"] = ["VQModel"]
-    atomic_write_bytes(folder / WEIGHTS_FILE, msgpack_serialize(export_params(config, params)))
-    atomic_write_bytes(folder / CONFIG_FILE, (json.dumps(data, indent=2) + "\n").encode())
+    atomic_write_bytes(folder / WEIGHTS_NAME, msgpack_serialize(export_params(config, params)))
+    atomic_write_json(folder / CONFIG_NAME, data)
