@@ -17,7 +17,9 @@ fails only the run that chooses it. `blogart.generators` is the group generator 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
@@ -106,8 +108,38 @@ def find(kind: str, name: str) -> Backend:
     raise UsageError(f"unknown {label} {name!r}; known: {', '.join(sorted(names(kind)))}")
 
 
+# kind -> {(name, settings): backend} while `reusing` is active: a batch worker loads each model once.
+_reused: dict[str, dict[tuple[str, str], Any]] = {}
+_reuse_lock = threading.Lock()
+
+
+@contextmanager
+def reusing(*kinds: str) -> Iterator[None]:
+    """Within the block, `create` builds each backend of these kinds once per (name, settings) and hands
+    the same object out again: a batch worker keeps its generator and ranker, weights loaded, across posts."""
+    for kind in kinds:
+        _check_kind(kind)
+        _reused.setdefault(kind, {})
+    try:
+        yield
+    finally:
+        for kind in kinds:
+            _reused.pop(kind, None)
+
+
 def create(kind: str, name: str, ctx: Context) -> Any:
     """Load the factory registered as `name` and build the backend; a broken plugin is one error line."""
+    cache = _reused.get(kind)
+    if cache is None:
+        return _create(kind, name, ctx)
+    key = (name, ctx.settings.model_dump_json())
+    with _reuse_lock:
+        if key not in cache:
+            cache[key] = _create(kind, name, ctx)
+        return cache[key]
+
+
+def _create(kind: str, name: str, ctx: Context) -> Any:
     backend = find(kind, name)
     where = f"{KINDS[kind]} plugin {name!r} ({backend.entry_point.value} from {backend.source})"
     try:

@@ -1,0 +1,138 @@
+"""A batch from start to end: which posts (plan), how much their LLM calls may cost, and running them.
+
+`blogart backfill` plans from the posts that lack a cover, `blogart ci` from the posts changed since a
+git ref; both queue their posts in the job table and hand them to an engine (local or Ray).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blogart.batch.jobs import DONE, FAILED, QUEUED, RUNNING, Job, JobTable
+from blogart.batch.select import Post, changed_since, find_posts, inspect
+from blogart.config import Settings
+from blogart.errors import UsageError
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Plan:
+    todo: tuple[Post, ...]  # what will run, in order
+    skipped: tuple[Post, ...]  # covered already, or made from this exact content
+    unreadable: dict[Path, str] = field(default_factory=dict)  # post -> why it cannot be read
+
+    @property
+    def posts(self) -> list[str]:
+        return [str(p.path) for p in self.todo]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    jobs: tuple[Job, ...]  # the planned posts' rows after the run
+    seconds: float
+
+    @property
+    def failed(self) -> list[Job]:
+        return [j for j in self.jobs if j.state != DONE]
+
+
+def job_table(settings: Settings) -> JobTable:
+    return JobTable(settings.store.resolved())
+
+
+def plan_backfill(
+    content_dir: Path, settings: Settings, *, glob: str = "**/*", limit: int | None = None, force: bool = False
+) -> Plan:
+    """Posts under `content_dir` that lack a cover (all of them with `force`), plus any a killed run left."""
+    posts, unreadable = inspect(find_posts(content_dir, glob), Path(settings.generate.out_dir), settings)
+    table = job_table(settings)
+    unfinished = {j.post for j in table.jobs() if j.state in (QUEUED, RUNNING)}
+    todo = [p for p in posts if force or not p.has_cover or str(p.path) in unfinished]
+    skipped = [p for p in posts if p not in todo]
+    if limit is not None:
+        todo = todo[:limit]
+    return Plan(tuple(todo), tuple(skipped), unreadable)
+
+
+def plan_ci(content_dir: Path, settings: Settings, *, since: str | None = None) -> Plan:
+    """With `since`: the posts added or changed since that git ref, less those whose manifest was made from
+    exactly their content. Without: the posts that lack a cover."""
+    if since is None:
+        return plan_backfill(content_dir, settings)
+    posts, unreadable = inspect(changed_since(content_dir, since), Path(settings.generate.out_dir), settings)
+    return Plan(tuple(p for p in posts if not p.up_to_date), tuple(p for p in posts if p.up_to_date), unreadable)
+
+
+def estimate_cost(plan: Plan, settings: Settings) -> float | None:
+    """Rough LLM cost of the planned posts in USD (no cache hits assumed); None when the model's price is
+    unknown, 0 for the local text backend. Per chunk: its tokens plus instructions in, a topic out; then
+    the combinator and the prompt writer."""
+    from blogart.llm.pricing import chat_cost
+    from blogart.pipeline.chunking import chunk_document
+    from blogart.pipeline.document import load_document
+    from blogart.pipeline.run import choose_backend
+
+    if choose_backend(settings) != "openai":
+        return 0.0
+    total = 0.0
+    for post in plan.todo:
+        chunks = chunk_document(
+            load_document(str(post.path), max_bytes=settings.input.max_bytes),
+            max_tokens=settings.chunking.max_tokens,
+            overlap_tokens=settings.chunking.overlap_tokens,
+            encoding=settings.chunking.encoding,
+        )
+        calls = [(c.tokens + 400, 120) for c in chunks] + [(150 * len(chunks) + 400, 250), (600, 80)]
+        for prompt_tokens, completion_tokens in calls:
+            cost = chat_cost(settings.llm.model, prompt_tokens, completion_tokens)
+            if cost is None:
+                return None
+            total += cost
+    return total
+
+
+def execute(
+    plan: Plan,
+    settings: Settings,
+    *,
+    engine: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    poll: Callable[[], None] = lambda: None,
+) -> BatchResult:
+    """Queue the plan's posts and run them; returns their rows once every one is done or failed."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if engine == "ray":
+        from blogart.batch.ray_engine import import_ray
+
+        import_ray()  # a missing extra fails before anything is queued
+    clock = time.perf_counter()
+    table = job_table(settings)
+    table.requeue_orphans()
+    table.enqueue([(str(p.path), p.content_hash) for p in plan.todo], force=True)
+    posts = plan.posts
+    if posts:
+        if engine == "ray":
+            from blogart.batch.ray_engine import run_ray
+
+            run_ray(table.path, settings, posts, workers, poll, address=ray_address)
+        else:
+            from blogart.batch.local import run_local
+
+            run_local(table.path, settings, posts, workers, poll)
+    rows = tuple(job for post in posts if (job := table.get(post)) is not None)
+    return BatchResult(rows, time.perf_counter() - clock)
+
+
+def progress_of(settings: Settings, posts: list[str]) -> tuple[int, int]:
+    """(finished, failed) among `posts`, read from the job table."""
+    wanted = set(posts)
+    jobs = [j for j in job_table(settings).jobs() if j.post in wanted]
+    return sum(j.state in (DONE, FAILED) for j in jobs), sum(j.state == FAILED for j in jobs)

@@ -1,0 +1,232 @@
+"""The backfill job table: one row per post, in the same SQLite file as `blogart.store` (its own table).
+
+States: queued -> running -> done | failed. A worker claims a job by setting it running under its process
+id; a post is done only once `batch.post.generate_post` has returned, that is, once all its files are
+written. A worker killed at any point leaves its jobs running under a dead process id: the next run puts
+them back in the queue (`requeue_orphans`), so nothing is lost and nothing that was done is done again.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from blogart.errors import BlogartError
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+STATES = (QUEUED, RUNNING, DONE, FAILED)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS batch_jobs (
+    post TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    owner_pid INTEGER,
+    queued_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    seconds REAL,
+    cover TEXT,
+    score REAL,
+    cost_usd REAL
+);
+CREATE INDEX IF NOT EXISTS batch_jobs_state ON batch_jobs(state);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Job:
+    post: str  # the post's path as given (absolute)
+    content_hash: str
+    state: str
+    attempts: int = 0
+    reason: str | None = None
+    owner_pid: int | None = None
+    queued_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    seconds: float | None = None
+    cover: str | None = None
+    score: float | None = None
+    cost_usd: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished post reports back to the table."""
+
+    seconds: float
+    cover: str | None
+    score: float | None
+    cost_usd: float | None
+
+
+class JobTable:
+    """The `batch_jobs` table; every method is one short transaction, safe across threads and processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BlogartError(f"cannot open the blogart database {self.path}: {exc.strerror or exc}") from None
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(SCHEMA)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise BlogartError(f"blogart database {self.path}: {exc}") from None
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # one writer at a time: two workers never claim the same job
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise BlogartError(f"blogart database {self.path}: {exc}") from None
+
+    def enqueue(self, posts: list[tuple[str, str]], *, force: bool = False) -> list[str]:
+        """Queue (post, content hash) pairs; returns the posts now queued.
+
+        A post already done with the same content is left alone unless `force`; a running one is left to
+        its worker (or to `requeue_orphans`); a failed one, or a done one whose post changed, is queued again.
+        """
+        queued = []
+        with self._connect() as conn:
+            for post, content_hash in posts:
+                row = conn.execute("SELECT state, content_hash FROM batch_jobs WHERE post = ?", (post,)).fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO batch_jobs (post, content_hash, state, queued_at) VALUES (?,?,?,?)",
+                        (post, content_hash, QUEUED, _now()),
+                    )
+                elif row[0] == QUEUED:
+                    conn.execute("UPDATE batch_jobs SET content_hash = ? WHERE post = ?", (content_hash, post))
+                elif row[0] == RUNNING or (row[0] == DONE and row[1] == content_hash and not force):
+                    continue
+                else:
+                    conn.execute(
+                        "UPDATE batch_jobs SET state = ?, content_hash = ?, reason = NULL, owner_pid = NULL,"
+                        " queued_at = ? WHERE post = ?",
+                        (QUEUED, content_hash, _now(), post),
+                    )
+                queued.append(post)
+        return queued
+
+    def requeue_orphans(self) -> int:
+        """Jobs left running by a process that is gone go back to the queue; returns how many."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT post, owner_pid FROM batch_jobs WHERE state = ?", (RUNNING,)).fetchall()
+            dead = [post for post, pid in rows if not _alive(pid)]
+            for post in dead:
+                conn.execute(
+                    "UPDATE batch_jobs SET state = ?, owner_pid = NULL WHERE post = ?",
+                    (QUEUED, post),
+                )
+        return len(dead)
+
+    def claim(self, pid: int | None = None, only: list[str] | None = None) -> Job | None:
+        """Take the oldest queued job (among `only`, if given) for process `pid`; None when there is none."""
+        pid = os.getpid() if pid is None else pid
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT post FROM batch_jobs WHERE state = ? ORDER BY queued_at, post", (QUEUED,)
+            ).fetchall()
+            wanted = set(only) if only is not None else None
+            post = next((r[0] for r in rows if wanted is None or r[0] in wanted), None)
+            if post is None:
+                return None
+            conn.execute(
+                "UPDATE batch_jobs SET state = ?, owner_pid = ?, attempts = attempts + 1, started_at = ?,"
+                " reason = NULL WHERE post = ?",
+                (RUNNING, pid, _now(), post),
+            )
+            return self._get(conn, post)
+
+    def finish(self, post: str, outcome: Outcome) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, finished_at = ?, seconds = ?, cover = ?,"
+                " score = ?, cost_usd = ? WHERE post = ?",
+                (DONE, _now(), outcome.seconds, outcome.cover, outcome.score, outcome.cost_usd, post),
+            )
+
+    def fail(self, post: str, reason: str) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, finished_at = ?, reason = ? WHERE post = ?",
+                (FAILED, _now(), reason, post),
+            )
+
+    def release(self, post: str) -> None:
+        """Give a claimed job back to the queue untouched (a worker stopping early)."""
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, attempts = MAX(attempts - 1, 0)"
+                " WHERE post = ? AND state = ?",
+                (QUEUED, post, RUNNING),
+            )
+
+    def get(self, post: str) -> Job | None:
+        with self._connect() as conn:
+            return self._get(conn, post)
+
+    def _get(self, conn: sqlite3.Connection, post: str) -> Job | None:
+        cursor = conn.execute("SELECT * FROM batch_jobs WHERE post = ?", (post,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return Job(**dict(zip([c[0] for c in cursor.description], row, strict=True)))
+
+    def jobs(self, state: str | None = None) -> list[Job]:
+        with self._connect() as conn:
+            query = "SELECT * FROM batch_jobs" + (" WHERE state = ?" if state else "") + " ORDER BY queued_at, post"
+            cursor = conn.execute(query, (state,) if state else ())
+            names = [c[0] for c in cursor.description]
+            return [Job(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        with self._connect() as conn:
+            rows = dict(conn.execute("SELECT state, COUNT(*) FROM batch_jobs GROUP BY state").fetchall())
+        return {state: int(rows.get(state, 0)) for state in STATES}
