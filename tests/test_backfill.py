@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from batch_env import clip_folder, model_env, write_posts
 from fake_openai import schema_name
 from typer.testing import CliRunner
@@ -186,3 +185,35 @@ def test_backfill_killed_halfway_resumes_with_every_post_once_and_no_llm_call_re
     )
     rows = [r for r in json.loads(logs.stdout) if not r["cached"] and not r["error"]]
     assert len(rows) == len(answered) + len(second_run)
+
+
+def test_ray_engine_without_ray_is_one_clear_line(tmp_path):
+    write_posts(tmp_path / "content", 1)
+    # `import ray` fails in this process as it does where the extra is not installed.
+    code = "import sys; sys.modules['ray'] = None; from blogart.cli import main; main()"
+    argv = ["backfill", "content", "--engine", "ray"]
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    result = subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: the ray engine needs Ray: pip install 'blogart[ray]'"
+
+
+def test_llm_retries_wait_as_long_as_retry_after_asks(fake_openai, tmp_path):
+    from pydantic import BaseModel
+
+    from blogart.llm.client import LLMClient
+    from blogart.store import Store
+
+    class Answer(BaseModel):
+        topic: str
+        score: float
+
+    fake_openai.on_chat(lambda request: {"topic": "t", "score": 0.5})
+    fake_openai.queue("/v1/chat/completions", status=429, headers={"retry-after": "1.5"})
+    store = Store(tmp_path / "db")
+    client = LLMClient("gpt-4o", "sk-test", base_url=fake_openai.base_url, store=store, backoff_initial=0.01)
+    clock = time.monotonic()
+    answer, _ = client.structured([{"role": "user", "content": "q"}], Answer, "answer")
+    assert answer.topic == "t"
+    assert time.monotonic() - clock >= 1.5  # the server's 1.5 s, not our 0.01 s backoff
+    assert len(fake_openai.calls("/v1/chat/completions")) == 2

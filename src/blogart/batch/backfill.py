@@ -114,6 +114,7 @@ def execute(
 
         import_ray()  # a missing extra fails before anything is queued
     clock = time.perf_counter()
+    settings = _pinned(settings)
     table = job_table(settings)
     table.requeue_orphans()
     table.enqueue([(str(p.path), p.content_hash) for p in plan.todo], force=True)
@@ -129,6 +130,13 @@ def execute(
             run_local(table.path, settings, posts, workers, poll)
     rows = tuple(job for post in posts if (job := table.get(post)) is not None)
     return BatchResult(rows, time.perf_counter() - clock)
+
+
+def _pinned(settings: Settings) -> Settings:
+    """The output folder and the database as absolute paths: workers elsewhere (Ray) resolve nothing anew."""
+    generate = settings.generate.model_copy(update={"out_dir": str(Path(settings.generate.out_dir).resolve())})
+    store = settings.store.model_copy(update={"path": str(settings.store.resolved())})
+    return settings.model_copy(update={"generate": generate, "store": store})
 
 
 def progress_of(settings: Settings, posts: list[str]) -> tuple[int, int]:

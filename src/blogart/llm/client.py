@@ -41,6 +41,26 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def retry_after(exc: BaseException | None) -> float | None:
+    """Seconds a rate-limited server asked us to wait (its Retry-After header), if it said."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP date: rare from API servers; the backoff applies
+        return None
+
+
+def _honour_retry_after(backoff: Callable[[Any], float], cap: float) -> Callable[[Any], float]:
+    """Wait as long as the server asked (up to `cap`), and never less than our own backoff."""
+
+    def wait(retry_state: Any) -> float:
+        asked = retry_after(retry_state.outcome.exception() if retry_state.outcome else None)
+        return max(backoff(retry_state), min(asked, cap)) if asked is not None else backoff(retry_state)
+
+    return wait
+
+
 def describe_error(exc: BaseException) -> str:
     """One line for the log and the user, secrets masked (servers echo keys back in their errors)."""
     return redact_text(_describe(exc)) or ""
@@ -181,8 +201,11 @@ class LLMClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             # Jitter spreads out parallel workers that hit the same rate limit at once.
-            wait=wait_exponential_jitter(
-                multiplier=self.backoff_initial, jitter=self.backoff_initial, max=self.backoff_max
+            wait=_honour_retry_after(
+                wait_exponential_jitter(
+                    multiplier=self.backoff_initial, jitter=self.backoff_initial, max=self.backoff_max
+                ),
+                self.backoff_max,
             ),
             retry=retry_if_exception(is_transient),
             reraise=True,
