@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from blogart.cli.batchrun import (
+from blogart.cli.ci import (
     Engine,
     Model,
     Num,

@@ -1,24 +1,83 @@
-"""`blogart ci`: covers for the posts a push added or changed, with a summary a CI page shows."""
+"""`blogart ci`: covers for the posts a push added or changed, with a summary a CI page shows.
+
+Also what `blogart backfill` shares with it: the batch flags, the progress bar, and the summary with the
+exit code a CI system acts on (0 done or nothing to do, 1 some posts failed).
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from blogart.cli.batchrun import (
-    Engine,
-    Model,
-    Num,
-    Out,
-    RayAddress,
-    Seed,
-    Workers,
-    batch_settings,
-    report,
-    run_with_progress,
-)
+from blogart.cli.common import settings
+
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: the generate.out_dir setting).")]
+Workers = Annotated[int, typer.Option("--workers", "-w", min=1, help="Workers, each with its own models.")]
+Engine = Annotated[str, typer.Option("--engine", help="local, or ray (the blogart ray extra).")]
+RayAddress = Annotated[
+    str | None, typer.Option("--ray-address", help="Ray cluster to join (auto: the running one); default: start one.")
+]
+Model = Annotated[str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, openai-images.")]
+Num = Annotated[int | None, typer.Option("-n", "--num", min=1, help="Candidates per post.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed of every post's first image.")]
+
+
+def batch_settings(out: Path | None, model: str | None, n: int | None, seed: int | None) -> Any:
+    return settings(generate={"out_dir": str(out) if out else None, "model": model, "n": n, "seed": seed})
+
+
+def run_with_progress(plan: Any, current: Any, *, engine: str, workers: int, ray_address: str | None) -> Any:
+    """Run the plan with a progress bar (posts, posts/hour, ETA) on stderr; in CI logs, one line per post."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from blogart.batch.backfill import execute, progress_of
+
+    console = Console(stderr=True)
+    total = len(plan.todo)
+    start = time.monotonic()
+    seen = [0]
+
+    def rate() -> str:
+        hours = (time.monotonic() - start) / 3600
+        return f"{seen[0] / hours:.0f} posts/h" if seen[0] and hours > 0 else "- posts/h"
+
+    with Progress(
+        TextColumn("[bold]covers"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("covers", total=total, rate=rate())
+
+        def poll() -> None:
+            finished, failed = progress_of(current, plan.posts)
+            changed, seen[0] = finished != seen[0], finished
+            if changed and not console.is_terminal:
+                console.print(f"{finished}/{total} posts finished ({failed} failed), {rate()}", highlight=False)
+            bar.update(task, completed=finished, rate=rate())
+
+        result = execute(plan, current, engine=engine, workers=workers, ray_address=ray_address, poll=poll)
+        poll()
+    return result
+
+
+def report(plan: Any, result: Any, content_dir: Path) -> None:
+    """Print the Markdown summary (and append it to $GITHUB_STEP_SUMMARY); exit 1 when a post failed."""
+    from blogart.batch.summary import markdown, write_step_summary
+
+    text = markdown(plan, result, base=content_dir)
+    typer.echo(text, nl=False)
+    write_step_summary(text)
+    if result.failed:
+        raise typer.Exit(1)
+
 
 app = typer.Typer()
 
