@@ -59,7 +59,7 @@ def test_ci_since_a_ref_covers_exactly_the_new_posts_and_a_rerun_does_nothing(si
 
     result = runner.invoke(app, ["ci", "content", "--since", before, "--out", "out"])
     assert result.exit_code == 0, result.output
-    assert _folders(site) == {"notes-on-tide-pools-part-0", "notes-on-old-maps-part-4", "notes-on-night-trains-part-3"}
+    assert _folders(site) == {"notes-on-tide-pools-part-0", "notes-on-city-bees-part-3", "notes-on-night-trains-part-4"}
     assert len(fake_openai.calls("/v1/images/generations")) == 3
     text = summary.read_text()
     assert "3 of 3 posts got a cover, 0 failed" in text
