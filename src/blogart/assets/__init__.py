@@ -74,7 +74,7 @@ class BundledModel:
 
     @property
     def source(self) -> str:
-        """"package" for the shipped files, "BLOGART_ASSETS" for a folder named by the environment."""
+        """ "package" for the shipped files, "BLOGART_ASSETS" for a folder named by the environment."""
         return "package" if self.root == package_dir() else ENV
 
     def missing(self) -> list[str]:

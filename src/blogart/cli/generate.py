@@ -32,7 +32,7 @@ def generate(
         typer.Option(
             "--model",
             "-m",
-            help="Generator: dalle-mini, dalle-mega, bundled, openai-images; default: dalle-mini if installed, else bundled.",
+            help="dalle-mini, dalle-mega, bundled or openai-images; default: dalle-mini when installed, else bundled.",
         ),
     ] = None,
     n: Annotated[int | None, typer.Option("-n", "--num", help="Number of candidates.", min=1)] = None,

@@ -109,9 +109,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON reports.")] = False,
 ) -> None:
     """Check files, and for DalleBart/VQGAN that the weights' tree and shapes match the config."""
-    from blogart.generators.dalle.verify import verify as verify_model
-
     from blogart import assets
+    from blogart.generators.dalle.verify import verify as verify_model
 
     explicit, cache_dir = _explicit()
     if target is None:

@@ -137,12 +137,11 @@ def run_prompt(
     context: plugins.Context | None = None,
 ) -> PromptRun:
     """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt)."""
+    from blogart.generators.defaults import resolve
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
     from blogart.prompts.styles import get_style, load_styles
     from blogart.topics.combine import combine
-
-    from blogart.generators.defaults import resolve
 
     settings = resolve(settings).settings  # generate.model "auto" -> the generator (and writer) it means
     seconds: dict[str, float] = {}

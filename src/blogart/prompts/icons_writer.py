@@ -2,9 +2,10 @@
 
 The bundled model only knows its vocabulary (`concepts.json`) and the caption grammar of
 `prompts.icons.caption()`, so a free-form prompt would be noise to it. Each key topic, in order of
-weight, is matched to the nearest concept by MiniLM cosine similarity (topic phrase against the
-concept's name and keywords); a topic whose best match is below `floor` maps to nothing, and a concept
-is used once. At most three concepts, laid out in a row in topic order:
+weight, is matched to its nearest concept by MiniLM cosine similarity (topic phrase against the
+concept's name and keywords); a topic whose best match is below `floor` maps to nothing, and one whose
+best match is (nearly) a concept already chosen adds nothing. At most three distinct concepts, laid out
+in a row in topic order:
 
     "AI contract review", "legal documents", "fairness"
         -> a robot, a page and a balance scale on a teal background, left to right
@@ -27,6 +28,7 @@ from blogart.values import ImagePrompt, KeyTopics, StylePreset
 
 MAX_ICONS = 3  # more than three emoji in 128 px stop being recognisable
 FLOOR = 0.3  # MiniLM cosine; below it a topic and a concept are unrelated
+MARGIN = 0.05  # a concept already chosen within this of a topic's best match stands for that topic
 LAYOUT = "row"  # caption order is topic order, left to right
 
 # Presets whose look implies a background; any other style takes a colour from the post's hash.
@@ -90,12 +92,10 @@ class IconPromptWriter:
         if phrases:
             similarity = self.embed(phrases) @ matrix.T
             for row in similarity:
-                for index in np.argsort(-row, kind="stable"):
-                    if row[index] < self.floor:
-                        break
-                    if int(index) not in chosen:
-                        chosen.append(int(index))
-                        break
+                best = int(np.argmax(row))
+                # A topic about as near to a concept already drawn adds nothing ("crust" after "bread").
+                if row[best] >= self.floor and not any(row[i] >= row[best] - MARGIN for i in chosen):
+                    chosen.append(best)
                 if len(chosen) == MAX_ICONS:
                     break
         if not chosen:
