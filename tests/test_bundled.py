@@ -195,7 +195,7 @@ def test_generate_draws_with_the_bundled_model_by_default(bundled_env, tmp_path)
     assert text["prompt_tokens"] == generator.count_tokens(text["prompt"])
     assert sorted(c["rank"] for c in manifest["candidates"]) == [1, 2]
     with Image.open(manifest["cover"]) as cover:
-        assert cover.size[0] == cover.size[1] >= 64
+        assert cover.size[0] == cover.size[1] >= 32  # the tiny VQGAN draws 32x32
 
     # `blogart prompt` shows the prompt `generate` used.
     shown = runner.invoke(app, ["prompt", str(EXAMPLES / "sourdough.md"), "--json"])
