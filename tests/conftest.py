@@ -15,6 +15,8 @@ def isolated_env(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    # The packaged bundled model is host state too: a test that wants one builds it (tests/tiny_bundled.py).
+    monkeypatch.setenv("BLOGART_ASSETS", str(tmp_path / "no-bundled-model"))
     monkeypatch.chdir(tmp_path)
     return home
 

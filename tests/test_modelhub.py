@@ -451,7 +451,8 @@ def test_cli_list_json_and_table(cli, tmp_path, hf_cache, monkeypatch):
     result = cli("models", "list", "--json")
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert set(rows) == set(modelhub.KNOWN)
+    assert set(rows) == {*modelhub.KNOWN, "bundled"}  # conftest hides the packaged one: not installed
+    assert not rows["bundled"]["installed"]
     assert rows["vqgan"]["installed"] and rows["vqgan"]["path"] == str(snapshot)
     assert rows["dalle-mini"]["source"] == "explicit" and rows["dalle-mini"]["path"] == str(dalle)
     assert not rows["dalle-mega"]["installed"] and rows["dalle-mega"]["size_bytes"] is None

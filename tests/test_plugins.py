@@ -73,7 +73,10 @@ def test_builtins_are_the_pyproject_entry_points():
 
 
 def test_a_plugin_registers_like_a_builtin_and_breaks_only_itself(demo_plugin):
-    assert plugins.names("generators") == ["dalle-mega", "dalle-mini", "openai-images", "broken", "crashes", "echo"]
+    assert plugins.names("generators") == [
+        *("bundled", "dalle-mega", "dalle-mini", "openai-images"),
+        *("broken", "crashes", "echo"),
+    ]
     echo = next(b for b in plugins.backends("generators") if b.name == "echo")
     assert (echo.source, echo.builtin) == ("blogart_demo", False)
     ctx = plugins.Context(Settings())
@@ -100,7 +103,7 @@ def test_unknown_names_are_one_usage_error_listing_the_known_ones(demo_plugin):
     with pytest.raises(UsageError) as err:
         plugins.create("generators", "nope", ctx)
     assert str(err.value) == (
-        "unknown generator 'nope'; known: broken, crashes, dalle-mega, dalle-mini, echo, openai-images"
+        "unknown generator 'nope'; known: broken, bundled, crashes, dalle-mega, dalle-mini, echo, openai-images"
     )
     with pytest.raises(UsageError, match="unknown ranker 'nope'; known: clip, echo$"):
         plugins.create("rankers", "nope", ctx)

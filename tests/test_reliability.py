@@ -143,7 +143,7 @@ def test_path_settings_expand_the_home_folder(tmp_path, monkeypatch):
     flagged = load_settings(overrides={"models": {"vqgan": "~/vq"}, "prompt": {"styles_file": "~/s.toml"}})
     assert flagged.models.vqgan == str(tmp_path / "home" / "vq")
     assert flagged.prompt.styles_file == str(tmp_path / "home" / "s.toml")
-    assert load_settings().generate.model == "dalle-mini"  # not a path: left alone
+    assert load_settings().generate.model == "auto"  # not a path: left alone
 
 
 # -- the command line ----------------------------------------------------------------------------------------

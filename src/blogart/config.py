@@ -87,7 +87,7 @@ class PromptSettings(Section):
 
 
 class GenerateSettings(Section):
-    model: str = "dalle-mini"
+    model: str = "auto"  # auto: DALL-E Mini when installed, else the bundled model (generators.defaults)
     n: int = Field(8, ge=1)
     seed: int = Field(0, ge=0, le=2**64 - 1)  # checked here, so a bad seed fails before any LLM call
     condition_scale: float = Field(10.0, ge=0)

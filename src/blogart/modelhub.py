@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from blogart import assets
 from blogart.errors import BlogartError, MissingWeights, UsageError
 from blogart.text import one_line, root_cause
 
@@ -106,13 +107,17 @@ class InstalledModel:
     name: str
     path: Path
     size_bytes: int
-    source: str  # "explicit" | "hf-cache"
+    source: str  # "explicit" | "hf-cache"; the bundled model: "package" | "BLOGART_ASSETS"
 
 
 def known(name: str) -> KnownModel:
     try:
         return KNOWN[name]
     except KeyError:
+        if name == assets.NAME:
+            raise UsageError(
+                "the bundled model ships with blogart and is never pulled; rebuild it with recipes/icons/run.sh"
+            ) from None
         raise UsageError(f"unknown model {name!r}; known models: {', '.join(KNOWN)}") from None
 
 
@@ -216,6 +221,14 @@ def installed(
             continue
         found.append(InstalledModel(name, path, folder_size(path), source))
     return found
+
+
+def bundled() -> InstalledModel | None:
+    """The bundled icon model (`blogart.assets`) when all its files are there; it ships with blogart, never pulled."""
+    model = assets.installed()
+    if model is None:
+        return None
+    return InstalledModel(assets.NAME, model.root, model.size_bytes(), model.source)
 
 
 def pull(name: str, cache_dir: str | Path | None = None, endpoint: str | None = None) -> Path:

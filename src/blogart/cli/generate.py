@@ -28,7 +28,12 @@ app = typer.Typer()
 def generate(
     post: Post,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, openai-images.")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="dalle-mini, dalle-mega, bundled or openai-images; default: dalle-mini when installed, else bundled.",
+        ),
     ] = None,
     n: Annotated[int | None, typer.Option("-n", "--num", help="Number of candidates.", min=1)] = None,
     seed: Annotated[
@@ -60,6 +65,7 @@ def generate(
     max_topics: MaxTopics = None,
 ) -> None:
     """Read a post, write its prompt, generate candidates, rank them and write a manifest."""
+    from blogart.generators.defaults import AUTO, DALLE_MINI, resolve
     from blogart.pipeline.run import run_generate
 
     overrides = text_overrides(backend, style, negative, llm_model, max_topics)
@@ -76,13 +82,18 @@ def generate(
         "dtype": dtype,
     }
     generator_name = model or settings(**overrides).generate.model
+    if generator_name == AUTO and checkpoint:
+        generator_name = overrides["generate"]["model"] = DALLE_MINI  # a checkpoint folder is a DALL-E Mini one
     if checkpoint:
         if generator_name not in ("dalle-mini", "dalle-mega"):
             raise UsageError(f"--checkpoint is for dalle-mini and dalle-mega, not {generator_name}")
         overrides["models"] = {generator_name.replace("-", "_"): checkpoint}
     if vqgan:
         overrides.setdefault("models", {})["vqgan"] = vqgan
-    current = settings(**overrides)
+    defaults = resolve(settings(**overrides))
+    current = defaults.settings
+    if defaults.notice:
+        typer.echo(defaults.notice, err=True)
     with progress() as report:
         result = run_generate(post, current, rank=not no_rank, report=report)
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -38,7 +39,9 @@ def _size(n: int) -> str:
 
 @app.command("list")
 def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
-    """Every known model: installed or not, where, and its size on disk."""
+    """Every known model and the bundled one: installed or not, where, and its size on disk."""
+    from blogart import assets
+
     explicit, cache_dir = _explicit()
     found = {m.name: m for m in modelhub.installed(explicit, cache_dir)}
     rows = []
@@ -55,6 +58,19 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JS
                 "size_bytes": hit.size_bytes if hit else None,
             }
         )
+    bundled = modelhub.bundled()
+    rows.append(
+        {
+            "name": assets.NAME,
+            "repo_id": None,  # it ships in the package; recipes/icons/ rebuilds it
+            "revision": None,
+            "installed": bundled is not None,
+            "path": str(bundled.path) if bundled else None,
+            "source": bundled.source if bundled else None,
+            "size_bytes": bundled.size_bytes if bundled else None,
+            "recipe": assets.bundled().recipe() if bundled else None,
+        }
+    )
     if as_json:
         print_json(rows)
         return
@@ -63,7 +79,8 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JS
 
     table = Table("name", "installed", "where", "size", title_justify="left")
     for row in rows:
-        where = f"{row['path']} [dim]({row['source']})[/dim]" if row["installed"] else f"[dim]{row['repo_id']}[/dim]"
+        absent = f"[dim]{row['repo_id'] or 'not built: ' + assets.RECIPE_HINT}[/dim]"
+        where = f"{row['path']} [dim]({row['source']})[/dim]" if row["installed"] else absent
         size = _size(row["size_bytes"]) if row["installed"] else "-"
         table.add_row(row["name"], "yes" if row["installed"] else "no", where, size)
     Console().print(table)
@@ -92,16 +109,24 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON reports.")] = False,
 ) -> None:
     """Check files, and for DalleBart/VQGAN that the weights' tree and shapes match the config."""
+    from blogart import assets
     from blogart.generators.dalle.verify import verify as verify_model
 
     explicit, cache_dir = _explicit()
     if target is None:
         targets: list[str] = [m.name for m in modelhub.installed(explicit, cache_dir)]
+        if modelhub.bundled() is not None:
+            targets.append(assets.NAME)
         if not targets:
             raise BlogartError("no model is installed; run `blogart models pull NAME`")
     else:
         targets = [target]
-    reports = [verify_model(t, explicit.get(t), cache_dir) for t in targets]
+    reports = []
+    for t in targets:
+        if t == assets.NAME:
+            reports.extend(_verify_bundled())
+        else:
+            reports.append(verify_model(t, explicit.get(t), cache_dir))
     if as_json:
         from blogart.values import to_dict
 
@@ -119,15 +144,41 @@ def verify(
         raise typer.Exit(1)
 
 
+def _verify_bundled() -> list:
+    """One report per part of the bundled model (DalleBart, VQGAN, CLIP folders and the vocabulary)."""
+    from blogart import assets
+    from blogart.generators.dalle.verify import VerifyReport
+    from blogart.generators.dalle.verify import verify as verify_model
+    from blogart.prompts.icons import load_concepts
+
+    model = assets.require()
+    reports = []
+    for part, folder in (("dallebart", model.dallebart), ("vqgan", model.vqgan), ("clip", model.clip)):
+        report = verify_model(folder)
+        reports.append(replace(report, name=f"{assets.NAME}/{part}"))
+    try:
+        count = len(load_concepts(model.concepts))
+        problems = () if count else ("concepts.json lists no concepts",)
+    except BlogartError as exc:
+        count, problems = 0, (str(exc),)
+    reports.append(VerifyReport(model.concepts, "concepts", problems, tensors=0, name=f"{assets.NAME}/concepts"))
+    return reports
+
+
 @app.command("path")
 def path(
     name: Annotated[
-        str | None, typer.Argument(help=f"One of: {', '.join(modelhub.KNOWN)}; none: the HF cache.")
+        str | None, typer.Argument(help=f"One of: {', '.join(modelhub.KNOWN)}, bundled; none: the HF cache.")
     ] = None,
 ) -> None:
     """Print the folder a model is loaded from (explicit path, else the HF cache), or the HF cache itself."""
     explicit, cache_dir = _explicit()
     if name is None:
         typer.echo(str(modelhub.hf_cache_dir(cache_dir)))
+        return
+    from blogart import assets
+
+    if name == assets.NAME:
+        typer.echo(str(assets.require().root))
         return
     typer.echo(str(modelhub.find(name, explicit.get(name), cache_dir)))

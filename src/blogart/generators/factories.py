@@ -61,6 +61,25 @@ def dalle_mega(ctx: Context) -> Generator:
     return _dalle("dalle-mega", ctx)
 
 
+def bundled(ctx: Context) -> Generator:
+    """The small icon model that ships with blogart (`blogart.assets`): DalleBart + VQGAN, float16 on disk."""
+    from blogart import assets
+    from blogart.generators.dalle.generator import DalleGenerator
+
+    model = assets.require()
+    for folder in (model.dallebart, model.vqgan):
+        _check_tree(folder)
+    g = ctx.settings.generate
+    return DalleGenerator(
+        assets.NAME,
+        model.dallebart,
+        model.vqgan,
+        dtype=g.dtype,
+        batch_size=g.batch_size,
+        compile_cache=user_dir() / "xla-cache" if g.compile_cache else None,
+    )
+
+
 def openai_images(ctx: Context) -> Generator:
     from blogart.errors import UsageError
     from blogart.generators.openai_images import OpenAIImagesGenerator

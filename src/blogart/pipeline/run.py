@@ -85,6 +85,8 @@ class GenerateRun:
 
 # llm.backend picks a pair of registered backends: (topic extractor, prompt writer).
 TEXT_BACKENDS = {"openai": ("openai", "openai"), "local": ("local", "templates")}
+# A generator that reads only its own caption grammar has its own prompt writer, whatever the text backend.
+GENERATOR_WRITERS = {"bundled": "icons"}
 RANKER = "clip"
 
 
@@ -135,11 +137,13 @@ def run_prompt(
     context: plugins.Context | None = None,
 ) -> PromptRun:
     """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt)."""
+    from blogart.generators.defaults import resolve
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
     from blogart.prompts.styles import get_style, load_styles
     from blogart.topics.combine import combine
 
+    settings = resolve(settings).settings  # generate.model "auto" -> the generator (and writer) it means
     seconds: dict[str, float] = {}
     backend = choose_backend(settings)
     style = get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))
@@ -148,6 +152,7 @@ def run_prompt(
     ctx = replace(context, count_tokens=count_tokens) if context else backend_context(settings, store, count_tokens)
     # Both made before any work, so a missing key or an unknown plugin fails in a second.
     extractor_name, writer_name = TEXT_BACKENDS[backend]
+    writer_name = GENERATOR_WRITERS.get(settings.generate.model, writer_name)
     extractor: TopicExtractor = plugins.create("topic_extractors", extractor_name, ctx)
     writer: PromptWriter = plugins.create("prompt_writers", writer_name, ctx)
 
@@ -287,10 +292,12 @@ def run_generate(
     Images are drawn into a staging folder and the run is published as a whole at the end
     (see `blogart.outputs.files`): a run that fails leaves the previous one as it was.
     """
+    from blogart.generators.defaults import resolve
     from blogart.outputs.files import StagedRun, check_writable
     from blogart.outputs.manifest import build_manifest
     from blogart.ranking.factory import clip_from_settings
 
+    settings = resolve(settings).settings  # "auto": DALL-E Mini when installed, else the bundled model
     # Generator and ranker found before any work, so missing weights fail in a second, not after the drawing.
     ctx = backend_context(settings, Store(settings.store.resolved()))
     generator: Generator = plugins.create("generators", settings.generate.model, ctx)

@@ -20,3 +20,12 @@ def openai(ctx: Context) -> PromptWriter:
 
     examples = load_examples(ctx.settings.prompt.library_dir or None)
     return OpenAIPromptWriter(ctx.llm(), examples, count_tokens=ctx.count_tokens)
+
+
+def icons(ctx: Context) -> PromptWriter:
+    """Offline, for the bundled icon model: key topics mapped onto its concept vocabulary, as one caption."""
+    from blogart import assets
+    from blogart.prompts.icons import load_concepts
+    from blogart.prompts.icons_writer import IconPromptWriter
+
+    return IconPromptWriter(load_concepts(assets.require().concepts), count_tokens=ctx.count_tokens)

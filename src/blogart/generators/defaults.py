@@ -1,0 +1,82 @@
+"""Which generator `generate.model = "auto"` (the default) means, and what the bundled model brings with it.
+
+The order, first match wins:
+
+1. an explicit generator (`--model`, `[generate] model`, BLOGART_GENERATE__MODEL) is used as given;
+2. DALL-E Mini when any of its weights are placed by hand (`[models] dalle_mini` or `vqgan`, or
+   `--checkpoint` / `--vqgan`) or `blogart models pull dalle-mini` put them in the Hugging Face cache;
+3. the bundled icon model (`blogart.assets`) when its files are all there, with a one-line notice;
+4. otherwise DALL-E Mini, whose missing weights fail the run naming `blogart models pull dalle-mini`.
+
+When the generator is the bundled model, ranking uses the bundled CLIP too (an open_clip `local-dir:`
+folder) unless `[rank] model`/`pretrained` or `[models] clip` were set, and moderation's CLIP concept
+checks are off unless `[moderation] concepts` was set: the bundled CLIP only knows the icon vocabulary,
+so thresholds calibrated on LAION CLIP mean nothing to it (the prompt blocklist still applies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from blogart import assets, modelhub
+from blogart.config import Settings
+from blogart.errors import MissingWeights
+
+AUTO = "auto"
+DALLE_MINI = "dalle-mini"
+PULL_COMMAND = "blogart models pull dalle-mini"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    settings: Settings  # with generate.model resolved (never "auto") and, for the bundled model, its ranker
+    notice: str | None = None  # one line for the user when the bundled model stands in for DALL-E Mini
+
+
+def notice_line(model: assets.BundledModel) -> str:
+    return (
+        f"no DALL-E Mini weights found: drawing with the bundled icon model ({model.root}); "
+        f"for DALL-E Mini run `{PULL_COMMAND}` (and `blogart models pull vqgan`)"
+    )
+
+
+def dalle_mini_installed(settings: Settings) -> bool:
+    """DALL-E Mini's weights were placed by hand or pulled into the Hugging Face cache."""
+    models = settings.models
+    if models.dalle_mini or models.vqgan:
+        return True
+    try:
+        modelhub.find(DALLE_MINI, None, models.cache_dir or None)
+    except MissingWeights:
+        return False
+    return True
+
+
+def resolve(settings: Settings) -> Defaults:
+    """Settings with the generator chosen (see the module docstring for the order); explicit choices win."""
+    name = settings.generate.model
+    if name != AUTO:
+        return Defaults(with_bundled_ranker(settings) if name == assets.NAME else settings)
+    if not dalle_mini_installed(settings) and (model := assets.installed()) is not None:
+        chosen = _set(settings, "generate", model=assets.NAME)
+        return Defaults(with_bundled_ranker(chosen), notice_line(model))
+    return Defaults(_set(settings, "generate", model=DALLE_MINI))
+
+
+def with_bundled_ranker(settings: Settings) -> Settings:
+    """The bundled CLIP for ranking (and no CLIP concept checks), where the user chose neither."""
+    if settings.rank.model_fields_set & {"model", "pretrained"} or settings.models.clip:
+        return settings
+    clip = assets.bundled().clip
+    settings = _set(settings, "rank", model=f"local-dir:{clip}")
+    if "concepts" not in settings.moderation.model_fields_set:
+        settings = _set(settings, "moderation", concepts={})
+    return settings
+
+
+def _set(settings: Settings, section: str, **values) -> Settings:
+    """A copy of `settings` with some keys of one section replaced.
+
+    The keys count as set from then on, so resolving resolved settings again changes nothing."""
+    updated = getattr(settings, section).model_copy(update=values)
+    return settings.model_copy(update={section: updated})
