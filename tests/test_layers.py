@@ -25,7 +25,20 @@ FLOORS = [
     {"topics", "prompts"},
     {"ranking", "generators"},
     {"llm"},
-    {"values", "store", "config", "text", "modelhub", "plugins", "errors", "atomic", "redact", "protocols", "__init__"},
+    {
+        "values",
+        "store",
+        "config",
+        "text",
+        "modelhub",
+        "plugins",
+        "errors",
+        "atomic",
+        "redact",
+        "protocols",
+        "assets",
+        "__init__",
+    },
 ]
 FLOOR = {part: len(FLOORS) - 1 - i for i, parts in enumerate(FLOORS) for part in parts}
 BOTTOM = 0
