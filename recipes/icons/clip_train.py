@@ -312,7 +312,7 @@ def train(args: argparse.Namespace) -> dict:
             with torch.no_grad():  # as open_clip's trainer: the temperature stays above 1/100
                 model.logit_scale.clamp_(0, math.log(100))
             step += 1
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
             if step % args.log_every == 0 or step == args.steps:
                 elapsed = time.perf_counter() - started
                 row = {
