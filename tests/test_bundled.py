@@ -90,7 +90,7 @@ def test_auto_is_the_bundled_model_when_nothing_else_is_installed(bundled_env):
     defaults = resolve(load_settings())
     s = defaults.settings
     assert s.generate.model == "bundled"
-    assert s.rank.model == f"local-dir:{bundled_env / 'clip'}"
+    assert s.rank.model == "bundled"
     assert s.moderation.concepts == {}  # LAION-calibrated thresholds mean nothing to the bundled CLIP
     assert defaults.notice and "\n" not in defaults.notice
     assert f"`{PULL_COMMAND}`" in defaults.notice and str(bundled_env) in defaults.notice
@@ -187,7 +187,7 @@ def test_generate_draws_with_the_bundled_model_by_default(bundled_env, tmp_path)
     manifest = json.loads(result.stdout)
     assert manifest["generator"] == "bundled" and manifest["ranked"] is True
     assert manifest["models"]["weights"]["checkpoint"] == str(bundled_env / "dallebart")
-    assert manifest["models"]["ranker"] == f"local-dir:{bundled_env / 'clip'}"
+    assert manifest["models"]["ranker"] == "bundled-icons-clip"
     text = manifest["text"]
     assert text["writer"] == "icons" and "bread" in text["prompt"] and text["prompt"].startswith("a bread")
     # Counted with the bundled model's own BPE tokenizer, as for any DalleBart folder.

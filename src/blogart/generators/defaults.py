@@ -8,8 +8,8 @@ The order, first match wins:
 3. the bundled icon model (`blogart.assets`) when its files are all there, with a one-line notice;
 4. otherwise DALL-E Mini, whose missing weights fail the run naming `blogart models pull dalle-mini`.
 
-When the generator is the bundled model, ranking uses the bundled CLIP too (an open_clip `local-dir:`
-folder) unless `[rank] model`/`pretrained` or `[models] clip` were set, and moderation's CLIP concept
+When the generator is the bundled model, ranking uses the bundled CLIP too (`[rank] model = "bundled"`,
+an open_clip folder) unless `[rank] model`/`pretrained` or `[models] clip` were set, and moderation's CLIP concept
 checks are off unless `[moderation] concepts` was set: the bundled CLIP only knows the icon vocabulary,
 so thresholds calibrated on LAION CLIP mean nothing to it (the prompt blocklist still applies).
 """
@@ -67,8 +67,7 @@ def with_bundled_ranker(settings: Settings) -> Settings:
     """The bundled CLIP for ranking (and no CLIP concept checks), where the user chose neither."""
     if settings.rank.model_fields_set & {"model", "pretrained"} or settings.models.clip:
         return settings
-    clip = assets.bundled().clip
-    settings = _set(settings, "rank", model=f"local-dir:{clip}")
+    settings = _set(settings, "rank", model="bundled")
     if "concepts" not in settings.moderation.model_fields_set:
         settings = _set(settings, "moderation", concepts={})
     return settings

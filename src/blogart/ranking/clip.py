@@ -8,6 +8,7 @@ torch and open_clip are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 _MODELHUB_NAMES = {(DEFAULT_MODEL, DEFAULT_PRETRAINED): "clip", ("ViT-L-14", "laion2b_s32b_b82k"): "clip-l14"}
 _WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth")
 _CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+BUNDLED = "bundled"  # [rank] model = "bundled": the small CLIP that ships in blogart.assets
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,28 @@ class ClipSource:
     model_id: str
     preprocess: dict[str, Any] = field(default_factory=dict)  # mean/std/... of the pretrained tag
     quick_gelu: bool = False
+
+
+def _looks_like_folder(model: str) -> bool:
+    """A path rather than a model name: it names an existing folder, or is spelt like a path."""
+    return model.startswith(("/", "./", "../", "~")) or Path(model).expanduser().is_dir()
+
+
+def _checked_folder(folder: Path, model: str) -> Path:
+    """`folder` when it holds a readable open_clip_config.json with a model_cfg and a weights file."""
+    config = folder / "open_clip_config.json"
+    if not folder.is_dir():
+        raise MissingWeights(f"CLIP folder not found: {folder}")
+    if not config.is_file():
+        raise MissingWeights(f"{folder} has no open_clip_config.json (needed by {model})")
+    try:
+        model_cfg = json.loads(config.read_text(encoding="utf-8"))["model_cfg"]
+        model_cfg["vision_cfg"], model_cfg["text_cfg"]  # noqa: B018 - open_clip needs both towers
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MissingWeights(f"{config} is not an open_clip config ({type(exc).__name__}: {exc})") from None
+    if _checkpoint_in(folder) is None:
+        raise MissingWeights(f"no checkpoint file in {folder}")
+    return folder
 
 
 def _pull_hint(model: str, pretrained: str) -> str:
@@ -84,16 +108,21 @@ def resolve_clip(
     """Map (model, pretrained tag or file, explicit weights) to files on disk, or raise MissingWeights.
 
     `weights` is an explicit checkpoint (file, or folder holding one) from config or a flag; it wins.
+    `model` may also be "bundled" or a folder holding open_clip_config.json and its weights (what
+    recipes/icons/clip_train.py writes); `pretrained` is then ignored.
     """
     import open_clip
 
-    if model.startswith("local-dir:"):
+    if model == BUNDLED:
+        from blogart.assets import bundled_dir
+
+        folder = bundled_dir() / "clip"
+        if not folder.is_dir():
+            raise MissingWeights(f"this install has no bundled CLIP ({folder}); rebuild it with recipes/icons/")
+        return ClipSource(f"local-dir:{_checked_folder(folder, model)}", None, "bundled-icons-clip")
+    if model.startswith("local-dir:") or _looks_like_folder(model):
         folder = Path(model.removeprefix("local-dir:")).expanduser()
-        if not (folder / "open_clip_config.json").is_file():
-            raise MissingWeights(f"{folder} has no open_clip_config.json (needed by {model})")
-        if _checkpoint_in(folder) is None:
-            raise MissingWeights(f"no checkpoint file in {folder}")
-        return ClipSource(f"local-dir:{folder}", None, model)
+        return ClipSource(f"local-dir:{_checked_folder(folder, model)}", None, model)
 
     if model.startswith("hf-hub:"):
         repo = model.removeprefix("hf-hub:")
@@ -173,7 +202,8 @@ class ClipModel:
             tokenizer = open_clip.get_tokenizer(source.model_name)
         except Exception as exc:  # a corrupt or mismatched file fails in torch, safetensors or open_clip
             raise MissingWeights(f"cannot load CLIP {source.model_id}: {one_line(exc)}") from exc
-        return cls(model, preprocess, tokenizer, source.model_id, batch_size)
+        # The bundled weights are stored as float16; compute in float32 whatever the file held.
+        return cls(model.float(), preprocess, tokenizer, source.model_id, batch_size)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised text embeddings, one row per text (cached per text: concepts and topics repeat)."""

@@ -1,0 +1,376 @@
+"""Train the bundled icon CLIP: open_clip's own model and contrastive loss on the recipe's renders.
+
+    python recipes/icons/clip_train.py DATA/train --out DIR --steps N --batch-size B --lr LR --seed S \
+        [--resume] [--json]
+
+DATA/train holds NNNNN.png + NNNNN.txt pairs (128x128 renders and their captions). DIR gets:
+
+    open_clip_config.json        {"model_cfg": ..., "preprocess_cfg": ...}: what `local-dir:DIR` loads
+    open_clip_model.safetensors  float32 weights (the recipe's export stores them as float16)
+    log.jsonl                    one line per logged step
+    report.json                  config, sizes, speed, final loss, held-out retrieval when DATA/test exists
+    train/state.pt               model, optimiser and counters, written atomically every --save-every steps
+
+Each step's batch and augmentation come from a generator seeded by (seed, step), so `--resume` after a
+kill -9 replays exactly the batches an uninterrupted run would have seen. torch picks CUDA when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent.parent / "src"
+if not (SRC / "blogart").is_dir():  # pragma: no cover - only when the script is copied elsewhere
+    raise SystemExit(f"clip_train.py expects the blogart source tree at {SRC}")
+if str(SRC) not in sys.path:  # run from the source tree, installed or not
+    sys.path.insert(0, str(SRC))
+
+from blogart.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
+from blogart.errors import InputError, UsageError  # noqa: E402
+
+DEFAULT_CONFIG = HERE / "blogart-icons-clip.json"
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+STATE_FILE = "train/state.pt"
+# open_clip's defaults (the OpenAI CLIP statistics); the loader reads them back from open_clip_config.json.
+MEAN = (0.48145466, 0.4578275, 0.40821073)
+STD = (0.26862954, 0.26130258, 0.27577711)
+WARMUP_FRACTION = 0.05
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("data", type=Path, help="folder of NNNNN.png + NNNNN.txt pairs")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="open_clip model config JSON")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=200, help="steps between saved states")
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--eval", type=Path, default=None, help="held-out pairs (default: DATA/../test if present)")
+    p.add_argument("--eval-pairs", type=int, default=100, help="retrieval among this many pairs at a time")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train/state.pt")
+    p.add_argument("--json", action="store_true", help="print report.json on stdout at the end")
+    args = p.parse_args(argv)
+    for name in ("steps", "batch_size", "save_every", "log_every", "eval_pairs"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr <= 0:
+        p.error("--lr must be positive")
+    return args
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+
+def read_pairs(folder: Path, image_size: int, limit: int | None = None):
+    """(uint8 tensor N x 3 x S x S, captions) of every NNNNN.png with its NNNNN.txt, in name order."""
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    if not folder.is_dir():
+        raise InputError(f"no data folder at {folder}")
+    images, captions = [], []
+    for png in sorted(folder.glob("*.png"))[:limit]:
+        txt = png.with_suffix(".txt")
+        if not txt.is_file():
+            continue
+        try:
+            with Image.open(png) as im:
+                im = im.convert("RGB")
+                if im.size != (image_size, image_size):
+                    im = im.resize((image_size, image_size), Image.Resampling.BICUBIC)
+                images.append(np.asarray(im))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(f"not a readable image: {png} ({exc})") from None
+        captions.append(txt.read_text(encoding="utf-8").strip())
+    if not images:
+        raise InputError(f"{folder} holds no NNNNN.png + NNNNN.txt pairs")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), captions
+
+
+def augment(images, generator):
+    """Small shifts and a slight brightness change: nothing that makes a caption false.
+
+    No flips (captions say "left to right") and no hue or saturation change (captions name colours).
+    A shift of up to 1/16 of the side, filled by repeating the edge, keeps every emoji in view.
+    """
+    import torch
+
+    n, _, size, _ = images.shape
+    pad = max(1, size // 16)
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="replicate")
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
+    crops = [padded[i, :, y : y + size, x : x + size] for i, (x, y) in enumerate(zip(dx, dy, strict=True))]
+    shifted = torch.stack(crops)
+    brightness = 1.0 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.1  # +-5%
+    return (shifted * brightness).clamp(0.0, 1.0)
+
+
+def normalise(images):
+    import torch
+
+    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
+    return (images - mean) / std
+
+
+# ---- model and optimiser ------------------------------------------------------------------------
+
+
+def read_model_config(path: Path) -> dict:
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the model config {path}: {exc}") from None
+    if not all(key in cfg for key in ("embed_dim", "vision_cfg", "text_cfg")):
+        raise InputError(f"{path} is not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)")
+    return cfg
+
+
+def build_model(path: Path):
+    """open_clip's CLIP from the config file, registered under the file's stem; no pretrained weights."""
+    import open_clip
+
+    open_clip.add_model_config(path)
+    return open_clip.create_model(path.stem, pretrained=None)
+
+
+def param_groups(model, weight_decay: float):
+    """Weight decay on matrices only; gains, biases, embeddings and the logit scale are left alone."""
+    decay, plain = [], []
+    for name, param in model.named_parameters():
+        no_decay = param.ndim < 2 or "embedding" in name or "logit_scale" in name or name.endswith("class_embedding")
+        (plain if no_decay else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def learning_rate(step: int, total: int, peak: float) -> float:
+    """Linear warmup, then cosine decay to zero."""
+    warmup = max(1, int(total * WARMUP_FRACTION))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+# ---- state --------------------------------------------------------------------------------------
+
+
+def save_state(out: Path, model, optimizer, step: int, run: dict) -> None:
+    import torch
+
+    buffer = io.BytesIO()
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "run": run}
+    torch.save(state, buffer)
+    atomic_write_bytes(out / STATE_FILE, buffer.getvalue())
+
+
+def load_state(out: Path, device) -> dict:
+    import torch
+
+    path = out / STATE_FILE
+    if not path.is_file():
+        raise UsageError(f"nothing to resume in {out} (no {STATE_FILE}); run without --resume")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged file
+        raise UsageError(f"{path} is not a readable training state ({exc}); start a new --out") from None
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop log lines past the resumed step (written after the last save by a killed run)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except ValueError:
+            continue  # a line cut off by the kill
+    atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
+
+
+def save_model(out: Path, model, cfg: dict) -> None:
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(out / WEIGHTS_FILE, save(tensors))
+    preprocess = {"mean": list(MEAN), "std": list(STD), "interpolation": "bicubic", "resize_mode": "shortest"}
+    atomic_write_json(out / CONFIG_FILE, {"model_cfg": cfg, "preprocess_cfg": preprocess})
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+
+
+def retrieval_top1(model, tokenizer, images, captions, device, pairs: int = 100) -> float:
+    """Caption -> image top-1 accuracy among groups of `pairs` held-out pairs (chance: 1/pairs)."""
+    import torch
+
+    model.eval()
+    hits = total = 0
+    with torch.no_grad():
+        for start in range(0, len(captions) - pairs + 1, pairs):
+            batch = normalise(images[start : start + pairs].to(device).float() / 255.0)
+            image_features = model.encode_image(batch, normalize=True)
+            text_features = model.encode_text(tokenizer(captions[start : start + pairs]).to(device), normalize=True)
+            best = (text_features @ image_features.T).argmax(dim=1).cpu()
+            hits += int((best == torch.arange(pairs)).sum())
+            total += pairs
+    model.train()
+    return hits / total if total else float("nan")
+
+
+# ---- training -----------------------------------------------------------------------------------
+
+
+def train(args: argparse.Namespace) -> dict:
+    import open_clip
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    out: Path = args.out
+    cfg = read_model_config(args.config)
+    run = {
+        "config": cfg,
+        "data": str(args.data),
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "seed": args.seed,
+    }
+    state = None
+    if args.resume:
+        state = load_state(out, device)
+        settings = ("config", "steps", "batch_size", "lr", "weight_decay", "seed")
+        changed = [k for k in settings if state["run"][k] != run[k]]
+        if changed:
+            raise UsageError(f"--resume with other settings than the saved run ({', '.join(changed)}); use a new --out")
+    elif (out / STATE_FILE).exists():
+        raise UsageError(f"{out} already holds a run; pass --resume to continue it or pick a new --out")
+
+    image_size = int(cfg["vision_cfg"]["image_size"])
+    images, captions = read_pairs(args.data, image_size)
+    tokenizer = open_clip.get_tokenizer("", context_length=int(cfg["text_cfg"].get("context_length", 77)))
+    tokens = tokenizer(captions)
+
+    torch.manual_seed(args.seed)
+    model = build_model(args.config).to(device)
+    optimizer = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+    loss_fn = open_clip.ClipLoss()
+    step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.jsonl"
+    if args.resume:
+        trim_log(log_path, step)
+    elif log_path.exists():
+        log_path.unlink()
+    n_params = sum(p.numel() for p in model.parameters())
+    # bfloat16 matmuls on a GPU; float32 on the CPU, where a resumed run must match an uninterrupted one exactly.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+    model.train()
+    first_step, started, loss_value = step, time.perf_counter(), float("nan")
+    with log_path.open("a", encoding="utf-8") as log:
+        while step < args.steps:
+            generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+            index = torch.randint(0, len(captions), (args.batch_size,), generator=generator)
+            batch = augment(images[index].float() / 255.0, generator)
+            lr = learning_rate(step, args.steps, args.lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with autocast:
+                image_features, text_features, logit_scale = model(
+                    normalise(batch.to(device)), tokens[index].to(device)
+                )
+                loss = loss_fn(image_features.float(), text_features.float(), logit_scale.float())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():  # as open_clip's trainer: the temperature stays above 1/100
+                model.logit_scale.clamp_(0, math.log(100))
+            step += 1
+            loss_value = float(loss.detach())
+            if step % args.log_every == 0 or step == args.steps:
+                elapsed = time.perf_counter() - started
+                row = {
+                    "step": step,
+                    "loss": round(loss_value, 5),
+                    "lr": lr,
+                    "logit_scale": round(float(model.logit_scale.exp()), 3),
+                    "steps_per_s": round((step - first_step) / elapsed, 3) if elapsed > 0 else None,
+                }
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+            if step % args.save_every == 0 or step == args.steps:
+                log.flush()
+                save_state(out, model, optimizer, step, run)
+    elapsed = time.perf_counter() - started
+
+    save_model(out, model, cfg)
+    report = {
+        **{k: v for k, v in run.items() if k != "config"},
+        "model_config": cfg,
+        "parameters": n_params,
+        "float16_bytes": 2 * n_params,
+        "train_pairs": len(captions),
+        "device": device.type if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "final_loss": loss_value,
+        "steps_this_run": step - first_step,
+        "seconds_this_run": round(elapsed, 2),
+        "steps_per_s": round((step - first_step) / elapsed, 3) if elapsed > 0 and step > first_step else None,
+    }
+    eval_dir = args.eval or (args.data.parent / "test")
+    if eval_dir.is_dir():
+        test_images, test_captions = read_pairs(eval_dir, image_size)
+        pairs = min(args.eval_pairs, len(test_captions))
+        report["eval"] = {
+            "folder": str(eval_dir),
+            "pairs": pairs,
+            "groups": len(test_captions) // pairs,
+            "caption_to_image_top1": retrieval_top1(model, tokenizer, test_images, test_captions, device, pairs),
+        }
+    atomic_write_json(out / "report.json", report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = train(args)
+    except (InputError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        top1 = report.get("eval", {}).get("caption_to_image_top1")
+        extra = f", held-out top-1 {top1:.1%}" if top1 is not None else ""
+        print(f"trained {report['steps']} steps, loss {report['final_loss']:.3f}{extra}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
