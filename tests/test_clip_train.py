@@ -154,10 +154,11 @@ def test_bundled_names_the_packaged_folder(trained, tmp_path, monkeypatch):
     assert clip.encode_texts(list(CONCEPTS)).shape == (2, TINY["embed_dim"])
 
 
-def test_the_bundled_folder_name_resolves_to_the_package_assets():
+def test_the_bundled_folder_name_resolves_to_the_package_assets(monkeypatch):
     import blogart
     from blogart.assets import bundled_dir
 
+    monkeypatch.delenv("BLOGART_ASSETS")  # conftest points it away from the package for every other test
     assert bundled_dir() == Path(blogart.__file__).resolve().parent / "assets" / "icons"
 
 
