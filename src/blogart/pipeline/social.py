@@ -161,7 +161,7 @@ def run_social(
             draws.append(TopicDraw(topic, prompt, tuple(ranked)))
         seconds["draw_and_rank"] = time.perf_counter() - clock
 
-        slides = pick_slides(draws, count, style.name)
+        slides = pick_slides(draws, count, style.name, run.key_topics.topics)
         report(f"writing {len(slides)} images for {', '.join(p.name for p in chosen)}")
         clock = time.perf_counter()
         summary_platforms = staged.write_platforms(slides, chosen, post.text)

@@ -39,7 +39,9 @@ def lead_with(key_topics: KeyTopics, topic: Topic) -> KeyTopics:
     return KeyTopics((topic, *(t for t in key_topics.topics if t != topic)), key_topics.summary)
 
 
-def pick_slides(draws: Sequence[TopicDraw], count: int, style: str = "illustration") -> list[Slide]:
+def pick_slides(
+    draws: Sequence[TopicDraw], count: int, style: str = "illustration", key_topics: Sequence[Topic] = ()
+) -> list[Slide]:
     """At most `count` unflagged images: the best of each topic first, then the next best of any topic.
 
     The picked images are returned best score first.
@@ -57,15 +59,20 @@ def pick_slides(draws: Sequence[TopicDraw], count: int, style: str = "illustrati
     )
     picked += rest[: max(count - len(picked), 0)]
     picked.sort(key=lambda pair: pair[1].score, reverse=True)
-    return [Slide(d.topic, d.prompt, r, alt_text(d.topic, d.prompt, style)) for d, r in picked]
+    others = list(key_topics) or [d.topic for d in draws]
+    return [Slide(d.topic, d.prompt, r, alt_text(d.topic, others, style)) for d, r in picked]
 
 
-def alt_text(topic: Topic, prompt: ImagePrompt, style: str) -> str:
-    """One sentence from the prompt's subject and the post's words (the template, no LLM)."""
+def alt_text(topic: Topic, others: Sequence[Topic], style: str) -> str:
+    """One sentence: what the image shows (its topic) and what the post is about (the other key topics).
+
+    A template, no LLM; the publishing work's alt-text writer can take its place.
+    """
     kind = style.replace("-", " ").strip() or "image"
     article = "An" if kind[0].lower() in "aeiou" else "A"
     sentence = f"{article} {kind} of {topic.phrase}"
-    context = topic.abstraction.strip().rstrip(".!?")
-    if context and context.lower() != topic.phrase.lower():
-        sentence += f", for a post that says: {context}"
+    context = [t.phrase for t in others if t.phrase.lower() != topic.phrase.lower()][:3]
+    if context:
+        listed = context[0] if len(context) == 1 else ", ".join(context[:-1]) + " and " + context[-1]
+        sentence += f", for a post about {listed}"
     return sentence + "."

@@ -184,6 +184,7 @@ def _sentences(text: str) -> str:
         line = re.sub(r"\s+([.,!?;:])", r"\1", " ".join(line.split()))
         line = re.sub(r"[,\s]*,[,\s]*", ", ", line)
         line = re.sub(r",\s*([.!?;:])", r"\1", line)
+        line = re.sub(r"([.!?;:]),", r"\1", line)
         words = line.split()
         kept = [w for i, w in enumerate(words) if i == 0 or w.strip(",").lower() != words[i - 1].strip(",").lower()]
         line = " ".join(kept).strip(" ,;:-")
