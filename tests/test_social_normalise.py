@@ -71,7 +71,10 @@ def test_the_other_posts_keep_their_subjects():
     assert "cherry tomatoes" in garden and "balcony garden, urban gardening, grow your own" in garden
     assert "right now" in garden and "please send ideas" in garden and "folded hands" in garden
     octopus = normalise(read_post(str(POSTS / "x-short.txt")).text).text
-    assert octopus == "today I learned octopuses have three hearts, octopus, and blue blood. mind blown for real, ocean facts."
+    assert (
+        octopus
+        == "today I learned octopuses have three hearts, octopus, and blue blood. mind blown for real, ocean facts."
+    )
     commute = normalise(read_post(str(POSTS / "commute.md")).text).text
     assert commute.startswith("Bike commute diaries, bicycle. Rode to work through the rain again today laughing.")
     assert "night lights for the dark mornings" in commute  # a Markdown link keeps its words
@@ -118,8 +121,10 @@ def test_reading_each_format():
     assert text.format == "text" and text.text.startswith("ngl my sourdough") and len(text.content_hash) == 64
     markdown = read_post(str(POSTS / "commute.md"))
     assert markdown.format == "markdown"
-    assert markdown.text.splitlines()[:2] == ["Bike commute diaries 🚲", "Rode to work thru the rain again today lol. "
-                                             "Waterproof jacket = MVP, cold fingers = not so much 🥶"]
+    assert markdown.text.splitlines()[:2] == [
+        "Bike commute diaries 🚲",
+        "Rode to work thru the rain again today lol. Waterproof jacket = MVP, cold fingers = not so much 🥶",
+    ]
     assert "mudguards: absolute lifesaver" in markdown.text and "](" not in markdown.text
     export = read_post(str(POSTS / "launch.json"))
     assert export.format == "json" and export.platforms == ("linkedin", "x") and export.title == "Launch day"

@@ -100,5 +100,10 @@ def test_platform_images_are_exact_sizes_and_keep_the_centre(tmp_path):
                 assert written.size == (width, height)
                 assert written.getpixel((width // 2, height // 2)) == (255, 0, 0)
                 assert written.getpixel((2, 2)) == (255, 255, 255)
-    assert names == ["instagram/01-square.png", "instagram/01-portrait.png", "linkedin/01-landscape.png", "x/01-landscape.png"]
+    assert names == [
+        "instagram/01-square.png",
+        "instagram/01-portrait.png",
+        "linkedin/01-landscape.png",
+        "x/01-landscape.png",
+    ]
     assert fit(image.convert("L"), 100, 50).mode == "RGB"

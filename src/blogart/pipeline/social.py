@@ -240,9 +240,7 @@ def run_social(
             "slides": len(slides),
             "platforms": summary_platforms,
             "limits": {
-                name: {"caption": p.caption_limit, "alt": p.alt_limit}
-                for name, p in PLATFORMS.items()
-                if p in chosen
+                name: {"caption": p.caption_limit, "alt": p.alt_limit} for name, p in PLATFORMS.items() if p in chosen
             },
         }
         manifest_path = staged.publish_social(manifest, summary)
