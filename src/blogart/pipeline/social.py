@@ -20,7 +20,6 @@ from blogart import __version__, plugins
 from blogart.config import Settings
 from blogart.pipeline.run import (
     TEXT_BACKENDS,
-    _check_blocklist,
     _quiet,
     _request,
     _token_counter,
@@ -148,7 +147,7 @@ def run_social(
                 prompt = run.prompt
             else:
                 prompt = writer.write(key_topics, document.title, style, settings.prompt.negative, budget)
-                _check_blocklist(prompt.text, settings)
+            # The blocklist and OpenAI: the social preset skips a refused slide, the standard one stops the run.
             flags = ranker.check_prompt(prompt.text)
             if flags:
                 refused.append({"topic": topic.phrase, "prompt": prompt.text, "flags": _flag_rows(flags)})
