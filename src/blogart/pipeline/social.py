@@ -90,8 +90,13 @@ def run_social(
     stdin: BinaryIO | None = None,
     report: Callable[[str], None] = _quiet,
 ) -> SocialResult:
+    """Read, normalise, extract topics, draw and rank per slide topic, pick the carousel, write the folder.
+
+    The run folder is staged and published whole (see outputs.social); nothing is posted anywhere.
+    """
     from blogart.outputs.files import check_writable
     from blogart.outputs.social import SocialRun
+    from blogart.prompts.styles import get_style, load_styles
     from blogart.ranking.factory import build_ranker
     from blogart.ranking.moderation import describe_flag
     from blogart.social.platforms import PLATFORMS
@@ -129,8 +134,6 @@ def run_social(
     # The lead prompt's writer again, for the other slides' prompts.
     writer_name = TEXT_BACKENDS[choose_backend(settings)][1]
     writer: PromptWriter = plugins.create("prompt_writers", writer_name, replace(ctx, count_tokens=counter))
-
-    from blogart.prompts.styles import get_style, load_styles
 
     style = get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))
     budget = min(settings.prompt.max_tokens, generator.max_prompt_tokens() or settings.prompt.max_tokens)
