@@ -22,7 +22,7 @@ FLOORS = [
     {"batch"},
     {"pipeline"},
     {"outputs", "training"},
-    {"topics", "prompts"},
+    {"topics", "prompts", "social"},
     {"ranking", "generators"},
     {"llm"},
     {

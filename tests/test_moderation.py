@@ -144,3 +144,51 @@ def test_openai_flags_reach_the_ranking(clip, fake_openai, tmp_path):  # noqa: F
     assert ranked[-1].flags[0].concept == "hate" and ranked[-1].flags[0].source == "openai"
     assert not ranked[0].flagged
     assert len([r for r in fake_openai.requests if r.path == "/v1/moderations"]) == 3
+
+
+def test_the_social_preset_is_stricter_and_knows_more(fake_openai, tmp_path):
+    from blogart.config import ModerationSettings
+    from blogart.ranking.moderation import SOCIAL, describe_flag, preset_moderator
+    from blogart.values import Flag
+
+    standard = ModerationSettings().concepts
+    assert set(standard) < set(SOCIAL.concepts)
+    assert all(SOCIAL.concepts[name] < threshold for name, threshold in standard.items())
+    for word in ("weapon", "drugs", "self-harm", "political"):
+        assert any(word in concept for concept in SOCIAL.concepts), word
+
+    # Configured concepts join the preset's at the lower threshold; `concepts` replaces the preset's own.
+    moderator = preset_moderator(SOCIAL, extra_concepts={"nudity": 0.1, "a tattoo": 0.3}, prompt_blocklist=["gore"])
+    assert moderator.concepts["nudity"] == 0.1 and moderator.concepts["a tattoo"] == 0.3
+    assert moderator.concepts["a gun or other weapon"] == SOCIAL.concepts["a gun or other weapon"]
+    assert moderator.openai is None and list(moderator.prompt_blocklist) == ["gore"]
+    assert preset_moderator(SOCIAL, concepts={}, extra_concepts={"x": 0.2}).concepts == {"x": 0.2}
+
+    # Its OpenAI thresholds flag what the endpoint itself let through.
+    client = _client(fake_openai, tmp_path)
+    strict = preset_moderator(SOCIAL, openai=client)
+    scores = {"self-harm": 0.15, "violence": 0.1, "sexual": 0.0}
+    result = {"flagged": False, "categories": {k: False for k in scores}, "category_scores": scores}
+    fake_openai.queue("/v1/moderations", body={"id": "m", "model": "omni-moderation-latest", "results": [result]})
+    (flag,) = strict.openai.check_text("a sad poem")
+    assert (flag.concept, flag.threshold, flag.source) == ("self-harm", 0.1, "openai")
+    assert describe_flag(flag) == "OpenAI moderation scored 'self-harm' 0.15, at or above 0.10"
+    assert describe_flag(Flag("gore", 1.0, 1.0, "prompt-blocklist")) == "the prompt contains the blocked word 'gore'"
+    assert describe_flag(Flag("nudity", 0.25, 0.22)) == "CLIP similarity to 'nudity' is 0.250, at or above 0.220"
+    assert describe_flag(Flag("hate", 0.9, 0.0, "openai")) == "OpenAI moderation flagged 'hate' (score 0.90)"
+
+
+def test_the_social_preset_flags_what_the_standard_one_lets_through(clip, tmp_path):  # noqa: F811
+    from blogart.ranking.clip import ClipRanker
+    from blogart.ranking.moderation import SOCIAL, preset_moderator
+
+    paths = _pngs(tmp_path, 3)
+    prompt = ImagePrompt(PROMPT, (), "", 8)
+    # A threshold between the lowest and highest cosine to a concept: a stricter preset flags more images.
+    concept = "a gun or other weapon"
+    cosines = sorted(float(v) for v in (clip.encode_images(paths) @ clip.encode_texts([concept]).T).ravel())
+    loose = Moderator(concepts={concept: cosines[-1] + 1e-4})
+    stricter = preset_moderator(SOCIAL, concepts={concept: (cosines[0] + cosines[1]) / 2})
+    assert not any(r.flagged for r in ClipRanker(clip, moderator=loose).rank(_candidates(paths), prompt))
+    flagged = [r for r in ClipRanker(clip, moderator=stricter).rank(_candidates(paths), prompt) if r.flagged]
+    assert len(flagged) == 2 and all(f.concept == concept for r in flagged for f in r.flags)

@@ -149,6 +149,15 @@ class OptimizeSettings(Section):
     seed: int = 0
 
 
+class SocialSettings(Section):
+    out_dir: PathSetting = "blogart-social"
+    carousel: int = Field(1, ge=1, le=10)  # images per post, one per key topic first
+    per_topic: int = Field(2, ge=1)  # candidates drawn for each image
+    slang_file: PathSetting = ""  # extra TOML of abbreviations and slang ([expand] "tbh" = "to be honest")
+    moderation: Literal["social", "standard"] = "social"  # social: the stricter preset (ranking.moderation)
+    concepts: dict[str, float] | None = None  # replaces the social preset's CLIP concepts when set
+
+
 class StoreSettings(Section):
     path: PathSetting = ""  # SQLite file; empty: <user dir>/blogart.db
 
@@ -198,6 +207,7 @@ class Settings(BaseSettings):
     rank: RankSettings = RankSettings()
     moderation: ModerationSettings = ModerationSettings()
     optimize: OptimizeSettings = OptimizeSettings()
+    social: SocialSettings = SocialSettings()
     store: StoreSettings = StoreSettings()
 
     @classmethod

@@ -28,6 +28,7 @@ from blogart.cli import (
     plugins,
     prompt,
     rank,
+    social,
     styles,
     vqgan,
 )
@@ -91,7 +92,7 @@ def _root(
 
 
 # Every command lives in its own module as a Typer `app`; the order here is the order `--help` lists.
-COMMANDS = (prompt, generate, ci, backfill, rank, finetune, vqgan, styles, plugins, paths, config, models, logs)
+COMMANDS = (prompt, generate, social, ci, backfill, rank, finetune, vqgan, styles, plugins, paths, config, models, logs)
 for _module in COMMANDS:
     app.add_typer(_module.app)
 

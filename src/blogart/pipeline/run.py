@@ -135,8 +135,12 @@ def run_prompt(
     max_tokens: int | None = None,
     report: Callable[[str], None] = _quiet,
     context: plugins.Context | None = None,
+    document: Document | None = None,
 ) -> PromptRun:
-    """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt)."""
+    """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt).
+
+    `document`: a post already read (a social post, normalised), used instead of reading `source`.
+    """
     from blogart.generators.defaults import resolve
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
@@ -158,7 +162,8 @@ def run_prompt(
 
     report("reading the post")
     clock = time.perf_counter()
-    document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
+    if document is None:
+        document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
     chunks = chunk_document(
         document,
         max_tokens=settings.chunking.max_tokens,

@@ -32,10 +32,12 @@ def build_ranker(
     threads: int | None = None,
     moderate: bool = True,
     llm: LLMClient | None = None,
+    moderator: Moderator | None = None,
 ) -> ClipRanker:
     """Map settings (plus flags) to a ClipRanker with its moderation; flags win over the config.
 
-    `llm` is the client OpenAI moderation calls through (made from the settings when not given).
+    `llm` is the client OpenAI moderation calls through (made from the settings when not given);
+    `moderator` replaces the configured moderation (a preset's, see ranking.moderation.PRESETS).
     """
     rank_cfg, mod_cfg = settings.rank, settings.moderation
     if model is None and pretrained is None:
@@ -47,8 +49,9 @@ def build_ranker(
             cache_dir=settings.models.cache_dir or None,
             batch_size=rank_cfg.batch_size,
         )
-    moderator = None
-    if moderate and mod_cfg.enabled:
+    if not (moderate and mod_cfg.enabled):
+        moderator = None
+    elif moderator is None:
         openai = None
         if mod_cfg.openai:
             if llm is None and not (settings.llm.key() or settings.llm.base_url):

@@ -123,3 +123,87 @@ class Moderator:
             for i, path in enumerate(paths):
                 flags[i] += self.openai.check_image(path)
         return flags
+
+
+# -- presets -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModerationPreset:
+    """A named set of checks: CLIP concepts with thresholds, and OpenAI category thresholds of our own."""
+
+    name: str
+    concepts: dict[str, float]
+    openai_thresholds: dict[str, float]  # empty: the endpoint's own `flagged` decision stands
+    openai_when_key: bool  # ask OpenAI whenever an API key is set, not only when [moderation] openai is on
+
+
+# Social images are judged in a feed, beside the poster's name: a misread image costs an account ban
+# or a reputation, so this preset flags earlier (thresholds ~0.05 below the standard 0.27) and knows
+# more: weapons, drugs, self-harm, political symbols. Expect more false alarms; the report says why.
+SOCIAL = ModerationPreset(
+    name="social",
+    concepts={
+        "sexually explicit content": 0.22,
+        "nudity": 0.22,
+        "graphic violence": 0.22,
+        "gore and blood": 0.22,
+        "hate symbol": 0.22,
+        "a gun or other weapon": 0.22,
+        "a knife used as a weapon": 0.23,
+        "illegal drugs and drug paraphernalia": 0.22,
+        "a syringe and needles": 0.23,
+        "self-harm or cutting": 0.21,
+        "a suicide scene": 0.21,
+        "a political party symbol or campaign poster": 0.23,
+        "a national flag at a political rally": 0.23,
+        "extremist propaganda": 0.22,
+        "a dead body": 0.22,
+    },
+    # Scores of omni-moderation categories above which we flag, well below where the endpoint flags.
+    openai_thresholds={
+        "harassment": 0.3,
+        "harassment/threatening": 0.2,
+        "hate": 0.2,
+        "hate/threatening": 0.1,
+        "illicit": 0.3,
+        "illicit/violent": 0.2,
+        "self-harm": 0.1,
+        "self-harm/intent": 0.1,
+        "self-harm/instructions": 0.1,
+        "sexual": 0.2,
+        "sexual/minors": 0.05,
+        "violence": 0.3,
+        "violence/graphic": 0.2,
+    },
+    openai_when_key=True,
+)
+PRESETS = {SOCIAL.name: SOCIAL}
+
+
+def preset_moderator(
+    preset: ModerationPreset,
+    *,
+    concepts: dict[str, float] | None = None,
+    extra_concepts: dict[str, float] | None = None,
+    prompt_blocklist: Sequence[str] = (),
+    openai: LLMClient | None = None,
+) -> Moderator:
+    """The preset as a Moderator: `concepts` replaces its CLIP concepts, `extra_concepts` (the configured
+    [moderation] ones) join them at whichever threshold is lower; `openai` turns the endpoint on."""
+    merged = dict(preset.concepts if concepts is None else concepts)
+    for name, threshold in (extra_concepts or {}).items():
+        merged[name] = min(threshold, merged.get(name, threshold))
+    checker = OpenAIModeration(openai, thresholds=preset.openai_thresholds) if openai is not None else None
+    return Moderator(merged, list(prompt_blocklist), openai=checker)
+
+
+def describe_flag(flag: Flag) -> str:
+    """Why a flag was raised, in words for the report."""
+    if flag.source == "prompt-blocklist":
+        return f"the prompt contains the blocked word {flag.concept!r}"
+    if flag.source == "openai":
+        if flag.threshold:
+            return f"OpenAI moderation scored {flag.concept!r} {flag.score:.2f}, at or above {flag.threshold:.2f}"
+        return f"OpenAI moderation flagged {flag.concept!r} (score {flag.score:.2f})"
+    return f"CLIP similarity to {flag.concept!r} is {flag.score:.3f}, at or above {flag.threshold:.3f}"
