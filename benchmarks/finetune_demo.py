@@ -258,6 +258,9 @@ def evaluate(work: Path, seed: int) -> dict:
         "vqgan_round_trip": [shape_of(p.astype(np.uint8)) for p in rebuilt],
     }
     accuracy = {k: round(float(np.mean([a == b for a, b in zip(v, truth, strict=True)])), 3) for k, v in seen.items()}
+    for shape in ("circle", "square", "star"):
+        hits = [a == b for a, b in zip(seen["vqgan_round_trip"], truth, strict=True) if b == shape]
+        accuracy[f"vqgan_round_trip_{shape}"] = round(float(np.mean(hits)), 3)
 
     captions = [caption("star", c, p) for c, p in held_out_pairs()]
     result = {"check_accuracy": accuracy, "held_out_captions": captions, "models": {}}
