@@ -64,7 +64,7 @@ def options(tmp_path: Path, config: Path, out: str = "out", **changes) -> vqgan_
 
 
 def log_lines(out: Path, kind: str = "train") -> list[dict]:
-    lines = [json.loads(line) for line in (out / "train" / "log.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     return [line for line in lines if line["kind"] == kind]
 
 
@@ -164,8 +164,8 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
     shapes(tmp_path / "images")
     whole = vqgan_trainer.train(options(tmp_path, tiny_config, "whole", steps=16, save_every=4))
 
-    def interrupt(step, total, metrics):
-        if step == 7:  # the last checkpoint is step 4: steps 5-7 are lost and computed again
+    def interrupt(event):
+        if event.done == 7:  # the last checkpoint is step 4: steps 5-7 are lost and computed again
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -175,7 +175,9 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
     parts = vqgan_trainer.train(options(tmp_path, tiny_config, "parts", steps=16, save_every=4), resume=True)
     assert parts.report["resumed_from"] == 4
     assert (whole.out / "flax_model.msgpack").read_bytes() == (parts.out / "flax_model.msgpack").read_bytes()
-    assert (whole.out / "train" / "state.msgpack").read_bytes() == (parts.out / "train" / "state.msgpack").read_bytes()
+    state = "checkpoints/step-00000016/train_state.msgpack"
+    assert (whole.out / state).read_bytes() == (parts.out / state).read_bytes()
+    assert sorted(p.name for p in (parts.out / "checkpoints").iterdir()) == ["step-00000012", "step-00000016"]
     strip = [{k: v for k, v in line.items() if k != "seconds"} for line in log_lines(whole.out)]
     assert [{k: v for k, v in line.items() if k != "seconds"} for line in log_lines(parts.out)] == strip
 
@@ -246,7 +248,7 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, tiny_
     args += ["--lr", "3e-3", "--save-every", "5", "--seed", "1"]
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "blogart", *args, "--out", str(killed)])
-    state = killed / "train" / "state.msgpack"
+    state = killed / "checkpoint.json"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None and not state.is_file():
         time.sleep(0.02)
@@ -258,5 +260,5 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, tiny_
     whole = runner.invoke(app, [*args, "--out", str(tmp_path / "whole")])
     assert resumed.exit_code == 0, resumed.output
     assert whole.exit_code == 0, whole.output
-    for name in ("flax_model.msgpack", "train/state.msgpack"):
+    for name in ("flax_model.msgpack", "checkpoints/step-00000400/train_state.msgpack", "last/config.json"):
         assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
