@@ -180,7 +180,7 @@ def stage(work: Path, out: str, args: list[str], resume: list[str]) -> dict:
     done = work / out / "stage.json"
     if done.is_file():
         return json.loads(done.read_text())
-    started = (work / out / "train" / "run.json").is_file() or (work / out / "checkpoint.json").is_file()
+    started = (work / out / "checkpoint.json").is_file()  # both trainers keep the same checkpoint layout
     report = blogart(resume if started else args, work / f"{out}.stderr.txt")
     done.write_text(json.dumps(report))
     return report
