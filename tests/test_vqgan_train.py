@@ -262,3 +262,33 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, tiny_
     assert whole.exit_code == 0, whole.output
     for name in ("flax_model.msgpack", "checkpoints/step-00000400/train_state.msgpack", "last/config.json"):
         assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_a_run_saved_in_the_old_train_folder_layout_still_resumes(tmp_path, tiny_config):
+    """Runs saved before the shared checkpoint layout kept train/state.msgpack + train/run.json."""
+    import dataclasses
+    import shutil
+
+    shapes(tmp_path / "images")
+    whole = vqgan_trainer.train(options(tmp_path, tiny_config, "whole", steps=8, save_every=4))
+    old = tmp_path / "old"
+
+    def interrupt(event):
+        if event.done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        vqgan_trainer.train(options(tmp_path, tiny_config, "old", steps=8, save_every=4), progress=interrupt)
+    (old / "train").mkdir()
+    state = old / "checkpoints" / "step-00000004" / "train_state.msgpack"
+    shutil.copy(state, old / "train" / "state.msgpack")
+    saved = dataclasses.asdict(options(tmp_path, tiny_config, "old", steps=8, save_every=4))
+    (old / "train" / "run.json").write_text(json.dumps({"options": saved}))
+    shutil.rmtree(old / "checkpoints")
+    (old / "checkpoint.json").unlink()
+    (old / "last").unlink()
+
+    assert vqgan_trainer.has_run(old)
+    resumed = vqgan_trainer.train(options(tmp_path, tiny_config, "old", steps=8, save_every=4), resume=True)
+    assert resumed.report["steps"] == 8 and resumed.report["resumed_from"] == 4
+    assert (whole.out / "flax_model.msgpack").read_bytes() == (old / "flax_model.msgpack").read_bytes()
