@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from blogart.cli.common import print_json
-from blogart.cli.train_progress import progress_bar
 from blogart.errors import UsageError
+from blogart.training.progress import Progress, TrainEvent, ignore
 
 HELP = (
     "Fine-tune a DalleBart on caption-image pairs (or train one from scratch with --init).\n\n"
@@ -54,6 +56,50 @@ def _default_vqgan() -> Path:
 
     models = get_settings().models
     return modelhub.find("vqgan", models.path_for("vqgan"), models.cache_dir or None)
+
+
+LABELS = {"codes": "encoding images"}  # every other phase belongs to the "training" bar
+
+
+@contextmanager
+def progress_bar(quiet: bool = False) -> Iterator[Progress]:
+    """The bar of `finetune` and `vqgan train`: one per phase on stderr with loss, held-out figures and ETA;
+    nothing when stderr is not a terminal (the run's log.jsonl has every figure)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield ignore
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[figures]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+        shown = {"loss": "", "eval": "", "note": ""}
+
+        def update(event: TrainEvent) -> None:
+            label = LABELS.get(event.phase, "training")
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=event.total, figures="")
+            if event.loss is not None:
+                shown["loss"] = f"loss {event.loss:.4f}"
+            if event.eval_loss is not None:
+                shown["eval"] = f"held-out {event.eval_loss:.4f}"
+            if event.note:
+                shown["note"] = event.note
+            text = "  ".join(v for v in shown.values() if v) if label == "training" else ""
+            if event.phase == "save":
+                text += "  (saved)"
+            bar.update(tasks[label], completed=event.done, total=event.total, figures=text)
+
+        yield update
 
 
 app = typer.Typer()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from blogart.cli.common import print_json
-from blogart.cli.train_progress import progress_bar
+from blogart.cli.finetune import progress_bar  # the one training progress bar
 from blogart.errors import UsageError
 
 app = typer.Typer(
