@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from blogart.cli import app
 from blogart.errors import InputError
-from blogart.training.data import image_paths, load_examples, split_examples
+from blogart.training.data import list_images, load_examples, split_examples
 
 DATA = Path(__file__).parent / "data"
 VQGAN = DATA / "vqgan"
@@ -114,7 +114,8 @@ def test_folder_data_set_skips_bad_entries_and_says_which(tmp_path):
     assert "same as img03.png" in next(s.reason for s in report.skipped if s.name == "zz-copy.png")
     with pytest.raises(InputError, match=r"broken\.png: unreadable image.*--strict"):
         load_examples(data, strict=True)
-    assert len(list(image_paths(data))) == 9  # images without captions count for a VQGAN
+    paths, skipped = list_images([data])
+    assert len(paths) == 9 and not skipped  # images without captions count for a VQGAN
 
 
 def test_jsonl_and_csv_lists_with_relative_paths(tmp_path):
@@ -134,6 +135,26 @@ def test_jsonl_and_csv_lists_with_relative_paths(tmp_path):
     (tmp_path / "bad.csv").write_text("picture;words\na.png;b\n")
     with pytest.raises(InputError, match="bad CSV .* image column"):
         load_examples(tmp_path / "bad.csv")
+
+
+def test_one_image_listing_for_the_vqgan_reads_the_same_files_without_captions(tmp_path):
+    draw_circles(tmp_path / "imgs", 3)
+    # a CSV needs no caption column for images alone; with a header naming the image column, or none
+    (tmp_path / "named.csv").write_text("file_name,score\nimgs/img00.png,1\nimgs/img01.png,2\n")
+    (tmp_path / "plain.csv").write_text("imgs/img00.png\nimgs/img02.png\n")
+    assert [p.name for p in list_images([tmp_path / "named.csv"])[0]] == ["img00.png", "img01.png"]
+    assert [p.name for p in list_images([tmp_path / "plain.csv"])[0]] == ["img00.png", "img02.png"]
+    with pytest.raises(InputError, match="caption column"):
+        load_examples(tmp_path / "named.csv")  # captions are needed for fine-tuning
+    # a bad JSONL row is reported like any other bad row, not dropped and not fatal
+    rows = ['{"image": "imgs/img00.png"}', "{broken", '["imgs/img01.png"]', '{"caption": "no image"}']
+    (tmp_path / "list.jsonl").write_text("\n".join(rows) + "\n")
+    paths, skipped = list_images([tmp_path / "list.jsonl", tmp_path / "imgs" / "img02.png"])
+    assert [p.name for p in paths] == ["img00.png", "img01.png", "img02.png"]
+    assert [(s.name, s.reason) for s in skipped] == [
+        ("list.jsonl:line 2", "bad row: not JSON"),
+        ("list.jsonl:line 4", "bad row: no image path (image/file_name/file/path)"),
+    ]
 
 
 def test_held_out_split_is_seeded():

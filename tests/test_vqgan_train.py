@@ -64,7 +64,7 @@ def options(tmp_path: Path, config: Path, out: str = "out", **changes) -> vqgan_
 
 
 def log_lines(out: Path, kind: str = "train") -> list[dict]:
-    lines = [json.loads(line) for line in (out / "train" / "log.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     return [line for line in lines if line["kind"] == kind]
 
 
@@ -164,8 +164,8 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
     shapes(tmp_path / "images")
     whole = vqgan_trainer.train(options(tmp_path, tiny_config, "whole", steps=16, save_every=4))
 
-    def interrupt(step, total, metrics):
-        if step == 7:  # the last checkpoint is step 4: steps 5-7 are lost and computed again
+    def interrupt(event):
+        if event.done == 7:  # the last checkpoint is step 4: steps 5-7 are lost and computed again
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -175,7 +175,9 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
     parts = vqgan_trainer.train(options(tmp_path, tiny_config, "parts", steps=16, save_every=4), resume=True)
     assert parts.report["resumed_from"] == 4
     assert (whole.out / "flax_model.msgpack").read_bytes() == (parts.out / "flax_model.msgpack").read_bytes()
-    assert (whole.out / "train" / "state.msgpack").read_bytes() == (parts.out / "train" / "state.msgpack").read_bytes()
+    state = "checkpoints/step-00000016/train_state.msgpack"
+    assert (whole.out / state).read_bytes() == (parts.out / state).read_bytes()
+    assert sorted(p.name for p in (parts.out / "checkpoints").iterdir()) == ["step-00000012", "step-00000016"]
     strip = [{k: v for k, v in line.items() if k != "seconds"} for line in log_lines(whole.out)]
     assert [{k: v for k, v in line.items() if k != "seconds"} for line in log_lines(parts.out)] == strip
 
@@ -246,7 +248,7 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, tiny_
     args += ["--lr", "3e-3", "--save-every", "5", "--seed", "1"]
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "blogart", *args, "--out", str(killed)])
-    state = killed / "train" / "state.msgpack"
+    state = killed / "checkpoint.json"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None and not state.is_file():
         time.sleep(0.02)
@@ -258,5 +260,35 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, tiny_
     whole = runner.invoke(app, [*args, "--out", str(tmp_path / "whole")])
     assert resumed.exit_code == 0, resumed.output
     assert whole.exit_code == 0, whole.output
-    for name in ("flax_model.msgpack", "train/state.msgpack"):
+    for name in ("flax_model.msgpack", "checkpoints/step-00000400/train_state.msgpack", "last/config.json"):
         assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_a_run_saved_in_the_old_train_folder_layout_still_resumes(tmp_path, tiny_config):
+    """Runs saved before the shared checkpoint layout kept train/state.msgpack + train/run.json."""
+    import dataclasses
+    import shutil
+
+    shapes(tmp_path / "images")
+    whole = vqgan_trainer.train(options(tmp_path, tiny_config, "whole", steps=8, save_every=4))
+    old = tmp_path / "old"
+
+    def interrupt(event):
+        if event.done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        vqgan_trainer.train(options(tmp_path, tiny_config, "old", steps=8, save_every=4), progress=interrupt)
+    (old / "train").mkdir()
+    state = old / "checkpoints" / "step-00000004" / "train_state.msgpack"
+    shutil.copy(state, old / "train" / "state.msgpack")
+    saved = dataclasses.asdict(options(tmp_path, tiny_config, "old", steps=8, save_every=4))
+    (old / "train" / "run.json").write_text(json.dumps({"options": saved}))
+    shutil.rmtree(old / "checkpoints")
+    (old / "checkpoint.json").unlink()
+    (old / "last").unlink()
+
+    assert vqgan_trainer.has_run(old)
+    resumed = vqgan_trainer.train(options(tmp_path, tiny_config, "old", steps=8, save_every=4), resume=True)
+    assert resumed.report["steps"] == 8 and resumed.report["resumed_from"] == 4
+    assert (whole.out / "flax_model.msgpack").read_bytes() == (old / "flax_model.msgpack").read_bytes()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from blogart.cli.common import print_json
+from blogart.cli.finetune import progress_bar  # the one training progress bar
 from blogart.errors import UsageError
 
 app = typer.Typer(
@@ -102,8 +103,9 @@ def train(
     Losses: L1 + L2 reconstruction, codebook and commitment (straight-through), and from --disc-start on a
     PatchGAN hinge loss. Codes no batch has chosen for --restart-every steps are re-seeded from encoder
     outputs, so the codebook stays in use. DIR becomes a VQGAN folder in the released format (config.json +
-    flax_model.msgpack: `generate --vqgan DIR`, `models verify DIR`), with the resumable state, a JSONL log
-    and report.json beside it. A config may set "norm_groups" (GroupNorm groups, 32 in the released model)
+    flax_model.msgpack: `generate --vqgan DIR`, `models verify DIR`), with the run beside it as `finetune`
+    keeps one: checkpoints/step-N/ (atomic, kill -9 safe), checkpoint.json, log.jsonl and report.json.
+    A config may set "norm_groups" (GroupNorm groups, 32 in the released model)
     and "l2_codes" (cosine code lookup; pair it with a small embed_dim such as 16).
     """
     from blogart.training.vqgan_trainer import TrainOptions, has_run
@@ -131,7 +133,7 @@ def train(
         disc_weight=disc_weight,
         max_minutes=max_minutes,
     )
-    with _progress_bar() as progress:
+    with progress_bar(as_json) as progress:
         result = run_train(options, resume=resume, progress=progress)
     report = result.report
     if result.skipped:
@@ -145,39 +147,3 @@ def train(
         f"{report['steps']}/{report['total_steps']} steps, train PSNR {last.get('psnr', float('nan')):.2f} dB"
         f"{held_out}, {last.get('codes_used', 0)} codes in use; saved {result.out}"
     )
-
-
-class _progress_bar:
-    """A rich progress bar on stderr when it is a terminal; otherwise nothing (the log has every figure)."""
-
-    def __enter__(self):
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(
-            TextColumn("[bold]training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            console=console,
-        )
-        self._bar.__enter__()
-        self._task = self._bar.add_task("train", total=None, metrics="compiling")
-        return self.update
-
-    def update(self, step: int, total: int, metrics: dict) -> None:
-        shown = ""
-        if "psnr" in metrics:
-            shown = f"loss {metrics['loss']:.4f}  PSNR {metrics['psnr']:.2f} dB  codes {metrics['codes_used']}"
-        if "eval_psnr" in metrics:
-            shown += f"  held-out {metrics['eval_psnr']:.2f} dB"
-        self._bar.update(self._task, completed=step, total=total, metrics=shown)
-
-    def __exit__(self, *exc) -> None:
-        if hasattr(self, "_bar"):
-            self._bar.__exit__(*exc)

@@ -19,18 +19,19 @@ import json
 import math
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from blogart.atomic import atomic_write_bytes, atomic_write_json
+from blogart.atomic import atomic_write_json
 from blogart.errors import BlogartError, UsageError
 from blogart.training import checkpoints
 from blogart.training.codes import image_codes
 from blogart.training.data import DataReport, Example, load_examples, split_examples
+from blogart.training.progress import Progress, TrainEvent
+from blogart.training.runlog import LOG_FILE, RunLog
 
 # Files of a DalleBart folder besides the weights that travel with a fine-tune (the tokenizer side).
 TEXT_FILES = (
@@ -41,7 +42,6 @@ TEXT_FILES = (
     "special_tokens_map.json",
     "enwiki-words-frequency.txt",
 )
-LOG_FILE = "log.jsonl"
 REPORT_FILE = "report.json"
 DECODER_LAYERS = ("model", "decoder", "layers", "FlaxBartDecoderLayers")
 
@@ -102,17 +102,6 @@ class Sources:
 
 
 @dataclass(frozen=True)
-class TrainEvent:
-    """What the progress display is told: phase "codes" | "train" | "eval" | "save"."""
-
-    phase: str
-    done: int
-    total: int
-    loss: float | None = None
-    eval_loss: float | None = None
-
-
-@dataclass(frozen=True)
 class TrainReport:
     out: Path
     checkpoint: Path
@@ -141,9 +130,6 @@ class TrainReport:
             out=str(self.out), checkpoint=str(self.checkpoint), data=self.data.to_dict(), config=asdict(self.config)
         )
         return out
-
-
-Progress = Callable[[TrainEvent], None]
 
 
 # -- the model side ------------------------------------------------------------------------------------------
@@ -564,7 +550,7 @@ def finetune(
         counters = saved.trainer["counters"]
         micro, pending = counters["micro_step"], counters["pending_losses"]
         elapsed_before, first_eval = counters["seconds"], counters.get("first_eval_loss")
-        _trim_log(out / LOG_FILE, micro)
+        RunLog(out / LOG_FILE).trim_after("micro_step", micro)
         checkpoints.prune(out)
     params = jax.device_put(params)
     opt_state = jax.device_put(opt_state)
@@ -586,7 +572,7 @@ def finetune(
         "init": None if resume else (str(sources.init) if sources.init else None),
         "train_tokenizer": False if resume else sources.train_tokenizer,
     }
-    log = _Log(out / LOG_FILE)
+    log = _TimedLog(out / LOG_FILE)
     losses: list[float] = []
     eval_loss = None
     session_start_micro = micro
@@ -683,31 +669,11 @@ def finetune(
     return report
 
 
-class _Log:
-    """The JSONL log of losses: one object per line, appended and flushed as they come."""
-
-    def __init__(self, path: Path):
-        self.path = path
+class _TimedLog(RunLog):
+    """The run log, each record stamped with the wall-clock time it was written."""
 
     def write(self, record: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({**record, "time": round(time.time(), 3)}) + "\n")
-
-
-def _trim_log(path: Path, micro_step: int) -> None:
-    """Drop what a killed run logged after its last checkpoint (and a torn last line), before resuming."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("micro_step", 0) <= micro_step:
-            kept.append(line)
-    atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
+        super().write({**record, "time": round(time.time(), 3)})
 
 
 def load_report(out: Path) -> dict[str, Any]:

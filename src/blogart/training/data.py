@@ -7,8 +7,13 @@ A data set (the DATA argument) is one of:
 Image paths in JSONL/CSV are relative to the file. Accepted column names: image, file_name, file,
 path for the image; caption, text for the caption.
 
-Bad entries (unreadable or tiny images, missing or empty captions, duplicate images) are skipped
-and listed in a `DataReport`; with `strict=True` the first one is an error instead.
+Bad entries (unreadable or tiny images, missing or empty captions, duplicate images, rows that are
+not JSON or name no image) are skipped and listed in a `DataReport`; with `strict=True` the first one
+is an error instead.
+
+`list_images` is the one image listing of the package: what a VQGAN trains on or is checked with. It
+reads the same folders and files without needing captions (a CSV needs no caption column, and may be
+a plain list of paths in its first column), plus `.txt` lists of paths and image files themselves.
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ import io
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from blogart.errors import InputError
+from blogart.errors import InputError, UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 IMAGE_KEYS = ("image", "file_name", "file", "path")
@@ -102,11 +107,33 @@ def data_format(data: str | Path) -> str:
     raise InputError(f"{path}: a data set is a folder of images with .txt captions, or a .jsonl or .csv file")
 
 
-def image_paths(data: str | Path) -> Iterator[Path]:
-    """The image file of every entry of a data set, captions or not (what a VQGAN trains on)."""
-    for entry in _entries(Path(data), data_format(data), captions=False):
-        if entry.problem is None:
-            yield entry.image
+def list_images(sources: Iterable[str | Path]) -> tuple[list[Path], list[Skipped]]:
+    """The image files the sources name, in a stable order, and the rows that name none (with why).
+
+    A source is a data set (folder, JSONL, CSV), a `.txt` file of paths (one per line, `#` comments),
+    or an image file. Whether the images can be read is for the caller to find out.
+    """
+    sources = list(sources)
+    paths: list[Path] = []
+    skipped: list[Skipped] = []
+    for source in sources:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise UsageError(f"{path} does not exist")
+        if path.is_file() and path.suffix.lower() == ".txt":
+            entries: Iterable[_Entry] = _text_list_entries(path)
+        elif path.is_dir() or path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv"):
+            entries = _entries(path, data_format(path), captions=False)
+        else:
+            entries = [_Entry(path.name, path, None)]
+        for entry in entries:
+            if entry.problem is None:
+                paths.append(entry.image)
+            else:
+                skipped.append(Skipped(f"{path.name}:{entry.name}", entry.problem))
+    if not paths and not skipped:
+        raise UsageError(f"no images found in {', '.join(str(s) for s in sources)}")
+    return paths, skipped
 
 
 def load_examples(data: str | Path, strict: bool = False, min_side: int = MIN_SIDE) -> tuple[list[Example], DataReport]:
@@ -161,9 +188,9 @@ def _entries(path: Path, fmt: str, captions: bool) -> Iterator[_Entry]:
     if fmt == "folder":
         yield from _folder_entries(path, captions)
     elif fmt == "jsonl":
-        yield from _jsonl_entries(path)
+        yield from _jsonl_entries(path, captions)
     else:
-        yield from _csv_entries(path)
+        yield from _csv_entries(path, captions)
 
 
 def _folder_entries(folder: Path, captions: bool) -> Iterator[_Entry]:
@@ -181,7 +208,7 @@ def _folder_entries(folder: Path, captions: bool) -> Iterator[_Entry]:
         yield _Entry(name, image, caption)
 
 
-def _jsonl_entries(path: Path) -> Iterator[_Entry]:
+def _jsonl_entries(path: Path, captions: bool) -> Iterator[_Entry]:
     lines = _read_text(path).splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -190,32 +217,58 @@ def _jsonl_entries(path: Path) -> Iterator[_Entry]:
         try:
             row = json.loads(line)
         except ValueError:
-            yield _Entry(name, path, None, "bad row: not a JSON object")
+            yield _Entry(name, path, None, "bad row: not JSON")
             continue
+        if not captions and isinstance(row, list | str):  # image lists: ["a.png", ...] or "a.png"
+            row = {"image": row[0] if isinstance(row, list) and row else row}
         if not isinstance(row, dict):
             yield _Entry(name, path, None, "bad row: not a JSON object")
             continue
+        if not captions and row and not any(k in row for k in IMAGE_KEYS + CAPTION_KEYS):  # keyed otherwise
+            row = {"image": next(iter(row.values()))}
         yield _row_entry(path, row, name)
 
 
-def _csv_entries(path: Path) -> Iterator[_Entry]:
+def _csv_entries(path: Path, captions: bool) -> Iterator[_Entry]:
     text = _read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = reader.fieldnames or []
-        columns = {c.strip().lower() for c in header if c}
-        if not columns & set(IMAGE_KEYS) or not columns & set(CAPTION_KEYS):
-            found = ", ".join(header) if header else "nothing"
-            raise InputError(
-                f"bad CSV {path}: its header must name an image column ({'/'.join(IMAGE_KEYS)}) and a caption "
-                f"column ({'/'.join(CAPTION_KEYS)}); found {found}"
-            )
-        for row in reader:
-            clean = {(k or "").strip().lower(): v for k, v in row.items() if isinstance(v, str)}
-            yield _row_entry(path, clean, f"line {reader.line_num}")
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
     except csv.Error as exc:
         raise InputError(f"bad CSV {path}, line {reader.line_num}: {exc}") from None
+    if not rows:
+        return
+    header = [cell.strip().lower() for cell in rows[0][1]]
+    image_col = next((header.index(k) for k in IMAGE_KEYS if k in header), None)
+    caption_col = next((header.index(k) for k in CAPTION_KEYS if k in header), None)
+    if image_col is None and not captions:
+        # a plain list of images: the first column, under a header or none
+        image_col, rows = 0, rows if _looks_like_image(rows[0][1][0]) else rows[1:]
+    elif image_col is None or (captions and caption_col is None):
+        found = ", ".join(rows[0][1]) or "nothing"
+        what = f" and a caption column ({'/'.join(CAPTION_KEYS)})" if captions else ""
+        raise InputError(
+            f"bad CSV {path}: its header must name an image column ({'/'.join(IMAGE_KEYS)}){what}; found {found}"
+        )
+    else:
+        rows = rows[1:]
+    for line, row in rows:
+        cell = row[image_col] if image_col < len(row) else ""
+        caption = row[caption_col] if caption_col is not None and caption_col < len(row) else None
+        yield _row_entry(path, {"image": cell, "caption": caption}, f"line {line}")
+
+
+def _looks_like_image(name: str) -> bool:
+    return Path(name.strip()).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _text_list_entries(path: Path) -> Iterator[_Entry]:
+    for line in _read_text(path).splitlines():
+        name = line.strip()
+        if name and not name.startswith("#"):
+            image = Path(name).expanduser()
+            yield _Entry(name, image if image.is_absolute() else path.parent / image, None)
 
 
 def _row_entry(list_file: Path, row: dict, name: str) -> _Entry:
@@ -223,7 +276,9 @@ def _row_entry(list_file: Path, row: dict, name: str) -> _Entry:
     caption = next((row[k] for k in CAPTION_KEYS if k in row), None)
     if image is None:
         return _Entry(name, list_file, None, f"bad row: no image path ({'/'.join(IMAGE_KEYS)})")
-    return _Entry(image.strip(), list_file.parent / image.strip(), caption if isinstance(caption, str) else None)
+    image_path = Path(image.strip()).expanduser()
+    image_path = image_path if image_path.is_absolute() else list_file.parent / image_path
+    return _Entry(image.strip(), image_path, caption if isinstance(caption, str) else None)
 
 
 def _read_text(path: Path) -> str:

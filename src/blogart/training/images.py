@@ -1,15 +1,13 @@
-"""Image data sets for the VQGAN: which files DATA names, and those files as square pixel arrays.
+"""Images for the VQGAN as square pixel arrays.
 
-DATA is a folder of images (searched recursively), a text file with one image path per line, or a
-JSONL / CSV file whose first column (the first value of each JSON object or array) is an image path.
-Relative paths in a list file are relative to that file. Images that cannot be used (unreadable,
-smaller than MIN_SIDE) are skipped and counted, never fatal; an empty result is one clean error.
+Which files the sources name is `training.data.list_images` (folders, JSONL / CSV data sets with or
+without captions, `.txt` lists, image files). Rows that name no image and images that cannot be used
+(unreadable, smaller than MIN_SIDE) are skipped and counted, never fatal; an empty result is one
+clean error.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from blogart.errors import UsageError
-from blogart.training.data import IMAGE_SUFFIXES, MIN_SIDE
-
-LIST_SUFFIXES = (".txt", ".jsonl", ".csv")
+from blogart.training.data import MIN_SIDE, list_images
 
 
 @dataclass
@@ -40,60 +36,6 @@ class ImageSet:
         names = ", ".join(f"{p.name} ({why})" for p, why in self.skipped[:shown])
         more = f" and {len(self.skipped) - shown} more" if len(self.skipped) > shown else ""
         return f"{len(self.skipped)} images skipped: {names}{more}"
-
-
-def image_paths(sources: Iterable[str | Path]) -> list[Path]:
-    """The image files the sources name, in a stable order (folders sorted, list files in their order)."""
-    paths: list[Path] = []
-    for source in sources:
-        path = Path(source).expanduser()
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-        elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
-            paths.extend(_listed(path))
-        elif path.is_file():
-            paths.append(path)
-        else:
-            raise UsageError(f"{path} does not exist")
-    if not paths:
-        raise UsageError(f"no images found in {', '.join(str(s) for s in sources)}")
-    return paths
-
-
-def _listed(path: Path) -> list[Path]:
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
-    if suffix == ".jsonl":
-        names = [_first_value(line, path, n) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    elif suffix == ".csv":
-        rows = [row for row in csv.reader(text.splitlines()) if row and row[0].strip()]
-        if rows and not _looks_like_image(rows[0][0]):  # a header row
-            rows = rows[1:]
-        names = [row[0].strip() for row in rows]
-    else:
-        names = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    return [p if p.is_absolute() else path.parent / p for p in map(Path, names)]
-
-
-def _first_value(line: str, path: Path, number: int) -> str:
-    try:
-        value = json.loads(line)
-    except ValueError:
-        raise UsageError(f"{path}:{number} is not JSON") from None
-    if isinstance(value, dict) and value:
-        value = value.get("image", value.get("path", next(iter(value.values()))))
-    elif isinstance(value, list) and value:
-        value = value[0]
-    if not isinstance(value, str) or not value.strip():
-        raise UsageError(f"{path}:{number} does not start with an image path")
-    return value.strip()
-
-
-def _looks_like_image(name: str) -> bool:
-    return Path(name.strip()).suffix.lower() in IMAGE_SUFFIXES
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
@@ -131,8 +73,10 @@ def square_pixels(image, size: int) -> np.ndarray:
 def load_images(sources: Iterable[str | Path], size: int) -> ImageSet:
     """Every usable image the sources name, as an ImageSet at `size` x `size`."""
     sources = list(sources)
-    arrays, kept, skipped = [], [], []
-    for path in image_paths(sources):
+    arrays, kept = [], []
+    paths, rows = list_images(sources)
+    skipped: list[tuple[Path, str]] = [(Path(row.name), row.reason) for row in rows]
+    for path in paths:
         try:
             arrays.append(load_image(path, size))
         except FileNotFoundError:

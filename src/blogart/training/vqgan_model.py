@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from blogart.atomic import atomic_write_bytes, atomic_write_json
+from blogart.atomic import atomic_write_bytes
 from blogart.errors import UsageError
 from blogart.generators.dalle.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from blogart.generators.dalle.vqgan import (
@@ -38,6 +38,7 @@ __all__ = [
     "param_tree",
     "read_config",
     "save_vqgan",
+    "vqgan_files",
 ]
 
 CODEBOOK = ("quantize", "embedding", "embedding")
@@ -157,11 +158,19 @@ def export_params(config: VQGANConfig, params: dict) -> dict:
     return tree
 
 
-def save_vqgan(folder: Path, config: VQGANConfig, params: dict) -> None:
-    """Write config.json + flax_model.msgpack as the released VQGAN folders hold them, each atomically."""
+def vqgan_files(config: VQGANConfig, params: dict) -> dict[str, bytes]:
+    """config.json and flax_model.msgpack as the released VQGAN folders hold them."""
     from flax.serialization import msgpack_serialize
 
     data = config.to_dict()
     data["architectures"] = ["VQModel"]
-    atomic_write_bytes(folder / WEIGHTS_NAME, msgpack_serialize(export_params(config, params)))
-    atomic_write_json(folder / CONFIG_NAME, data)
+    return {
+        WEIGHTS_NAME: msgpack_serialize(export_params(config, params)),
+        CONFIG_NAME: (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode(),
+    }
+
+
+def save_vqgan(folder: Path, config: VQGANConfig, params: dict) -> None:
+    """Write a released-format VQGAN folder, each file atomically."""
+    for name, data in vqgan_files(config, params).items():
+        atomic_write_bytes(Path(folder) / name, data)

@@ -7,13 +7,13 @@ after `disc_start` steps (with the discriminator's own update), and dead-code re
 from this batch's encoder outputs. From scratch, step 0 re-seeds every entry (all are unused), which
 initialises the codebook from data. Without restarts a small codebook collapses to a few codes.
 
-The output folder is a released-format VQGAN (config.json + flax_model.msgpack) with the training
-state beside it in `train/`:
-    train/state.msgpack   params, optimizer, discriminator, code usage, step: the checkpoint. It is
-                          written to a temporary file and renamed, so it is always whole (kill -9 safe)
-    train/run.json        the options and config the run started with (what --resume continues)
-    train/log.jsonl       one line per `log_every` steps (losses, PSNR, code usage), and eval lines
-    report.json           written at the end
+The output folder is a released-format VQGAN (config.json + flax_model.msgpack, the latest
+checkpoint's weights) with the run beside it in the layout `blogart finetune` uses
+(`training.checkpoints`): checkpoints/step-N/ (the model files, train_state.msgpack with params,
+optimizer, discriminator, code usage and step, and trainer.json with the options), checkpoint.json
+naming the current one, log.jsonl (one line per `log_every` steps and eval lines) and report.json.
+A checkpoint becomes current by one atomic pointer write, so a kill -9 at any moment leaves a whole
+one. Runs saved before this layout (train/state.msgpack + train/run.json) are still resumed.
 Everything random (data order, restarts) is derived from (seed, step), so a resumed run computes the
 same steps as an uninterrupted one.
 """
@@ -23,16 +23,18 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from blogart.atomic import atomic_write_bytes, atomic_write_json
+from blogart.atomic import atomic_write_json
 from blogart.errors import UsageError
+from blogart.training import checkpoints
 from blogart.training.images import ImageSet, load_images
+from blogart.training.progress import Progress, TrainEvent
+from blogart.training.runlog import LOG_FILE, RunLog
 from blogart.training.vqgan_model import (
     VQGANConfig,
     check_config,
@@ -48,13 +50,12 @@ from blogart.training.vqgan_model import (
     read_config,
     save_vqgan,
     unit,
+    vqgan_files,
     with_codebook,
 )
 
-TRAIN_DIR = "train"
-STATE_FILE = "state.msgpack"
-RUN_FILE = "run.json"
-LOG_FILE = "log.jsonl"
+LEGACY_STATE = Path("train") / "state.msgpack"  # the layout before checkpoints/: still resumed
+LEGACY_RUN = Path("train") / "run.json"
 REPORT_FILE = "report.json"
 EVAL_BATCH = 16
 DEFAULT_EPOCHS = 10
@@ -107,41 +108,39 @@ class _Run:
     fns: dict[str, Any] = field(default_factory=dict)
 
 
-def train(
-    options: TrainOptions, resume: bool = False, progress: Callable[[int, int, dict[str, Any]], None] | None = None
-) -> TrainResult:
+def train(options: TrainOptions, resume: bool = False, progress: Progress | None = None) -> TrainResult:
     """Train (or continue) a run in `options.out`; returns where it is and report.json's content.
 
-    `progress(step, total, metrics)` is called after every step (metrics is the latest log line).
+    `progress` gets a TrainEvent after every step (loss, and PSNR and codes in use in its note).
     """
     out = Path(options.out)
-    state_path = out / TRAIN_DIR / STATE_FILE
-    saved = _saved_options(out)
-    if state_path.is_file() and not resume:
+    saved_options, state_bytes, saved_step = _saved_run(out)
+    if state_bytes is not None and not resume:
         raise UsageError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
-    if resume and saved is not None and state_path.is_file():
+    if resume and saved_options is not None:
         # The saved run decides everything except how long it runs (and this invocation's time limit).
         options = replace(
-            saved,
-            steps=options.steps or saved.steps,
-            epochs=options.epochs or saved.epochs,
+            saved_options,
+            steps=options.steps or saved_options.steps,
+            epochs=options.epochs or saved_options.epochs,
             max_minutes=options.max_minutes,
         )
     config, base_params = _model_config(options)
     images = load_images(options.data, options.size or config.resolution)
     run = _prepare(options, config, images)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / TRAIN_DIR / RUN_FILE, {"options": asdict(options), "config": config.to_dict()})
 
     state = initial_state(config, options, run.fns, base_params)
-    if state_path.is_file():
+    if state_bytes is not None:
         from flax.serialization import from_bytes
 
-        state = from_bytes(state, state_path.read_bytes())
+        state = from_bytes(state, state_bytes)
         save_vqgan(out, config, state["params"])  # the exported model may lag the state after a kill
     start = int(state["step"])
-    log_path = out / TRAIN_DIR / LOG_FILE
-    _truncate_log(log_path, start)
+    log = RunLog(out / LOG_FILE)
+    log.trim_after("step", start)
+    if saved_step is not None:
+        checkpoints.prune(out)
 
     started = time.perf_counter()
     window: list[dict[str, Any]] = []
@@ -162,21 +161,30 @@ def train(
         # a log line at every checkpoint too, so that a resumed run's windows match an uninterrupted one's
         if done % options.log_every == 0 or checkpoint:
             latest = _log_line(run, done, window, usage, time.perf_counter() - started)
-            _append_log(log_path, latest)
+            log.write(latest)
             window, usage = [], np.zeros(config.n_embed, np.int64)
         if checkpoint:
-            latest = _checkpoint(out, run, state, latest, log_path)
+            latest = _checkpoint(out, run, state, latest, log)
         if progress is not None:
-            progress(done, run.total_steps, latest)
+            progress(_event(done, run.total_steps, latest, "save" if checkpoint else "train"))
     if int(state["step"]) % options.save_every and int(state["step"]) < run.total_steps:  # stopped by the clock
         if window:
             latest = _log_line(run, int(state["step"]), window, usage, time.perf_counter() - started)
-            _append_log(log_path, latest)
-        latest = _checkpoint(out, run, state, latest, log_path)
+            log.write(latest)
+        latest = _checkpoint(out, run, state, latest, log)
 
     report = _report(run, state, latest, time.perf_counter() - started, start, images)
     atomic_write_json(out / REPORT_FILE, report)
     return TrainResult(out, report, images.skipped_summary())
+
+
+def _event(done: int, total: int, latest: dict[str, Any], phase: str) -> TrainEvent:
+    note = ""
+    if "psnr" in latest:
+        note = f"PSNR {latest['psnr']:.2f} dB  codes {latest['codes_used']}"
+    if "eval_psnr" in latest:
+        note += f"  held-out {latest['eval_psnr']:.2f} dB"
+    return TrainEvent(phase, done, total, loss=latest.get("loss"), note=note)
 
 
 # -- setup ----------------------------------------------------------------------------------------------
@@ -184,16 +192,22 @@ def train(
 
 def has_run(out: str | Path) -> bool:
     """Whether `out` holds a run that --resume can continue."""
-    return (Path(out) / TRAIN_DIR / RUN_FILE).is_file()
+    return _saved_run(Path(out))[1] is not None
 
 
-def _saved_options(out: Path) -> TrainOptions | None:
-    path = out / TRAIN_DIR / RUN_FILE
-    if not path.is_file():
-        return None
-    saved = json.loads(path.read_text())["options"]
-    saved["data"] = tuple(saved["data"])
-    return TrainOptions(**saved)
+def _saved_run(out: Path) -> tuple[TrainOptions | None, bytes | None, int | None]:
+    """(options, train state bytes, step) of the run saved in `out`; Nones when there is none."""
+    saved = checkpoints.current(out)
+    if saved is not None:
+        options = saved.trainer["options"]
+        state = (saved.folder / checkpoints.STATE_FILE).read_bytes()
+        step = saved.step
+    elif (out / LEGACY_STATE).is_file() and (out / LEGACY_RUN).is_file():
+        options = json.loads((out / LEGACY_RUN).read_text(encoding="utf-8"))["options"]
+        state, step = (out / LEGACY_STATE).read_bytes(), None
+    else:
+        return None, None, None
+    return TrainOptions(**{**options, "data": tuple(options["data"])}), state, step
 
 
 def _model_config(options: TrainOptions) -> tuple[VQGANConfig, dict | None]:
@@ -449,11 +463,11 @@ def _log_line(run: _Run, step: int, window: list[dict], usage: np.ndarray, secon
     return line
 
 
-def _checkpoint(out: Path, run: _Run, state: dict, latest: dict, log_path: Path) -> dict[str, Any]:
+def _checkpoint(out: Path, run: _Run, state: dict, latest: dict, log: RunLog) -> dict[str, Any]:
     _save(out, run, state)
     evaluation = _evaluate(run, state["params"])
     if evaluation:
-        _append_log(log_path, {"kind": "eval", "step": int(state["step"]), **evaluation})
+        log.write({"kind": "eval", "step": int(state["step"]), **evaluation})
         latest = {**latest, **{f"eval_{k}": v for k, v in evaluation.items()}}
     return latest
 
@@ -473,31 +487,13 @@ def _evaluate(run: _Run, params: dict) -> dict[str, Any]:
 
 
 def _save(out: Path, run: _Run, state: dict) -> None:
-    """Checkpoint first (one atomic rename makes it current), then export the released-format model."""
+    """A checkpoint (current once whole: kill -9 safe), then the exported model at the folder's root."""
     from flax.serialization import to_bytes
 
-    atomic_write_bytes(out / TRAIN_DIR / STATE_FILE, to_bytes(state))
+    files = {**vqgan_files(run.config, state["params"]), checkpoints.STATE_FILE: to_bytes(state)}
+    trainer = {"options": asdict(run.options), "config": run.config.to_dict()}
+    checkpoints.write(out, int(state["step"]), files, trainer)
     save_vqgan(out, run.config, state["params"])
-
-
-def _append_log(path: Path, line: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(line) + "\n")
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past the checkpoint a run resumes from (they will be computed again)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by a kill
-    atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
 
 
 def _report(run: _Run, state: dict, latest: dict, seconds: float, start: int, images: ImageSet) -> dict[str, Any]:
