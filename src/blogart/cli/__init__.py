@@ -16,7 +16,21 @@ import typer
 from typer.core import TyperGroup
 
 from blogart import __version__
-from blogart.cli import config, finetune, generate, logs, models, paths, plugins, prompt, rank, styles, vqgan
+from blogart.cli import (
+    config,
+    finetune,
+    generate,
+    logs,
+    models,
+    paths,
+    pick,
+    plugins,
+    prompt,
+    rank,
+    regenerate,
+    styles,
+    vqgan,
+)
 from blogart.cli.common import State
 
 
@@ -77,7 +91,7 @@ def _root(
 
 
 # Every command lives in its own module as a Typer `app`; the order here is the order `--help` lists.
-COMMANDS = (prompt, generate, rank, finetune, vqgan, styles, plugins, paths, config, models, logs)
+COMMANDS = (prompt, generate, pick, regenerate, rank, finetune, vqgan, styles, plugins, paths, config, models, logs)
 for _module in COMMANDS:
     app.add_typer(_module.app)
 
