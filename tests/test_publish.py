@@ -285,7 +285,9 @@ def test_read_only_output_folder_is_a_one_line_error(fake_openai, openai_env, tm
 def test_a_title_or_slug_that_tries_path_traversal_stays_inside(fake_openai, openai_env, tmp_path, monkeypatch):
     post = tmp_path / "posts" / "evil.md"
     post.parent.mkdir()
-    post.write_text("---\ntitle: ../../etc/passwd\nslug: ../../../outside\n---\n\nTide pools hold crabs and anemones.\n")
+    post.write_text(
+        "---\ntitle: ../../etc/passwd\nslug: ../../../outside\n---\n\nTide pools hold crabs and anemones.\n"
+    )
     monkeypatch.setenv("BLOGART_PUBLISH__STATIC_DIR", str(tmp_path / "static"))
     args = ["generate", str(post), *ARGS, "--no-rank", "--front-matter", "jekyll", "-o", str(tmp_path / "o")]
     result = runner.invoke(app, [*args, "--json"])
