@@ -187,7 +187,7 @@ def test_pick_makes_another_candidate_the_cover(fake_openai, openai_env, tiny_ra
     third = next(c for c in manifest["candidates"] if c["rank"] == 3)
     text_before = post.read_bytes()
 
-    picked = runner.invoke(app, ["--config", "/dev/null", "pick", str(folder), "3", "--json"])
+    picked = runner.invoke(app, ["pick", str(folder), "3", "--json"])
     assert picked.exit_code == 0, picked.output
     after = json.loads((folder / "manifest.json").read_text())
     assert after["cover"] == third["path"] and after["publish"]["number"] == 3
@@ -198,6 +198,9 @@ def test_pick_makes_another_candidate_the_cover(fake_openai, openai_env, tiny_ra
     assert 'id="candidate-3"' in (folder / "index.html").read_text()
     assert "cover" in (folder / "index.html").read_text().split('id="candidate-3"')[0].rsplit("<figure", 1)[1]
     # By the post's path too, and a bad number is a one-line error.
+    back = runner.invoke(app, ["pick", str(post), "1", "-o", str(out)])
+    assert back.exit_code == 0, back.output
+    assert json.loads((folder / "manifest.json").read_text())["publish"]["number"] == 1
     bad = runner.invoke(app, ["pick", str(folder), "9"])
     assert bad.exit_code == 2 and bad.output.startswith("error: ") and len(bad.output.splitlines()) == 1
 

@@ -21,6 +21,7 @@ written is `publish.static_url` + `/<slug>.png`; otherwise it is copied beside t
 from __future__ import annotations
 
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,6 @@ def check_post(source: str) -> Path:
         raise UsageError(f"--front-matter needs a Markdown post ({', '.join(MARKDOWN_SUFFIXES)}), not {post.name}")
     if not post.is_file():
         raise UsageError(f"post not found: {post}")
-    import os
-
     if not os.access(post, os.W_OK) or not os.access(post.parent, os.W_OK):
         raise UsageError(f"cannot write the cover into {post}: the post or its folder is read-only")
     return post
