@@ -54,11 +54,13 @@ def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, open
     assert manifest["settings"]["llm"]["api_key"] == "***"
     # The Images API has no tokenizer (count_tokens says None): the prompt writer estimated instead.
     assert manifest["text"]["prompt_tokens"] == estimate_tokens(manifest["text"]["prompt"])
-    # The run folder holds exactly the manifest and the images it lists, nothing half-made beside it.
+    # The run folder holds exactly the manifest, the images it lists and the publish step's files.
     folder = Path(manifest["cover"]).parent
+    published = {"cover.png", "og.png", "square.png", "portrait.png", "wide.png", "index.html"}
     assert {p.name for p in folder.iterdir()} == {
         "manifest.json",
         *(Path(c["path"]).name for c in manifest["candidates"]),
+        *published,
     }
     assert [p.name for p in (tmp_path / "out").iterdir()] == [folder.name]
 
@@ -207,7 +209,7 @@ def _post(folder: Path, name: str, title: str, body: str) -> Path:
 
 
 def _images(folder: Path) -> set[str]:
-    return {p.name for p in folder.glob("*.png")}
+    return {p.name for p in folder.glob("r*.png")}  # the candidates (cover.png and the crops are not)
 
 
 def test_non_latin_titles_get_their_own_folders(fake_openai, openai_env, tmp_path):

@@ -108,6 +108,7 @@ class ModelsSettings(Section):
     vqgan: PathSetting = ""
     clip: PathSetting = ""
     clip_l14: PathSetting = ""
+    swin2sr: PathSetting = ""  # a Swin2SR folder (config.json + weights) for publish.upscaler = "swin2sr"
     cache_dir: PathSetting = ""  # Hugging Face cache; empty: HF_HOME / the default
 
     def path_for(self, name: str) -> str | None:
@@ -156,6 +157,37 @@ class SocialSettings(Section):
     slang_file: PathSetting = ""  # extra TOML of abbreviations and slang ([expand] "tbh" = "to be honest")
     moderation: Literal["social", "standard"] = "social"  # social: the stricter preset (ranking.moderation)
     concepts: dict[str, float] | None = None  # replaces the social preset's CLIP concepts when set
+
+
+_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+
+
+def _check_sizes(sizes: dict[str, str]) -> dict[str, str]:
+    for name, size in sizes.items():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
+            raise ValueError(f"size name {name!r}: use lower-case letters, digits, - and _")
+        if not _SIZE.match(size):
+            raise ValueError(f"size {name} = {size!r}: write it as WIDTHxHEIGHT, e.g. 1200x630")
+    return sizes
+
+
+class PublishSettings(Section):
+    enabled: bool = True  # false: only candidates and the manifest, as before publishing existed
+    front_matter: Literal["", "hugo", "papermod", "jekyll", "astro", "docusaurus", "custom"] = ""
+    upscaler: Literal["lanczos", "swin2sr"] = "lanczos"
+    upscale_size: int = Field(1024, ge=64, le=8192)
+    sizes: Annotated[dict[str, str], AfterValidator(_check_sizes)] = {
+        "og": "1200x630",
+        "square": "1080x1080",
+        "portrait": "1080x1350",
+        "wide": "1600x900",
+    }
+    static_dir: PathSetting = ""  # where a plain (non-bundle) post's cover is copied, e.g. "static/images/covers"
+    static_url: str = ""  # the URL static_dir is served at, e.g. "/images/covers"
+    astro_alt_key: str = "heroImageAlt"
+    custom_image_key: str = ""  # front_matter = "custom": dotted key path of the image, e.g. "params.cover"
+    custom_alt_key: str = ""  # and of the alt text ("" : none)
+    alt_text: Literal["auto", "llm", "template"] = "auto"  # auto: the LLM when the text backend is openai
 
 
 class StoreSettings(Section):
@@ -208,6 +240,7 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = ModerationSettings()
     optimize: OptimizeSettings = OptimizeSettings()
     social: SocialSettings = SocialSettings()
+    publish: PublishSettings = PublishSettings()
     store: StoreSettings = StoreSettings()
 
     @classmethod

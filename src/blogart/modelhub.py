@@ -24,6 +24,7 @@ DALLEBART_FILES = ("config.json", "flax_model.msgpack", "vocab.json", "merges.tx
 DALLEBART_EXTRAS = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "enwiki-words-frequency.txt")
 VQGAN_FILES = ("config.json", "flax_model.msgpack")
 CLIP_FILES = ("open_clip_config.json",)
+SWIN2SR_FILES = ("config.json", "preprocessor_config.json")
 CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
@@ -97,6 +98,17 @@ KNOWN: dict[str, KnownModel] = {
             any_of=CLIP_WEIGHTS,
             pull_only=_CLIP_BIN,
             approx_bytes=1_710_000_000,
+        ),
+        KnownModel(
+            # The cover upscaler (publish.upscaler = "swin2sr"); the classical x4 model, transformers format.
+            name="swin2sr",
+            repo_id="caidas/swin2SR-classical-sr-x4-64",
+            revision="main",
+            kind="swin2sr",
+            required=SWIN2SR_FILES,
+            any_of=("model.safetensors", "pytorch_model.bin"),
+            pull_only=("pytorch_model.bin",),
+            approx_bytes=48_000_000,
         ),
     )
 }

@@ -6,7 +6,7 @@ Each declares everything `pipeline/run.py` calls on that kind of backend, and no
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from blogart.values import (
     Candidate,
@@ -84,3 +84,7 @@ class Ranker(Protocol):
     def rank(
         self, candidates: Sequence[Candidate], prompt: ImagePrompt, key_topics: KeyTopics | None = None
     ) -> list[Ranked]: ...
+
+    def score_images(self, images: Sequence[Any], text: str) -> list[float]:
+        """How well each image (PIL) matches `text`, higher is better: the publish step's crop windows."""
+        ...

@@ -199,3 +199,69 @@ class Ranked:
     @property
     def flagged(self) -> bool:
         return bool(self.flags)
+
+
+# --- publishing: what the outputs stage makes of the ranked candidates ---------------------------
+
+
+@dataclass(frozen=True)
+class CropSize:
+    """One published size: `og` 1200x630, `square` 1080x1080..."""
+
+    name: str
+    width: int
+    height: int
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+
+DEFAULT_SIZES = (
+    CropSize("og", 1200, 630),  # Open Graph (LinkedIn's 1200x627 is close enough)
+    CropSize("square", 1080, 1080),
+    CropSize("portrait", 1080, 1350),
+    CropSize("wide", 1600, 900),  # X
+)
+
+FRONT_MATTER_PRESETS = ("hugo", "papermod", "jekyll", "astro", "docusaurus", "custom")
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """How a run publishes its cover: the one value `generate`, `ci`/`backfill` and `social` pass down."""
+
+    enabled: bool = True
+    front_matter: str | None = None  # a preset of FRONT_MATTER_PRESETS; None leaves the post alone
+    sizes: tuple[CropSize, ...] = DEFAULT_SIZES
+    upscaler: str = "lanczos"  # "lanczos" | "swin2sr"
+    upscale_size: int = 1024  # the cover's long side after upscaling
+    force: bool = False  # replace a cover the post already names
+
+
+@dataclass(frozen=True)
+class CropWindow:
+    """A window of the source image (pixels) and why it was chosen."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    score: float
+    method: str  # "clip" | "saliency" | "full"
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.left, self.top, self.left + self.width, self.top + self.height)
+
+
+@dataclass(frozen=True)
+class FrontMatterEdit:
+    """What publishing did (or would do) to the post's front matter."""
+
+    post: Path
+    preset: str
+    status: str  # "written" | "unchanged" | "kept-existing"
+    image: str  # the path or URL written into the front matter (the one the site serves)
+    image_file: Path | None  # where the cover was copied for the site, if anywhere
+    keys: tuple[str, ...]  # the dotted keys set

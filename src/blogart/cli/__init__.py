@@ -25,9 +25,11 @@ from blogart.cli import (
     logs,
     models,
     paths,
+    pick,
     plugins,
     prompt,
     rank,
+    regenerate,
     social,
     styles,
     vqgan,
@@ -92,7 +94,10 @@ def _root(
 
 
 # Every command lives in its own module as a Typer `app`; the order here is the order `--help` lists.
-COMMANDS = (prompt, generate, social, ci, backfill, rank, finetune, vqgan, styles, plugins, paths, config, models, logs)
+COMMANDS = (
+    *(prompt, generate, pick, regenerate, social, ci, backfill, rank),
+    *(finetune, vqgan, styles, plugins, paths, config, models, logs),
+)
 for _module in COMMANDS:
     app.add_typer(_module.app)
 

@@ -60,3 +60,32 @@ def text_overrides(backend, style, negative, llm_model, max_topics) -> dict[str,
         "prompt": {"style": style, "negative": negative or None},
         "topics": {"max_key_topics": max_topics},
     }
+
+
+# Publishing flags (`generate` and `pick`).
+FrontMatter = Annotated[
+    str | None,
+    typer.Option(
+        "--front-matter",
+        help="Write the cover into the post's front matter: hugo, papermod, jekyll, astro, docusaurus or custom.",
+    ),
+]
+Force = Annotated[bool, typer.Option("--force", help="Replace a cover the post's front matter already names.")]
+Sizes = Annotated[
+    list[str] | None,
+    typer.Option("--size", help="A published size NAME=WxH (e.g. og=1200x630); repeat; replaces the configured ones."),
+]
+Upscaler = Annotated[str | None, typer.Option("--upscaler", help="lanczos (default) or swin2sr.")]
+
+
+def parse_sizes(sizes: list[str] | None) -> dict[str, str] | None:
+    """`--size og=1200x630` flags as the [publish] sizes table (the settings check each value)."""
+    if not sizes:
+        return None
+    table = {}
+    for item in sizes:
+        name, sep, size = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--size {item!r}: write it as NAME=WIDTHxHEIGHT, e.g. og=1200x630")
+        table[name.strip()] = size.strip()
+    return table

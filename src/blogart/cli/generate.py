@@ -9,11 +9,16 @@ import typer
 
 from blogart.cli.common import (
     Backend,
+    Force,
+    FrontMatter,
     LLMModel,
     MaxTopics,
     Negative,
     Post,
+    Sizes,
     Style,
+    Upscaler,
+    parse_sizes,
     print_json,
     progress,
     settings,
@@ -58,15 +63,22 @@ def generate(
     vqgan: Annotated[str | None, typer.Option("--vqgan", help="VQGAN checkpoint folder.")] = None,
     no_rank: Annotated[bool, typer.Option("--no-rank", help="Skip CLIP ranking and moderation.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    front_matter: FrontMatter = None,
+    force: Force = False,
+    size: Sizes = None,
+    upscaler: Upscaler = None,
+    no_publish: Annotated[
+        bool, typer.Option("--no-publish", help="Only candidates and manifest: no cover, crops or gallery.")
+    ] = False,
     backend: Backend = None,
     style: Style = None,
     negative: Negative = None,
     llm_model: LLMModel = None,
     max_topics: MaxTopics = None,
 ) -> None:
-    """Read a post, write its prompt, generate candidates, rank them and write a manifest."""
+    """Read a post, write its prompt, generate candidates, rank them, publish the best as the cover."""
     from blogart.generators.defaults import AUTO, DALLE_MINI, resolve
-    from blogart.pipeline.run import run_generate
+    from blogart.pipeline.run import publish_options, run_generate
 
     overrides = text_overrides(backend, style, negative, llm_model, max_topics)
     overrides["generate"] = {
@@ -90,12 +102,14 @@ def generate(
         overrides["models"] = {generator_name.replace("-", "_"): checkpoint}
     if vqgan:
         overrides.setdefault("models", {})["vqgan"] = vqgan
+    overrides["publish"] = {"front_matter": front_matter, "upscaler": upscaler, "sizes": parse_sizes(size)}
     defaults = resolve(settings(**overrides))
     current = defaults.settings
     if defaults.notice:
         typer.echo(defaults.notice, err=True)
+    options = publish_options(current, force=force, enabled=False if no_publish else None)
     with progress() as report:
-        result = run_generate(post, current, rank=not no_rank, report=report)
+        result = run_generate(post, current, rank=not no_rank, report=report, publish=options)
     if as_json:
         print_json(result.manifest)
     else:

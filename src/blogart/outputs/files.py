@@ -64,6 +64,13 @@ def image_name(drawing: Drawing) -> str:
     return f"r{drawing.round}-{drawing.index:02d}{seed}.png"
 
 
+def write_drawing(folder: Path, drawing: Drawing) -> Path:
+    """One drawing as a file in `folder` under its usual name (`blogart regenerate --out`)."""
+    path = Path(folder) / image_name(drawing)
+    atomic_write_bytes(path, drawing.png)
+    return path
+
+
 def slugify(text: str) -> str:
     """ASCII letters, digits and dashes, at most 60 characters; "" when nothing is left."""
     from unidecode import unidecode
@@ -183,6 +190,63 @@ def check_writable(base: Path) -> None:
         raise UsageError(f"cannot write to the output folder {base}: {probe} is not writable")
 
 
+def _swap_in(base: Path, staging: Path, folder: Path) -> Path | None:
+    """Make the staging folder the run folder; returns where the previous run now is, if any."""
+    try:
+        os.rename(staging, folder)  # no previous run (or an empty folder): one plain rename
+        return None
+    except OSError:
+        if not folder.is_dir():
+            raise
+    if _exchange(staging, folder):
+        return staging
+    replaced = _work_folder(base, folder.name, "replaced")
+    os.rename(folder, replaced)
+    os.rename(staging, folder)
+    return replaced
+
+
+class Restaged:
+    """A published run folder copied into a staging folder, changed there, and swapped back in whole
+    (`blogart pick`): a reader sees the old folder or the new one, never a mix.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.base = self.folder.parent
+        clean_leftovers(self.base)
+        self.staging = _work_folder(self.base, self.folder.name, "staging")
+        try:
+            shutil.copytree(self.folder, self.staging, copy_function=_link_or_copy)
+        except OSError as exc:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise UsageError(f"cannot stage a change to {self.folder}: {exc.strerror or exc}") from None
+        self.published = False
+
+    def __enter__(self) -> Restaged:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self.published:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def publish(self, manifest: dict[str, Any]) -> Path:
+        atomic_write_json(self.staging / MANIFEST_NAME, manifest)
+        previous = _swap_in(self.base, self.staging, self.folder)
+        self.published = True
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+        return self.folder / MANIFEST_NAME
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    # Images never change in place (every write is a new file renamed over), so a hard link is a safe copy.
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 class StagedRun:
     """One run of one post: images are written to a hidden staging folder, `publish` makes it the run folder.
 
@@ -206,6 +270,7 @@ class StagedRun:
                 f"cannot create the output folder {self.base / slug_for(document)}: {exc.strerror or exc}"
             ) from None
         self._written: set[str] = set()
+        self._extra: set[str] = set()  # the publish step's files: cover, crops, gallery
         self.published = False
 
     def __enter__(self) -> StagedRun:
@@ -237,6 +302,10 @@ class StagedRun:
             )
         return candidates
 
+    def add_files(self, names: Iterable[str]) -> None:
+        """Files the publish step wrote into the staging folder beside the images (cover, crops, gallery)."""
+        self._extra.update(names)
+
     def final(self, candidate: Candidate) -> Candidate:
         """The candidate as it will be once published: same file name, in the run folder."""
         return replace(candidate, path=self.folder / candidate.path.name)
@@ -249,30 +318,17 @@ class StagedRun:
         listed = {Path(row["path"]).name for row in manifest["candidates"]}
         if listed != self._written:
             raise BlogartError(f"the manifest lists {sorted(listed)} but the run drew {sorted(self._written)}")
+        if unexpected := {p.name for p in self.staging.iterdir()} - self._written - self._extra:
+            raise BlogartError(f"the staging folder holds files nobody wrote: {sorted(unexpected)}")
         atomic_write_json(self.staging / MANIFEST_NAME, manifest)
         # Another post with the same slug may have published here while this run drew.
         if not _free_for(self.folder, self.document):
             raise BlogartError(f"{self.folder} was taken by another post during this run; run it again")
-        previous = self._swap_in()
+        previous = _swap_in(self.base, self.staging, self.folder)
         self.published = True
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
         return self.folder / MANIFEST_NAME
-
-    def _swap_in(self) -> Path | None:
-        """Make the staging folder the run folder; returns where the previous run now is, if any."""
-        try:
-            os.rename(self.staging, self.folder)  # no previous run (or an empty folder): one plain rename
-            return None
-        except OSError:
-            if not self.folder.is_dir():
-                raise
-        if _exchange(self.staging, self.folder):
-            return self.staging
-        replaced = _work_folder(self.base, self.folder.name, "replaced")
-        os.rename(self.folder, replaced)
-        os.rename(self.staging, self.folder)
-        return replaced
 
     def discard(self) -> None:
         """Delete the staging folder (and the output folder, if this run made it and it is now empty)."""

@@ -27,6 +27,7 @@ from blogart.values import (
     ImagePrompt,
     KeyTopics,
     LLMUsage,
+    PublishOptions,
     Ranked,
     Topic,
     to_dict,
@@ -289,13 +290,35 @@ def _request(prompt: ImagePrompt, settings: Settings, seed_offset: int = 0) -> G
     )
 
 
+def publish_options(settings: Settings, **changes: Any) -> PublishOptions:
+    """The [publish] settings as the value the publish step takes; `changes` (flags) win where not None."""
+    from blogart.outputs.crops import parse_size
+
+    p = settings.publish
+    options = PublishOptions(
+        enabled=p.enabled,
+        front_matter=p.front_matter or None,
+        sizes=tuple(parse_size(name, size) for name, size in p.sizes.items()),
+        upscaler=p.upscaler,
+        upscale_size=p.upscale_size,
+    )
+    return replace(options, **{k: v for k, v in changes.items() if v is not None})
+
+
 def run_generate(
-    source: str, settings: Settings, *, rank: bool = True, report: Callable[[str], None] = _quiet
+    source: str,
+    settings: Settings,
+    *,
+    rank: bool = True,
+    report: Callable[[str], None] = _quiet,
+    publish: PublishOptions | None = None,
 ) -> GenerateRun:
-    """The whole job: prompt, candidates (one or two rounds), ranking and moderation, manifest.
+    """The whole job: prompt, candidates (one or two rounds), ranking and moderation, publishing, manifest.
 
     Images are drawn into a staging folder and the run is published as a whole at the end
-    (see `blogart.outputs.files`): a run that fails leaves the previous one as it was.
+    (see `blogart.outputs.files`): a run that fails leaves the previous one as it was. `publish`
+    (default: from the [publish] settings) says what to make of the best candidate: cover, crops,
+    gallery and the post's front matter.
     """
     from blogart.generators.defaults import resolve
     from blogart.outputs.files import StagedRun, check_writable
@@ -303,13 +326,16 @@ def run_generate(
     from blogart.ranking.factory import clip_from_settings
 
     settings = resolve(settings).settings  # "auto": DALL-E Mini when installed, else the bundled model
+    options = publish if publish is not None else publish_options(settings)
     # Generator and ranker found before any work, so missing weights fail in a second, not after the drawing.
-    ctx = backend_context(settings, Store(settings.store.resolved()))
+    store = Store(settings.store.resolved())
+    ctx = backend_context(settings, store)
     generator: Generator = plugins.create("generators", settings.generate.model, ctx)
     ranker: Ranker | None = plugins.create("rankers", RANKER, ctx) if rank else None
     if ranker is None and settings.generate.rounds > 1:
         clip_from_settings(settings)  # round 2's PEZ needs CLIP even without ranking
     check_writable(Path(settings.generate.out_dir))
+    swin2sr = _check_publish(source, settings, options)
     # The generator's tokenizer and text length set the prompt's budget.
     run = run_prompt(
         source,
@@ -354,8 +380,17 @@ def run_generate(
                 ranked = ranker.rank(candidates, run.prompt, run.key_topics)
 
         # The manifest names the files where they will be once published, not in the staging folder.
+        drawn = {c.path.name: c.path for c in candidates}
         candidates = [staged.final(c) for c in candidates]
         ranked = [replace(r, candidate=staged.final(r.candidate)) for r in ranked]
+        section, edit = None, None
+        if options.enabled:
+            report("publishing the cover, its crops and the gallery")
+            clock = time.perf_counter()
+            section, edit = _publish(
+                staged, run, candidates, ranked, drawn, options, settings, generator.name, ranker, swin2sr, ctx
+            )
+            seconds["publish"] = time.perf_counter() - clock
         run = replace(run, seconds=seconds)
         models = {
             "generator": generator.name,
@@ -363,5 +398,348 @@ def run_generate(
             "ranker": ranker.model_id if ranker is not None else None,
         }
         manifest = build_manifest(run.to_json(), candidates, ranked, settings, models, __version__)
+        manifest.update(_provenance(settings, generator, ranker, seconds, store))
+        manifest["publish"] = section
         manifest_path = staged.publish(manifest)
+    if edit is not None:
+        from blogart.outputs.frontmatter import apply
+
+        apply(*edit, (staged.folder / "cover.png").read_bytes())
     return GenerateRun(run, tuple(candidates), tuple(ranked), staged.folder, manifest_path, manifest)
+
+
+# --- publishing (the step after ranking) -------------------------------------------------------
+
+
+def _check_publish(source: str, settings: Settings, options: PublishOptions) -> Any:
+    """Before any work: the post can take front matter, the upscaler has its weights. Returns Swin2SR or None."""
+    if not options.enabled:
+        return None
+    if options.front_matter:
+        from blogart.outputs.frontmatter import check_post, key_paths
+
+        key_paths(options.front_matter, settings.publish.astro_alt_key, _custom_keys(settings))
+        check_post(source)
+    if options.upscaler == "swin2sr":
+        from blogart import modelhub
+        from blogart.outputs.upscale import Swin2SR
+
+        return Swin2SR(modelhub.find("swin2sr", settings.models.swin2sr or None, settings.models.cache_dir or None))
+    return None
+
+
+def _custom_keys(settings: Settings) -> tuple[str, str]:
+    return settings.publish.custom_image_key, settings.publish.custom_alt_key
+
+
+def _alt_text(run: PromptRun, settings: Settings, ctx: plugins.Context) -> tuple[str, str]:
+    from blogart.outputs.alttext import llm_alt_text, template_alt_text
+
+    mode = settings.publish.alt_text
+    if mode == "llm" or (mode == "auto" and run.backend == "openai"):
+        return llm_alt_text(ctx.llm(), run.prompt, run.key_topics, run.document.title), "llm"
+    return template_alt_text(run.prompt, run.key_topics, run.prompt.style), "template"
+
+
+def _scorer(ranker: Ranker | None, prompt: ImagePrompt) -> tuple[Any, str]:
+    """Crop windows scored by CLIP against the prompt when ranking is on, else by saliency."""
+    if ranker is None:
+        return None, "saliency"
+    return (lambda images: ranker.score_images(images, prompt.text)), f"clip:{ranker.model_id}"
+
+
+def _publish(staged, run, candidates, ranked, drawn, options, settings, generator_name, ranker, swin2sr, ctx):
+    """Cover, crops and gallery into the staging folder; the front-matter edit planned (applied after the swap)."""
+    from blogart.outputs import frontmatter
+    from blogart.outputs.files import slug_for
+    from blogart.outputs.gallery import numbered
+    from blogart.outputs.publish import inputs_hash, previous_images, render_images, write_outputs
+
+    items = numbered(list(candidates), list(ranked))
+    chosen = next((i for i in items if i.ranked is None or not i.ranked.flagged), None)
+    alt, alt_source = _alt_text(run, settings, ctx)
+    images, digest = None, None
+    if chosen is not None:
+        source_png = drawn[chosen.candidate.path.name].read_bytes()
+        scorer, scorer_id = _scorer(ranker, run.prompt)
+        digest = inputs_hash(source_png, options, scorer_id)
+        images = previous_images(staged.folder, digest) or render_images(source_png, options, scorer, swin2sr)
+    written, section = write_outputs(
+        staged.staging,
+        staged.folder,
+        images=images,
+        chosen=chosen,
+        items=items,
+        title=run.document.title,
+        generator=generator_name,
+        prompt=run.prompt,
+        key_topics=run.key_topics,
+        alt=alt,
+        alt_source=alt_source,
+        options=options,
+        digest=digest,
+    )
+    staged.add_files(written)
+    edit = None
+    if options.front_matter and images is not None:
+        p = settings.publish
+        plan = frontmatter.plan(
+            Path(run.document.source),
+            options.front_matter,
+            slug=slug_for(run.document),
+            alt=alt,
+            force=options.force,
+            static_dir=p.static_dir,
+            static_url=p.static_url,
+            astro_alt_key=p.astro_alt_key,
+            custom=_custom_keys(settings),
+        )
+        section["front_matter"] = to_dict(plan[0])
+        edit = plan
+    return section, edit
+
+
+def _provenance(settings, generator, ranker, seconds, store) -> dict[str, Any]:
+    from blogart.outputs.provenance import describe_provenance
+
+    locations = {k: v for k, v in generator.describe().items() if k in ("checkpoint", "vqgan") and v}
+    if ranker is not None:
+        from blogart.ranking.clip import resolve_clip
+
+        r = settings.rank
+        source = resolve_clip(
+            r.model, r.pretrained, settings.models.path_for("clip"), settings.models.cache_dir or None
+        )
+        locations["clip"] = source.checkpoint
+    return describe_provenance(locations, seconds, store)
+
+
+# --- pick another candidate, redraw a run -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PickRun:
+    folder: Path
+    number: int
+    manifest: dict[str, Any]
+    front_matter: str | None  # the edit's status, when the post's front matter was touched
+
+
+def _load_manifest(path: Path) -> dict[str, Any]:
+    from blogart.errors import UsageError
+
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["candidates"], manifest["text"]  # noqa: B018 - the keys every manifest has
+    except FileNotFoundError:
+        raise UsageError(f"no manifest at {path}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path} is not a blogart manifest ({exc})") from None
+    return manifest
+
+
+def find_run_folder(target: str, settings: Settings) -> Path:
+    """A run folder given as itself, its manifest, or the post it was made from."""
+    from blogart.errors import UsageError
+    from blogart.outputs.files import MANIFEST_NAME, folder_for
+    from blogart.pipeline.document import load_document
+
+    path = Path(target)
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        return path
+    if path.name == MANIFEST_NAME and path.is_file():
+        return path.parent
+    if path.is_dir():
+        raise UsageError(f"{path} is not a run folder (no {MANIFEST_NAME})")
+    document = load_document(target, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
+    folder = folder_for(Path(settings.generate.out_dir), document)
+    if not (folder / MANIFEST_NAME).is_file():
+        raise UsageError(f"{target} has no run in {settings.generate.out_dir}; run `blogart generate` first")
+    return folder
+
+
+def _rows_as_values(manifest: dict[str, Any], folder: Path) -> tuple[list[Candidate], list[Ranked]]:
+    """The manifest's candidates back as values, their paths in `folder` (which may have moved)."""
+    from blogart.values import Flag
+
+    candidates, ranked_by_rank = [], []
+    for row in manifest["candidates"]:
+        candidate = Candidate(
+            path=folder / Path(row["path"]).name,
+            seed=row["seed"],
+            prompt=row["prompt"],
+            negative_prompt=row["negative_prompt"],
+            generator=row["generator"],
+            round=row["round"],
+            index=row["index"],
+        )
+        candidates.append(candidate)
+        if "rank" in row:
+            score = row["score"] if row["score"] is not None else float("nan")
+            flags = tuple(Flag(**f) for f in row["flags"])
+            prompt_score = row["prompt_score"] or 0.0
+            ranked = Ranked(candidate, score, prompt_score, flags=flags, model=row["ranker"])
+            ranked_by_rank.append((row["rank"], ranked))
+    return candidates, [r for _, r in sorted(ranked_by_rank, key=lambda pair: pair[0])]
+
+
+def _prompt_of(manifest: dict[str, Any]) -> tuple[ImagePrompt, KeyTopics]:
+    text = manifest["text"]
+    negative = tuple(w.strip() for w in (text.get("negative_prompt") or "").split(",") if w.strip())
+    prompt = ImagePrompt(text["prompt"], negative, text.get("style", ""), text.get("prompt_tokens", 0))
+    topics = tuple(_topic(t) for t in text.get("key_topics", []))
+    return prompt, KeyTopics(topics, text.get("summary", ""))
+
+
+def run_pick(
+    target: str,
+    number: int,
+    settings: Settings,
+    *,
+    publish: PublishOptions | None = None,
+    report: Callable[[str], None] = _quiet,
+) -> PickRun:
+    """Make candidate `number` (as the gallery numbers them) the cover: files, crops, gallery, manifest, post."""
+    from blogart.errors import UsageError
+    from blogart.outputs import frontmatter
+    from blogart.outputs.files import MANIFEST_NAME, Restaged, slug_for
+    from blogart.outputs.gallery import numbered
+    from blogart.outputs.publish import inputs_hash, render_images, write_outputs
+
+    folder = find_run_folder(target, settings)
+    manifest = _load_manifest(folder / MANIFEST_NAME)
+    candidates, ranked = _rows_as_values(manifest, folder)
+    items = numbered(candidates, ranked)
+    if not 1 <= number <= len(items):
+        raise UsageError(f"there is no candidate {number}; {folder} has candidates 1 to {len(items)}")
+    chosen = items[number - 1]
+    if chosen.ranked is not None and chosen.ranked.flagged:
+        concepts = ", ".join(f.concept for f in chosen.ranked.flags)
+        raise UsageError(f"candidate {number} was flagged by moderation ({concepts}); pick another")
+    previous = manifest.get("publish") or {}
+    recorded = (previous.get("front_matter") or {}).get("preset")
+    options = publish if publish is not None else publish_options(settings, front_matter=recorded)
+    post = manifest["text"]["source"]
+    swin2sr = _check_publish(post, settings, options)
+    ranker = None
+    if manifest.get("ranked"):
+        ranker = plugins.create("rankers", RANKER, backend_context(settings, Store(settings.store.resolved())))
+    prompt, key_topics = _prompt_of(manifest)
+    report(f"publishing candidate {number}")
+    source_png = chosen.candidate.path.read_bytes()
+    scorer, scorer_id = _scorer(ranker, prompt)
+    images = render_images(source_png, options, scorer, swin2sr)
+    alt = previous.get("alt_text") or ""
+    if not alt:
+        from blogart.outputs.alttext import template_alt_text
+
+        alt = template_alt_text(prompt, key_topics, prompt.style)
+    edit = None
+    with Restaged(folder) as staged:
+        _, section = write_outputs(
+            staged.staging,
+            folder,
+            images=images,
+            chosen=chosen,
+            items=items,
+            title=manifest["text"].get("title", ""),
+            generator=manifest.get("generator", ""),
+            prompt=prompt,
+            key_topics=key_topics,
+            alt=alt,
+            alt_source=previous.get("alt_source", "template"),
+            options=options,
+            digest=inputs_hash(source_png, options, scorer_id),
+        )
+        if options.front_matter:
+            from blogart.pipeline.document import load_document
+
+            document = load_document(post, max_bytes=settings.input.max_bytes)
+            p = settings.publish
+            edit = frontmatter.plan(
+                Path(post),
+                options.front_matter,
+                slug=slug_for(document),
+                alt=alt,
+                force=options.force,
+                static_dir=p.static_dir,
+                static_url=p.static_url,
+                astro_alt_key=p.astro_alt_key,
+                custom=_custom_keys(settings),
+            )
+            section["front_matter"] = to_dict(edit[0])
+        manifest["cover"] = str(folder / chosen.candidate.path.name)
+        manifest["publish"] = section
+        staged.publish(manifest)
+    if edit is not None:
+        frontmatter.apply(*edit, images.cover_png)
+    return PickRun(folder, number, manifest, edit[0].status if edit else None)
+
+
+@dataclass(frozen=True)
+class Redrawn:
+    name: str
+    same_bytes: bool
+    same_pixels: bool
+
+
+def run_regenerate(
+    manifest_path: Path, settings: Settings, *, out: Path | None = None, report: Callable[[str], None] = _quiet
+) -> list[Redrawn]:
+    """Draw a manifest's candidates again (same model, weights, seeds, prompts and settings) and compare."""
+    import io
+
+    from PIL import Image
+
+    from blogart.errors import UsageError
+    from blogart.outputs.files import write_drawing
+
+    manifest = _load_manifest(Path(manifest_path))
+    folder = Path(manifest_path).parent
+    name = manifest.get("generator")
+    if name == "openai-images":
+        raise UsageError("openai-images takes no seed, so its images cannot be redrawn; only local models can")
+    recorded = manifest.get("settings") or {}
+    weights = (manifest.get("models") or {}).get("weights") or {}
+    g = recorded.get("generate", {})
+    models = {"vqgan": weights.get("vqgan")}
+    if name in ("dalle-mini", "dalle-mega"):
+        models[name.replace("-", "_")] = weights.get("checkpoint")
+    generate = {
+        "model": name,
+        "dtype": weights.get("dtype") or g.get("dtype"),
+        **{k: g.get(k) for k in ("condition_scale", "top_k", "top_p", "temperature", "batch_size")},
+    }
+    current = settings.model_copy(
+        update={
+            "generate": settings.generate.model_copy(update={k: v for k, v in generate.items() if v is not None}),
+            "models": settings.models.model_copy(update={k: v for k, v in models.items() if v}),
+        }
+    )
+    generator: Generator = plugins.create("generators", name, backend_context(current))
+    rows_by_round: dict[int, list[dict[str, Any]]] = {}
+    for row in manifest["candidates"]:
+        rows_by_round.setdefault(row["round"], []).append(row)
+    results = []
+    for round_number, rows in sorted(rows_by_round.items()):
+        first = rows[0]
+        request = replace(
+            _request(ImagePrompt(first["prompt"], (), "", 0), current),
+            negative_prompt=first["negative_prompt"],
+            n=max(r["index"] for r in rows) + 1,
+            seed=first["seed"],
+        )
+        report(f"redrawing round {round_number} ({request.n} images)")
+        drawings = {d.index: d for d in generator.generate(request, round=round_number)}
+        for row in rows:
+            drawing = drawings[row["index"]]
+            stored = folder / Path(row["path"]).name
+            old = stored.read_bytes() if stored.is_file() else b""
+            same_pixels = False
+            if old:
+                with Image.open(io.BytesIO(old)) as a, Image.open(io.BytesIO(drawing.png)) as b:
+                    same_pixels = a.size == b.size and a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
+            if out is not None:
+                write_drawing(Path(out), drawing)
+            results.append(Redrawn(stored.name, old == drawing.png, same_pixels))
+    return results

@@ -362,6 +362,15 @@ class ClipRanker:
             )
         return select(ranked, self.top_k)
 
+    def score_images(self, images: Sequence[Any], text: str) -> list[float]:
+        """Cosine similarity of each PIL image to `text` (not CLIPScore's clamp at 0, which would tie the windows
+        of a weak match); no moderation: these are crops of an image already ranked."""
+        set_threads(self.threads)
+        if not images:
+            return []
+        cos = self.clip.encode_images(list(images)) @ self.clip.encode_texts([text])[0]
+        return [float(c) for c in cos]
+
 
 def sort_ranked(ranked: Sequence[Ranked]) -> list[Ranked]:
     """Unflagged first, then by score, best first; ties keep input order (stable sort)."""

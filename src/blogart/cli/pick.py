@@ -1,0 +1,40 @@
+"""`blogart pick`: make another candidate the cover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blogart.cli.common import Force, FrontMatter, print_json, progress, settings
+
+app = typer.Typer()
+
+
+@app.command()
+def pick(
+    target: Annotated[str, typer.Argument(help="The post, or its run folder (or manifest.json).", metavar="POST")],
+    number: Annotated[int, typer.Argument(help="The candidate's number in the gallery (index.html).", min=1)],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The output folder `generate` wrote to (to find a post's run).")
+    ] = None,
+    front_matter: FrontMatter = None,
+    force: Force = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the updated manifest as JSON.")] = False,
+) -> None:
+    """Make candidate N the cover: cover, crops, gallery, manifest and front matter, all updated together."""
+    from blogart.pipeline.run import publish_options, run_pick
+
+    current = settings(publish={"front_matter": front_matter}, generate={"out_dir": str(out) if out else None})
+    options = None
+    if front_matter or force:
+        options = publish_options(current, force=force)
+    with progress() as report:
+        result = run_pick(target, number, current, publish=options, report=report)
+    if as_json:
+        print_json(result.manifest)
+        return
+    typer.echo(f"cover: candidate {number} -> {result.manifest['publish']['cover']}")
+    if result.front_matter:
+        typer.echo(f"front matter: {result.front_matter}")

@@ -1,0 +1,162 @@
+"""The publish step: the chosen cover upscaled, its crops, the gallery page, and the manifest's account of them.
+
+Pure parts (`render_images`) take and return images and bytes; `write_outputs` puts them in a run folder
+(the staging folder during `generate`, a restaged copy during `pick`). The post's own file is edited by
+`frontmatter` after the run folder is published.
+
+A rerun whose inputs did not change (same cover bytes, sizes, upscaler, crop scorer) copies the previous
+run's files instead of computing them again, so the published files only change when their inputs do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blogart.atomic import atomic_write_bytes
+from blogart.outputs.crops import WindowScorer, choose_window, crop_to
+from blogart.outputs.gallery import GALLERY_NAME, Numbered, render_gallery
+from blogart.outputs.upscale import Swin2SR, upscale
+from blogart.values import CropSize, CropWindow, ImagePrompt, KeyTopics, PublishOptions, to_dict
+
+COVER_NAME = "cover.png"
+
+
+@dataclass(frozen=True)
+class Crop:
+    size: CropSize
+    window: CropWindow
+    png: bytes
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.size.name}.png"
+
+
+@dataclass(frozen=True)
+class PublishedImages:
+    cover_png: bytes
+    crops: tuple[Crop, ...]
+
+
+def png_bytes(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def render_images(
+    source_png: bytes, options: PublishOptions, scorer: WindowScorer | None = None, swin2sr: Swin2SR | None = None
+) -> PublishedImages:
+    """The cover upscaled to `options.upscale_size`, then each size cut from the window that keeps the subject."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(source_png)) as opened:
+        source = opened.convert("RGB")
+    big = upscale(source, options.upscale_size, options.upscaler, swin2sr)
+    crops = []
+    for size in options.sizes:
+        window = choose_window(big, size, scorer)
+        crops.append(Crop(size, window, png_bytes(crop_to(big, window, size))))
+    return PublishedImages(png_bytes(big), tuple(crops))
+
+
+def inputs_hash(source_png: bytes, options: PublishOptions, scorer_id: str) -> str:
+    """What the published images depend on; equal hashes mean equal files."""
+    parts = {
+        "cover": hashlib.sha256(source_png).hexdigest(),
+        "sizes": [to_dict(s) for s in options.sizes],
+        "upscaler": options.upscaler,
+        "upscale_size": options.upscale_size,
+        "scorer": scorer_id,
+        "version": 1,  # bump when the cropping or upscaling changes what it makes of the same inputs
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def previous_images(folder: Path, digest: str) -> PublishedImages | None:
+    """The images a published run folder already holds for the same inputs, if it does."""
+    try:
+        publish = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("publish") or {}
+        if publish.get("inputs_hash") != digest:
+            return None
+        crops = tuple(
+            Crop(
+                CropSize(name, row["width"], row["height"]),
+                CropWindow(*row["window"], score=row["window_score"], method=row["method"]),
+                (folder / Path(row["path"]).name).read_bytes(),
+            )
+            for name, row in publish["crops"].items()
+        )
+        return PublishedImages((folder / COVER_NAME).read_bytes(), crops)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def write_outputs(
+    folder: Path,
+    final_folder: Path,
+    *,
+    images: PublishedImages | None,
+    chosen: Numbered | None,
+    items: list[Numbered],
+    title: str,
+    generator: str,
+    prompt: ImagePrompt,
+    key_topics: KeyTopics,
+    alt: str,
+    alt_source: str,
+    options: PublishOptions,
+    digest: str | None,
+) -> tuple[list[str], dict[str, Any]]:
+    """Write cover, crops and gallery into `folder`; returns (file names written, the manifest's `publish`).
+
+    Paths in the manifest name `final_folder`, where the files will be once the folder is published.
+    """
+    written = []
+    crops: dict[str, Any] = {}
+    if images is not None and chosen is not None:
+        atomic_write_bytes(folder / COVER_NAME, images.cover_png)
+        written.append(COVER_NAME)
+        for crop in images.crops:
+            atomic_write_bytes(folder / crop.file_name, crop.png)
+            written.append(crop.file_name)
+            crops[crop.size.name] = {
+                "path": str(final_folder / crop.file_name),
+                "width": crop.size.width,
+                "height": crop.size.height,
+                "window": [crop.window.left, crop.window.top, crop.window.width, crop.window.height],
+                "window_score": crop.window.score,
+                "method": crop.window.method,
+            }
+    gallery = render_gallery(
+        title=title,
+        folder_name=final_folder.name,
+        generator=generator,
+        prompt=prompt,
+        key_topics=key_topics,
+        items=items,
+        cover=chosen.candidate.path.name if chosen and images else None,
+        crops={name: (Path(row["path"]).name, row["width"], row["height"]) for name, row in crops.items()},
+        alt=alt,
+    )
+    atomic_write_bytes(folder / GALLERY_NAME, gallery.encode("utf-8"))
+    written.append(GALLERY_NAME)
+    section = {
+        "cover": str(final_folder / COVER_NAME) if images and chosen else None,
+        "source": str(final_folder / chosen.candidate.path.name) if chosen else None,
+        "number": chosen.number if chosen else None,
+        "upscaler": options.upscaler,
+        "upscale_size": options.upscale_size,
+        "alt_text": alt,
+        "alt_source": alt_source,
+        "crops": crops,
+        "gallery": str(final_folder / GALLERY_NAME),
+        "inputs_hash": digest,
+        "front_matter": None,
+    }
+    return written, section
