@@ -22,6 +22,8 @@ WindowScorer = Callable[[Sequence[Any]], Sequence[float]]
 
 STEPS = 7  # window positions tried along the free axis
 
+TIE = 0.02  # scores within 2% of the best count as equally good
+
 
 def window_positions(size: tuple[int, int], aspect: float, steps: int = STEPS) -> list[tuple[int, int, int, int]]:
     """(left, top, width, height) of the largest `aspect` windows, spread evenly over the free axis."""
@@ -75,8 +77,12 @@ def choose_window(image: Any, size: CropSize, scorer: WindowScorer | None = None
         saliency, scale = saliency_map(image)
         scores = _window_sums(saliency, scale, windows)
         method = "saliency"
+    # Windows that keep the subject equally well score within a hair of each other (edge halos, rounding):
+    # among those, the one nearest the centre wins, so a centred subject stays centred.
     centre = (len(windows) - 1) / 2
-    best = max(range(len(windows)), key=lambda i: (round(scores[i], 6), -abs(i - centre)))
+    top = max(scores)
+    near_best = [i for i in range(len(windows)) if scores[i] >= top - TIE * abs(top)]
+    best = min(near_best, key=lambda i: abs(i - centre))
     left, top, w, h = windows[best]
     return CropWindow(left, top, w, h, scores[best], method)
 

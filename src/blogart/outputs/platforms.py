@@ -1,8 +1,8 @@
-"""An image at each social platform's sizes: scaled up to cover the size, then cropped to it.
+"""An image at each social platform's sizes: upscaled first, then cropped to each size.
 
-`fit` is the one place a picture is resized and cropped for a platform: for now a Lanczos resize and
-a crop window centred on the picture. The publishing work (`outputs/` crop-window choice and the
-upscaler) replaces the body of `fit`; callers and files stay the same.
+`fit` is the one place a picture is resized and cropped for a platform. It uses the publishing
+step's pieces: the Lanczos + unsharp upscale to a long side that covers the size (upscaling first
+keeps the crop sharp), then the crop window that keeps the most salient part of the picture.
 """
 
 from __future__ import annotations
@@ -13,13 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from blogart.atomic import atomic_write_bytes
+from blogart.values import CropSize
 
 
 def fit(image: Any, width: int, height: int) -> Any:
-    """A PIL image of exactly width x height: scaled to cover it (Lanczos), the centred window kept."""
-    from PIL import Image, ImageOps
+    """A PIL image of exactly width x height: upscaled to cover it, the salient window kept."""
+    from blogart.outputs.crops import choose_window, crop_to
+    from blogart.outputs.upscale import lanczos
 
-    return ImageOps.fit(image.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+    size = CropSize("platform", width, height)
+    picture = image.convert("RGB")
+    # Cover both sides of the target from a square-ish picture: the long side of the upscale is at least
+    # the target's long side, and large enough that the short side covers the target's short side too.
+    short, long = sorted(picture.size)
+    need = max(width, height, -(-min(width, height) * long // short))
+    if max(picture.size) < need:
+        picture = lanczos(picture, need)
+    return crop_to(picture, choose_window(picture, size), size)
 
 
 def png(image: Any) -> bytes:
