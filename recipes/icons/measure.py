@@ -7,6 +7,7 @@ Written to WORK/measure.json; REPORT.md quotes it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -106,7 +107,7 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
         "evaluate": full.eval_pairs * per_caption * 1.2,  # + detection and PSNR, about a fifth more
     }
     result = {
-        "device": device(),
+        "device": f"{device()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
         "rows": rows,
         "plan_seconds": {k: round(v, 1) for k, v in plan.items()},
         "planned_minutes": sum(plan.values()) / 60,

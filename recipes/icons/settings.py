@@ -46,7 +46,7 @@ SIZES = {
         name="test",
         data="test",
         vqgan=Trainer("vqgan-test.json", steps=12, batch_size=4, lr=3e-3, save_every=4, extra=("--crop", "32")),
-        dallebart=Trainer("dallebart-test.json", steps=8, batch_size=4, lr=3e-3, save_every=4),
+        dallebart=Trainer("dallebart-test.json", steps=30, batch_size=4, lr=3e-3, save_every=3),
         clip=Trainer("", steps=4, batch_size=4, lr=1e-3, save_every=0),
         eval_pairs=6,
         eval_images=2,
