@@ -114,10 +114,11 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pointer = work / "dallebart" / "checkpoint.json"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None and not pointer.is_file():
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
+    assert pointer.is_file(), "the DalleBart stage wrote no checkpoint in time"
     assert process.wait() == -signal.SIGKILL, "the recipe ended before it could be killed"
     assert not (work / "done" / "dallebart.json").exists()
     vqgan_marker = (work / "done" / "vqgan.json").read_bytes()

@@ -107,6 +107,8 @@ RANGES: list[tuple[int, int, str]] = [
     (0x1F6E1, 0x1F6E2, "objects"),
     (0x1F6E3, 0x1F6E4, "places"),
     (0x1F6E5, 0x1F6FC, "vehicles"),
+    (0x1F916, 0x1F916, "tech"),  # robot
+    (0x1F91D, 0x1F91D, "symbols"),  # handshake
     (0x1F93F, 0x1F93F, "activities"),
     (0x1F942, 0x1F944, "food"),
     (0x1F945, 0x1F94F, "activities"),
