@@ -163,3 +163,34 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     again = subprocess.run([*evaluate, "--no-timing", "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["generation"]["captions"] == 2
+
+
+@needs_font
+def test_an_open_clip_folder_exports_in_float16_and_evaluates_retrieval(tmp_path, tiny_checkpoint):
+    """The CLIP half of export and evaluate, on a tiny open_clip model in open_clip's local-dir layout."""
+    import shutil
+
+    import evaluate
+    from export import half_safetensors
+    from safetensors.numpy import load_file
+    from tiny_clip import CONFIG
+
+    trained = tmp_path / "clip"
+    trained.mkdir()
+    model_cfg = json.loads(CONFIG.read_text())
+    (trained / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}))
+    shutil.copyfile(tiny_checkpoint, trained / "open_clip_model.safetensors")
+    assets = tmp_path / "assets" / "clip"
+    assets.mkdir(parents=True)
+    shutil.copyfile(trained / "open_clip_config.json", assets / "open_clip_config.json")
+    half_safetensors(trained / "open_clip_model.safetensors", assets / "open_clip_model.safetensors")
+    halved = load_file(str(assets / "open_clip_model.safetensors"))
+    assert {str(v.dtype) for v in halved.values() if v.dtype.kind == "f"} == {"float16"}
+
+    work = tmp_path / "work"
+    render.write_data(work / "data", render.SIZES["test"], seed=0, font_path=str(FONT))
+    clip = evaluate.load_clip(tmp_path / "assets")
+    rows = evaluate.held_out(work)[:5]
+    result = evaluate.clip_retrieval(clip, work, rows)
+    assert result["pairs"] == 5 and result["chance"] == 0.2 and 0 <= result["top1"] <= 1
+    assert evaluate.load_clip(tmp_path / "nothing") is None

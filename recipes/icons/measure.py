@@ -1,11 +1,12 @@
 """Per-step times of the recipe's parts on this machine, and the full recipe's planned time.
 
 A step time is the difference of two short runs (2 and 6 steps), so start-up and compilation cancel.
-Written to WORK/measure.json; REPORT.md quotes it.
+Written to recipes/icons/measure.json, which REPORT.md quotes.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -14,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from run import CLIP_TRAIN, device, environment, stage_data, trainer_args
+from report import MEASURED, write_measure_only
+from run import CLIP_TRAIN, HERE, device, environment, stage_data, trainer_args
 from settings import SIZES, RecipeSize
 
 from blogart.atomic import atomic_write_json
@@ -107,6 +109,7 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
         "evaluate": full.eval_pairs * per_caption * 1.2,  # + detection and PSNR, about a fifth more
     }
     result = {
+        "date": datetime.date.today().isoformat(),
         "device": f"{device()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
         "rows": rows,
         "plan_seconds": {k: round(v, 1) for k, v in plan.items()},
@@ -114,5 +117,7 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
         "plan": ", ".join(f"{k} {v / 60:.1f} min" for k, v in plan.items())
         + ("" if clip_step is not None else "; CLIP not measured (no clip_train.py)"),
     }
-    atomic_write_json(work / "measure.json", result)
+    atomic_write_json(MEASURED, result)
+    if not (work / "done" / "evaluate.json").is_file():
+        write_measure_only(HERE / "REPORT.md")
     return result

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from blogart.atomic import atomic_write_bytes
 
+MEASURED = Path(__file__).parent / "measure.json"  # `run.py --measure` on the CPU that sized the full recipe
 TARGETS = {"psnr": 24.0, "top1": 0.70, "found": 0.50, "generate_seconds": 60.0}
 
 
@@ -67,14 +68,32 @@ def write_report(path: Path, work: Path, size, summary: dict) -> None:
         lines.append(f"| {stage} | {done['seconds']:.0f} | {steps} |")
     total = sum(done["seconds"] for done in summary.values())
     lines += ["", f"Total: {total / 60:.1f} minutes (stages skipped on a rerun count their first run)."]
-    measured = work / "measure.json"
-    if measured.is_file():
-        m = json.loads(measured.read_text())
-        lines += ["", "## Per-step times that sized the full recipe", ""]
-        lines += [f"Measured by `run.py --measure` on {m['device']}:", ""]
-        lines += ["| part | seconds | per |", "|---|---|---|"]
-        lines += [f"| {row['part']} | {row['seconds']:.3f} | {row['per']} |" for row in m["rows"]]
-        lines += ["", f"Planned full recipe: {m['planned_minutes']:.0f} minutes ({m['plan']})."]
+    lines += measure_section()
     if not clip.get("top1") and "skipped" in clip:
         lines += ["", f"CLIP: {clip['skipped']}."]
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def measure_section(measured: Path = MEASURED) -> list[str]:
+    if not measured.is_file():
+        return []
+    m = json.loads(measured.read_text())
+    lines = ["", "## Per-step times that sized the full recipe", ""]
+    lines += [f"Measured by `run.py --measure` on {m['device']} ({m['date']}):", ""]
+    lines += ["| part | seconds | per |", "|---|---|---|"]
+    lines += [f"| {row['part']} | {row['seconds']:.3f} | {row['per']} |" for row in m["rows"]]
+    lines += ["", f"Planned full recipe on that machine: {m['planned_minutes']:.0f} minutes ({m['plan']})."]
+    return lines
+
+
+def write_measure_only(path: Path) -> None:
+    """REPORT.md before the full recipe has run: the measurement that sized it, and no figures yet."""
+    lines = [
+        "# The bundled icon model: recipe report",
+        "",
+        "Written by `recipes/icons/run.py` from its own records; rerun the recipe to reproduce it.",
+        "",
+        "The full recipe has not been run on this tree yet: `recipes/icons/run.sh --out WORK` writes the figures here.",
+        *measure_section(),
+    ]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
