@@ -1,7 +1,7 @@
 """Render the recipe's data set: emoji compositions with their captions, split so that the test
 set's concept combinations never appear in training.
 
-    python recipes/icons/render.py --out DATA [--size test|full] [--font F] [--seed S]
+    python recipes/icons/render.py --out DATA [--size test|full|large] [--font F] [--seed S]
 
 writes the data folder of the recipe (see README, "The bundled icon model"):
 DATA/train and DATA/test (NNNNN.png + NNNNN.txt), concepts.json, templates/ (one clean render per
@@ -41,6 +41,7 @@ class DataSize:
 SIZES = {
     "test": DataSize(concepts=8, singles=4, multi=40, test=12),
     "full": DataSize(concepts=320, singles=8, multi=5600, test=200),
+    "large": DataSize(concepts=320, singles=16, multi=24000, test=200),
 }
 
 

@@ -1,6 +1,6 @@
 """The bundled icon model's recipe: data -> VQGAN -> DalleBart -> CLIP -> export -> evaluate -> REPORT.md.
 
-    python recipes/icons/run.py --out WORK [--size test|full] [--font F] [--seed S] [--export DIR]
+    python recipes/icons/run.py --out WORK [--size test|full|large] [--font F] [--seed S] [--export DIR]
     python recipes/icons/run.py --out WORK --measure     # per-step times that sized the full recipe
 
 Every stage writes WORK/done/STAGE.json when it finishes and is skipped when that file exists; the
