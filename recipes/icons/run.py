@@ -101,7 +101,9 @@ def stage_clip(work: Path, size: RecipeSize, seed: int) -> dict:
     t = size.clip
     command = [sys.executable, str(CLIP_TRAIN), str(work / "data" / "train"), "--out", str(work / "clip")]
     command += ["--steps", str(t.steps), "--batch-size", str(t.batch_size), "--lr", str(t.lr), "--seed", str(seed)]
-    command += ["--resume", "--json"]
+    if (work / "clip" / "train").is_dir():  # its resumable state: a killed run goes on
+        command.append("--resume")
+    command.append("--json")
     say(" ".join(command[1:]))
     subprocess.run(command, check=True, env=environment(work), stdout=subprocess.DEVNULL)
     return json.loads((work / "clip" / "report.json").read_text())
