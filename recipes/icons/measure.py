@@ -117,6 +117,7 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
     result = {
         "date": datetime.date.today().isoformat(),
         "device": f"{device()}, {cores} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
+        "cores": cores,
         "rows": rows,
         "plan_seconds": {k: round(v, 1) for k, v in plan.items()},
         "planned_minutes": sum(plan.values()) / 60,

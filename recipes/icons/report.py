@@ -4,6 +4,7 @@ in it is typed by hand, so rerunning the recipe reproduces it."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from blogart.atomic import atomic_write_bytes
@@ -82,10 +83,13 @@ def measure_section(measured: Path = MEASURED) -> list[str]:
     lines += [f"Measured by `run.py --measure` on {m['device']} ({m['date']}):", ""]
     lines += ["| part | wall seconds | CPU seconds | per |", "|---|---|---|---|"]
     lines += [f"| {r['part']} | {r['wall']:.3f} | {r['cpu']:.3f} | {r['per']} |" for r in m["rows"]]
+    cores = m.get("cores") or int(re.search(r"(\d+) CPUs", m["device"]).group(1))
     lines += [
         "",
-        "Wall seconds on a shared machine mostly measure its other load; the plan uses CPU seconds / cores.",
-        f"Planned full recipe on an idle machine of that kind: {m['planned_minutes']:.0f} minutes ({m['plan']}).",
+        "Wall seconds on a shared machine mostly measure its other load, so the plan counts CPU seconds:",
+        f"the full recipe on an idle machine of that kind takes between {m['planned_minutes']:.0f} minutes",
+        f"(every core busy) and {m['planned_minutes'] * cores:.0f} minutes (one core busy): {m['plan']} at the",
+        "low end.",
     ]
     return lines
 
