@@ -59,8 +59,8 @@ class Background:
 
     def words(self) -> str:
         if self.to is None:
-            return f"a {self.colour} background"
-        return f"a {self.colour} to {self.to} gradient"
+            return f"{article(self.colour)} {self.colour} background"
+        return f"{article(self.colour)} {self.colour} to {self.to} gradient"
 
 
 def article(name: str) -> str:

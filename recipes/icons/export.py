@@ -1,0 +1,75 @@
+"""Copy the trained models into the bundled-assets layout, every float leaf stored as float16.
+
+    DEST/dallebart/  config.json flax_model.msgpack + tokenizer files (no training state)
+    DEST/vqgan/      config.json flax_model.msgpack
+    DEST/clip/       open_clip_config.json open_clip_model.safetensors (when CLIP was trained)
+    DEST/concepts.json, DEST/recipe.json
+
+Loaders cast to their compute dtype on load, so 16-bit storage only halves the package size.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from blogart.atomic import atomic_write_bytes, atomic_write_json
+
+WEIGHTS = "flax_model.msgpack"
+SKIP = {"train_state.msgpack", WEIGHTS}  # the trainer's state stays in the work folder
+
+
+def half_msgpack(source: Path, dest: Path) -> None:
+    from flax.serialization import msgpack_restore, msgpack_serialize
+    from jax.tree_util import tree_map
+
+    tree = msgpack_restore(source.read_bytes())
+
+    def half(leaf):
+        leaf = np.asarray(leaf)
+        return leaf.astype(np.float16) if np.issubdtype(leaf.dtype, np.floating) else leaf
+
+    atomic_write_bytes(dest, msgpack_serialize(tree_map(half, tree)))
+
+
+def half_safetensors(source: Path, dest: Path) -> None:
+    from safetensors.numpy import load_file, save
+
+    tensors = load_file(str(source))
+    halved = {k: v.astype(np.float16) if np.issubdtype(v.dtype, np.floating) else v for k, v in tensors.items()}
+    atomic_write_bytes(dest, save(halved))
+
+
+def copy_model_folder(source: Path, dest: Path) -> None:
+    """Config, tokenizer and other small files as they are; the msgpack weights halved."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if path.is_file() and path.name not in SKIP and path.suffix in (".json", ".txt", ".model"):
+            if path.name in ("report.json", "checkpoint.json", "log.jsonl"):
+                continue
+            shutil.copyfile(path, dest / path.name)
+    half_msgpack(source / WEIGHTS, dest / WEIGHTS)
+
+
+def export(work: Path, dest: Path, recipe: dict) -> dict:
+    """Write DEST from the work folder; returns sizes in bytes by part."""
+    copy_model_folder((work / "dallebart" / "last").resolve(), dest / "dallebart")
+    vqgan = dest / "vqgan"
+    vqgan.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(work / "vqgan" / "config.json", vqgan / "config.json")
+    half_msgpack(work / "vqgan" / WEIGHTS, vqgan / WEIGHTS)
+    clip = work / "clip"
+    if (clip / "open_clip_model.safetensors").is_file():
+        (dest / "clip").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clip / "open_clip_config.json", dest / "clip" / "open_clip_config.json")
+        half_safetensors(clip / "open_clip_model.safetensors", dest / "clip" / "open_clip_model.safetensors")
+    shutil.copyfile(work / "data" / "concepts.json", dest / "concepts.json")
+    sizes = {part: folder_bytes(dest / part) for part in ("dallebart", "vqgan", "clip") if (dest / part).is_dir()}
+    atomic_write_json(dest / "recipe.json", {**recipe, "bytes": sizes})
+    return sizes
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

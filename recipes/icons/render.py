@@ -1,0 +1,256 @@
+"""Render the recipe's data set: emoji compositions with their captions, split so that the test
+set's concept combinations never appear in training.
+
+    python recipes/icons/render.py --out DATA [--size test|full|large] [--font F] [--seed S]
+
+writes the data folder of the recipe (see README, "The bundled icon model"):
+DATA/train and DATA/test (NNNNN.png + NNNNN.txt), concepts.json, templates/ (one clean render per
+concept, named by its index in concepts.json) and meta.jsonl (concepts, boxes, background and layout
+of every image). The same seed and size give the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from catalogue import build_catalogue, choose, load_font  # noqa: E402
+
+from blogart.prompts.icons import COLOURS, LAYOUTS, Background, Concept, caption, save_concepts  # noqa: E402
+
+IMAGE_SIDE = 128
+JITTER = 12  # per colour channel, so "blue" covers a range of blues
+SIDES = {1: (72, 96), 2: (48, 58), 3: (36, 40), 4: (28, 30)}  # emoji side in pixels by how many share the image
+
+
+@dataclass(frozen=True)
+class DataSize:
+    concepts: int | None  # None: the whole drawable catalogue
+    singles: int  # training images of each concept alone
+    multi: int  # training images of 2-4 concepts
+    test: int  # held-out images (their captions and combinations never in train)
+
+
+SIZES = {
+    "test": DataSize(concepts=8, singles=4, multi=40, test=12),
+    "full": DataSize(concepts=320, singles=8, multi=5600, test=200),
+    "large": DataSize(concepts=320, singles=16, multi=24000, test=200),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One image to draw: concept indices in caption order, background, layout and the seed of its placement."""
+
+    concepts: tuple[int, ...]
+    background: Background
+    layout: str
+    seed: int
+
+
+def random_background(rng: random.Random) -> Background:
+    names = sorted(COLOURS)
+    colour = rng.choice(names)
+    if rng.random() < 0.6:
+        return Background(colour)
+    return Background(colour, rng.choice([n for n in names if n != colour]))
+
+
+def combos_within(indices: tuple[int, ...]) -> list[frozenset[int]]:
+    """Every 2- and 3-concept set an image of these concepts shows."""
+    return [frozenset(c) for k in (2, 3) for c in itertools.combinations(indices, k)]
+
+
+def plan_split(count: int, size: DataSize, seed: int) -> tuple[list[Plan], list[Plan]]:
+    """(train, test) plans. Test: 1/5 single concepts on a held-out background, the rest 2-3 concept
+    sets; no training image shows a test set's concepts together, and no training caption is a test caption.
+    Every concept appears alone in training."""
+    rng = random.Random(seed)
+    test: list[Plan] = []
+    held_combos: set[frozenset[int]] = set()
+    held_singles: set[tuple[int, Background]] = set()
+    singles = size.test // 5
+    tries = 0
+    while len(test) < size.test and tries < 100 * size.test:
+        tries += 1
+        n = 1 if len(test) < singles else rng.choice((2, 3))
+        if n > count:
+            continue
+        indices = tuple(rng.sample(range(count), n))
+        background = random_background(rng)
+        if n == 1:
+            if (indices[0], background) in held_singles:
+                continue
+            held_singles.add((indices[0], background))
+        else:
+            key = frozenset(indices)
+            if key in held_combos or any(c in held_combos for c in combos_within(indices)):
+                continue
+            held_combos.add(key)
+        test.append(Plan(indices, background, rng.choice(LAYOUTS), rng.randrange(2**31)))
+
+    train: list[Plan] = []
+    for index in range(count):
+        made = 0
+        while made < size.singles:
+            background = random_background(rng)
+            if (index, background) in held_singles:
+                continue
+            train.append(Plan((index,), background, rng.choice(LAYOUTS), rng.randrange(2**31)))
+            made += 1
+    made = 0
+    while made < size.multi:
+        n = rng.choice((2, 2, 3, 3, 4))
+        if n > count:
+            continue
+        indices = tuple(rng.sample(range(count), n))
+        if any(c in held_combos for c in combos_within(indices)):
+            continue
+        train.append(Plan(indices, random_background(rng), rng.choice(LAYOUTS), rng.randrange(2**31)))
+        made += 1
+    rng.shuffle(train)
+    return train, test
+
+
+class Renderer:
+    """Draws plans; each concept's glyph is rendered once from the font and resized per image."""
+
+    def __init__(self, concepts: list[Concept], font):
+        from PIL import Image, ImageDraw
+
+        self.concepts = concepts
+        self.glyphs = []
+        for concept in concepts:
+            canvas = Image.new("RGBA", (2 * font.size, int(1.4 * font.size)))
+            ImageDraw.Draw(canvas).text((0, 0), concept.emoji, font=font, embedded_color=True)
+            self.glyphs.append(canvas.crop(canvas.getbbox()))
+
+    def glyph(self, index: int, side: int):
+        """The glyph scaled so its longer edge is `side` pixels."""
+        from PIL import Image
+
+        glyph = self.glyphs[index]
+        scale = side / max(glyph.size)
+        size = (max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale)))
+        return glyph.resize(size, Image.Resampling.LANCZOS)
+
+    def background(self, background: Background, rng: random.Random):
+        import numpy as np
+        from PIL import Image
+
+        def jittered(name: str) -> np.ndarray:
+            return np.array([min(255, max(0, v + rng.randint(-JITTER, JITTER))) for v in COLOURS[name]], float)
+
+        top = jittered(background.colour)
+        bottom = jittered(background.to) if background.to else top
+        t = np.linspace(0.0, 1.0, IMAGE_SIDE)[:, None, None]
+        pixels = np.broadcast_to(top * (1 - t) + bottom * t, (IMAGE_SIDE, IMAGE_SIDE, 3))
+        return Image.fromarray(pixels.round().astype("uint8"), "RGB")
+
+    def draw(self, plan: Plan):
+        """(image, boxes): boxes are (x0, y0, x1, y1) of each concept, in caption order."""
+        rng = random.Random(plan.seed)
+        image = self.background(plan.background, rng)
+        low, high = SIDES[len(plan.concepts)]
+        glyphs = [self.glyph(i, rng.randint(low, high)) for i in plan.concepts]
+        if plan.layout == "row" or len(glyphs) == 1:
+            spots = row_spots(glyphs, rng)
+        else:
+            spots = scatter_spots(glyphs, rng) or row_spots(glyphs, rng)
+        boxes = []
+        for glyph, (x, y) in zip(glyphs, spots, strict=True):
+            image.paste(glyph, (x, y), glyph)
+            boxes.append((x, y, x + glyph.width, y + glyph.height))
+        return image, boxes
+
+    def template(self, index: int, side: int = 96):
+        return self.glyph(index, side)
+
+
+def row_spots(glyphs, rng: random.Random) -> list[tuple[int, int]]:
+    """Left to right, evenly spaced, each a little off the centre line."""
+    free = IMAGE_SIDE - sum(g.width for g in glyphs)
+    gap = free / (len(glyphs) + 1)
+    spots, x = [], gap
+    for glyph in glyphs:
+        room = max(0, (IMAGE_SIDE - glyph.height) // 2 - 2)
+        y = (IMAGE_SIDE - glyph.height) // 2 + rng.randint(-min(8, room), min(8, room))
+        spots.append((round(x), y))
+        x += glyph.width + gap
+    return spots
+
+
+def scatter_spots(glyphs, rng: random.Random, tries: int = 200) -> list[tuple[int, int]] | None:
+    """Anywhere inside the image, no two overlapping (None when it does not fit in `tries`)."""
+    placed: list[tuple[int, int, int, int]] = []
+    for glyph in glyphs:
+        for _ in range(tries):
+            x = rng.randint(2, IMAGE_SIDE - glyph.width - 2)
+            y = rng.randint(2, IMAGE_SIDE - glyph.height - 2)
+            box = (x, y, x + glyph.width, y + glyph.height)
+            if all(box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1] for b in placed):
+                placed.append(box)
+                break
+        else:
+            return None
+    return [(b[0], b[1]) for b in placed]
+
+
+def write_data(out: Path, size: DataSize, seed: int = 0, font_path: str | None = None) -> dict:
+    """Render the whole data folder; returns a summary (counts, concepts, seed)."""
+    from blogart.atomic import atomic_write_bytes, atomic_write_json
+
+    font = load_font(font_path)
+    concepts = choose(build_catalogue(font), size.concepts)
+    train, test = plan_split(len(concepts), size, seed)
+    renderer = Renderer(concepts, font)
+    for folder in ("train", "test", "templates"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    for index in range(len(concepts)):
+        renderer.template(index).save(out / "templates" / f"{index:04d}.png")
+    lines = []
+    for split, plans in (("train", train), ("test", test)):
+        for number, plan in enumerate(plans):
+            image, boxes = renderer.draw(plan)
+            text = caption([concepts[i] for i in plan.concepts], plan.background, plan.layout)
+            stem = out / split / f"{number:05d}"
+            image.save(stem.with_suffix(".png"))
+            (stem.with_suffix(".txt")).write_text(text + "\n", encoding="utf-8")
+            lines.append(
+                {
+                    "file": f"{split}/{number:05d}.png",
+                    "split": split,
+                    "concepts": [concepts[i].name for i in plan.concepts],
+                    "boxes": [list(b) for b in boxes],
+                    "background": asdict(plan.background),
+                    "layout": plan.layout,
+                    "caption": text,
+                }
+            )
+    save_concepts(concepts, out / "concepts.json")
+    atomic_write_bytes(out / "meta.jsonl", "".join(json.dumps(line) + "\n" for line in lines).encode())
+    summary = {"concepts": len(concepts), "train": len(train), "test": len(test), "seed": seed}
+    atomic_write_json(out / "data.json", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--font", default=None)
+    args = parser.parse_args(argv)
+    print(json.dumps(write_data(args.out, SIZES[args.size], args.seed, args.font)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

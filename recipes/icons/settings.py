@@ -1,0 +1,77 @@
+"""What each recipe size trains: data size, model configs, steps, batch sizes and learning rates.
+
+FULL is sized to finish on the project's 2-core CPU in about 90 minutes (the per-step times it was
+chosen from are in REPORT.md, measured by `run.py --measure`); the same settings run unchanged on a GPU.
+LARGE is for a GPU machine (minutes on an H100): four times the data and many more steps, for
+better figures than a CPU can reach in 90 minutes. TEST is the end-to-end check the test suite
+runs in a minute or two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+CONFIGS = Path(__file__).parent / "configs"
+
+
+@dataclass(frozen=True)
+class Trainer:
+    config: str  # file name under configs/
+    steps: int
+    batch_size: int
+    lr: float
+    save_every: int
+    extra: tuple[str, ...] = ()  # further command-line options
+
+    def config_path(self) -> Path:
+        return CONFIGS / self.config
+
+
+@dataclass(frozen=True)
+class RecipeSize:
+    name: str
+    data: str  # a size of render.SIZES
+    vqgan: Trainer
+    dallebart: Trainer
+    clip: Trainer
+    eval_pairs: int  # held-out captions for CLIP retrieval and generation
+    eval_images: int  # candidates per caption (best one ranked by CLIP)
+    eval_psnr_images: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SIZES = {
+    "test": RecipeSize(
+        name="test",
+        data="test",
+        vqgan=Trainer("vqgan-test.json", steps=12, batch_size=4, lr=3e-3, save_every=4, extra=("--crop", "32")),
+        dallebart=Trainer("dallebart-test.json", steps=30, batch_size=4, lr=3e-3, save_every=3),
+        clip=Trainer("", steps=4, batch_size=4, lr=1e-3, save_every=0),
+        eval_pairs=6,
+        eval_images=2,
+        eval_psnr_images=8,
+    ),
+    "full": RecipeSize(
+        name="full",
+        data="full",
+        vqgan=Trainer("vqgan-full.json", steps=1400, batch_size=16, lr=2e-4, save_every=100, extra=("--crop", "64")),
+        dallebart=Trainer("dallebart-full.json", steps=650, batch_size=16, lr=1e-3, save_every=50),
+        clip=Trainer("", steps=600, batch_size=64, lr=1e-3, save_every=0),
+        eval_pairs=100,
+        eval_images=4,
+        eval_psnr_images=200,
+    ),
+    "large": RecipeSize(
+        name="large",
+        data="large",
+        vqgan=Trainer("vqgan-full.json", steps=20000, batch_size=32, lr=2e-4, save_every=1000, extra=("--crop", "64")),
+        dallebart=Trainer("dallebart-full.json", steps=12000, batch_size=64, lr=1e-3, save_every=1000),
+        clip=Trainer("", steps=6000, batch_size=256, lr=1e-3, save_every=0),
+        eval_pairs=100,
+        eval_images=4,
+        eval_psnr_images=200,
+    ),
+}

@@ -1,0 +1,196 @@
+"""The bundled icon model's recipe (recipes/icons): split rules, the detector, and the whole recipe
+at test size, killed mid-run and finished by a rerun, with its exported files loaded back by generate."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).parent.parent
+RECIPE = ROOT / "recipes" / "icons"
+sys.path.insert(0, str(RECIPE))
+
+import catalogue  # noqa: E402
+import render  # noqa: E402
+from detect import Detector  # noqa: E402
+
+from blogart.cli import app  # noqa: E402
+from blogart.prompts.icons import Background, Concept, caption  # noqa: E402
+
+FONT = Path(os.environ.get("BLOGART_EMOJI_FONT") or catalogue.DEFAULT_FONT)
+needs_font = pytest.mark.skipif(not FONT.is_file(), reason=f"no emoji font at {FONT} (fonts-noto-color-emoji)")
+runner = CliRunner()
+
+
+def test_the_split_holds_out_combinations_and_shows_every_concept_alone():
+    size = render.DataSize(concepts=12, singles=2, multi=300, test=30)
+    train, test = render.plan_split(12, size, seed=3)
+    concepts = [Concept(name=f"thing{i}", emoji="x") for i in range(12)]
+
+    def text(plan):
+        return caption([concepts[i] for i in plan.concepts], plan.background, plan.layout)
+
+    held = [frozenset(p.concepts) for p in test if len(p.concepts) > 1]
+    assert len(test) == 30 and len(held) == 24 and all(2 <= len(c) <= 3 for c in held)
+    assert len(train) == 12 * 2 + 300
+    for plan in train:  # no training image shows a held-out set together, nor has a held-out caption
+        assert not any(combo <= set(plan.concepts) for combo in held), plan
+    assert not {text(p) for p in train} & {text(p) for p in test}
+    assert {p.concepts[0] for p in train if len(p.concepts) == 1} == set(range(12))
+    assert (train, test) == render.plan_split(12, size, seed=3)  # seeded
+    assert (train, test) != render.plan_split(12, size, seed=4)
+
+
+def test_captions_say_an_before_a_vowel():
+    robot = Concept(name="robot", emoji="🤖")
+    owl = Concept(name="owl", emoji="🦉")
+    assert caption([robot, owl], Background("orange", "blue"), "row") == (
+        "a robot and an owl on an orange to blue gradient, left to right"
+    )
+
+
+@needs_font
+def test_the_catalogue_has_the_concepts_blog_posts_need():
+    concepts = catalogue.build_catalogue(catalogue.load_font(FONT))
+    names = [c.name for c in concepts]
+    assert len(names) == len(set(names)) >= 300
+    chosen = catalogue.choose(concepts, 320)
+    categories = {c.category for c in chosen}
+    assert len(chosen) == 320 and {"objects", "tools", "vehicles", "food", "places", "tech"} <= categories
+    assert {"people at work", "symbols", "activities", "nature"} <= categories
+    by_name = {c.name: c for c in chosen}
+    assert "contract" in by_name["balance scale"].keywords and by_name["programmer"].emoji == "🧑\u200d💻"
+
+
+@needs_font
+def test_the_detector_finds_a_pasted_emoji_and_not_an_absent_one():
+    from PIL import Image
+
+    font = catalogue.load_font(FONT)
+    concepts = [c for c in catalogue.build_catalogue(font) if c.name in ("robot", "bread", "rocket")]
+    renderer = render.Renderer(concepts, font)
+    detector = Detector([renderer.template(i) for i in range(3)])
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(90, 110, (128, 128, 3)).astype("uint8"))
+    image.paste(renderer.glyph(0, 52), (60, 30), renderer.glyph(0, 52))  # a 52 px robot
+    best = detector.best(image, 0)
+    assert best.score > 0.9 and abs(best.x - 60) <= 4 and abs(best.y - 30) <= 4
+    assert detector.found(image, 0)
+    assert not detector.found(image, 1) and not detector.found(image, 2)
+
+
+@needs_font
+def test_the_data_folder_is_the_same_for_the_same_seed(tmp_path):
+    first = render.write_data(tmp_path / "a", render.SIZES["test"], seed=1, font_path=str(FONT))
+    render.write_data(tmp_path / "b", render.SIZES["test"], seed=1, font_path=str(FONT))
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    assert first["train"] == len(list((tmp_path / "a" / "train").glob("*.png")))
+    meta = [json.loads(line) for line in (tmp_path / "a" / "meta.jsonl").read_text().splitlines()]
+    assert meta[0]["caption"] == (tmp_path / "a" / meta[0]["file"]).with_suffix(".txt").read_text().strip()
+    assert len(list((tmp_path / "a" / "templates").glob("*.png"))) == first["concepts"]
+
+
+def _first_last(path: Path, key: str) -> tuple[float, float]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    values = [line[key] for line in lines if line.get("kind", "train") == "train" and key in line]
+    return values[0], values[-1]
+
+
+@needs_font
+def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_it(tmp_path):
+    work = tmp_path / "work"
+    command = [sys.executable, str(RECIPE / "run.py"), "--out", str(work), "--size", "test", "--font", str(FONT)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pointer = work / "dallebart" / "checkpoint.json"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None and not pointer.is_file():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert pointer.is_file(), "the DalleBart stage wrote no checkpoint in time"
+    assert process.wait() == -signal.SIGKILL, "the recipe ended before it could be killed"
+    assert not (work / "done" / "dallebart.json").exists()
+    vqgan_marker = (work / "done" / "vqgan.json").read_bytes()
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "data: done before, skipped" in done.stderr and "vqgan: done before, skipped" in done.stderr
+    assert (work / "done" / "vqgan.json").read_bytes() == vqgan_marker
+    bart = json.loads((work / "dallebart" / "report.json").read_text())
+    assert bart["steps"] == 30 and bart["resumed_from"] is not None  # the rerun continued the killed run
+
+    # losses fall
+    first, last = _first_last(work / "vqgan" / "train" / "log.jsonl", "loss")
+    assert last < first
+    first, last = _first_last(work / "dallebart" / "log.jsonl", "loss")
+    assert last < first
+
+    # the exported folders: float16 leaves, the contract layout, and generate draws with them
+    assets = work / "assets"
+    assert {p.name for p in (assets / "dallebart").iterdir()} >= {"config.json", "flax_model.msgpack", "vocab.json"}
+    assert {p.name for p in (assets / "vqgan").iterdir()} == {"config.json", "flax_model.msgpack"}
+    recipe = json.loads((assets / "recipe.json").read_text())
+    assert recipe["size"] == "test" and recipe["steps"]["dallebart"] == 30 and len(recipe["data_sha256"]) == 64
+    from flax.serialization import msgpack_restore
+    from jax.tree_util import tree_leaves
+
+    leaves = tree_leaves(msgpack_restore((assets / "vqgan" / "flax_model.msgpack").read_bytes()))
+    assert {np.asarray(leaf).dtype for leaf in leaves} == {np.dtype("float16")}
+    post = ROOT / "examples" / "sourdough.md"
+    args = ["generate", str(post), "--checkpoint", str(assets / "dallebart"), "--vqgan", str(assets / "vqgan")]
+    result = runner.invoke(app, [*args, "-n", "2", "--no-rank", "--out", str(tmp_path / "covers"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["candidates"]) == 2
+
+    # evaluate ran and wrote its JSON; REPORT.md quotes it
+    evaluation = json.loads((work / "evaluate.json").read_text())
+    assert 0 < evaluation["vqgan"]["psnr"] < 100
+    assert evaluation["generation"]["captions"] == 6 and 0 <= evaluation["generation"]["found"] <= 1
+    report = (work / "REPORT.md").read_text()
+    assert f"{evaluation['vqgan']['psnr']:.2f} dB" in report
+    evaluate = [sys.executable, str(RECIPE / "evaluate.py"), "--work", str(work), "--pairs", "2", "--images", "1"]
+    again = subprocess.run([*evaluate, "--no-timing", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["generation"]["captions"] == 2
+
+
+@needs_font
+def test_an_open_clip_folder_exports_in_float16_and_evaluates_retrieval(tmp_path, tiny_checkpoint):
+    """The CLIP half of export and evaluate, on a tiny open_clip model in open_clip's local-dir layout."""
+    import shutil
+
+    import evaluate
+    from export import half_safetensors
+    from safetensors.numpy import load_file
+    from tiny_clip import CONFIG
+
+    trained = tmp_path / "clip"
+    trained.mkdir()
+    model_cfg = json.loads(CONFIG.read_text())
+    (trained / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}))
+    shutil.copyfile(tiny_checkpoint, trained / "open_clip_model.safetensors")
+    assets = tmp_path / "assets" / "clip"
+    assets.mkdir(parents=True)
+    shutil.copyfile(trained / "open_clip_config.json", assets / "open_clip_config.json")
+    half_safetensors(trained / "open_clip_model.safetensors", assets / "open_clip_model.safetensors")
+    halved = load_file(str(assets / "open_clip_model.safetensors"))
+    assert {str(v.dtype) for v in halved.values() if v.dtype.kind == "f"} == {"float16"}
+
+    work = tmp_path / "work"
+    render.write_data(work / "data", render.SIZES["test"], seed=0, font_path=str(FONT))
+    clip = evaluate.load_clip(tmp_path / "assets")
+    rows = evaluate.held_out(work)[:5]
+    result = evaluate.clip_retrieval(clip, work, rows)
+    assert result["pairs"] == 5 and result["chance"] == 0.2 and 0 <= result["top1"] <= 1
+    assert evaluate.load_clip(tmp_path / "nothing") is None
