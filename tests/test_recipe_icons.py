@@ -131,7 +131,7 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     assert bart["steps"] == 30 and bart["resumed_from"] is not None  # the rerun continued the killed run
 
     # losses fall
-    first, last = _first_last(work / "vqgan" / "train" / "log.jsonl", "loss")
+    first, last = _first_last(work / "vqgan" / "log.jsonl", "loss")
     assert last < first
     first, last = _first_last(work / "dallebart" / "log.jsonl", "loss")
     assert last < first
