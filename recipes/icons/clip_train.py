@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def read_pairs(folder: Path, image_size: int, limit: int | None = None):
-    """(uint8 tensor N x 3 x S x S, captions) of every NNNNN.png with its NNNNN.txt, in name order."""
+    """(uint8 tensor N x 3 x S x S, captions) of every NNNNN.png (or lossless .webp) with its NNNNN.txt, by name."""
     import numpy as np
     import torch
     from PIL import Image, UnidentifiedImageError
@@ -84,7 +84,9 @@ def read_pairs(folder: Path, image_size: int, limit: int | None = None):
     if not folder.is_dir():
         raise InputError(f"no data folder at {folder}")
     images, captions = [], []
-    for png in sorted(folder.glob("*.png"))[:limit]:
+    # A lossless WebP copy of the data (about 25% smaller) is what travels to a GPU machine.
+    pictures = sorted(p for p in folder.iterdir() if p.suffix in (".png", ".webp"))
+    for png in pictures[:limit]:
         txt = png.with_suffix(".txt")
         if not txt.is_file():
             continue
