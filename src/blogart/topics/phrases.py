@@ -1,8 +1,10 @@
 """Candidate topic phrases cut from plain text with word rules, and the form phrases are compared in.
 
-No tagger and no downloaded data: noun-phrase-like n-grams are runs of words between stopwords and
-punctuation, minus the runs the text itself shows to be verbs or adverbs. Stopwords are read once
-from data/stopwords.toml.
+No tagger and nothing downloaded: noun-phrase-like n-grams are runs of words between stopwords and
+punctuation, minus the runs the text itself shows to be verbs or adverbs, and minus those whose last
+word cannot be a noun (lemminflect's dictionary: "AI performs", "tidal"). Words are compared in their
+dictionary form (lemminflect), and how common a word is in general English comes from wordfreq: both
+packages ship their data. Stopwords are read once from data/stopwords.toml.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.resources import files
+
+from lemminflect import getAllLemmas
+from wordfreq import zipf_frequency
 
 from blogart.text import collapse_whitespace, split_sentences
 
@@ -62,15 +68,37 @@ def sentences(text: str) -> list[str]:
 # -- comparing phrases ------------------------------------------------------------------------------
 
 
-def _singular(word: str) -> str:
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-3] + "y" if word.endswith("ies") else word[:-1]
-    return word
+@lru_cache(maxsize=65536)
+def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    """lemminflect's dictionary forms of a lowercase word by part of speech ({} for unknown words)."""
+    return getAllLemmas(word)
+
+
+def noun_lemma(word: str) -> str:
+    """The singular of a lowercase noun ("analyses" -> "analysis", "glasses" -> "glass"); other words,
+    and words the dictionary does not know ("kubernetes"), unchanged."""
+    nouns = _lemmas(word).get("NOUN")
+    return nouns[0] if nouns and len(word) > 2 else word
+
+
+def can_be_noun(word: str) -> bool:
+    """Whether a lowercase word may head a noun phrase: a noun, a gerund ("tapering"), or a word the
+    dictionary does not know (names, jargon). Verb forms ("performs", "learned"), adjectives and
+    adverbs may not."""
+    lemmas = _lemmas(word)
+    return not lemmas or "NOUN" in lemmas or "PROPN" in lemmas or word.endswith("ing")
+
+
+@lru_cache(maxsize=65536)
+def commonness(word: str) -> float:
+    """How common a lowercase word is in general English, 0 (rare: "aqueduct", "VQGAN") to 1 ("model",
+    "time"): wordfreq's Zipf frequency mapped from 3 and below to 0, from 6 and above to 1."""
+    return min(max((zipf_frequency(word, "en") - 3.0) / 3.0, 0.0), 1.0)
 
 
 def phrase_key(phrase: str) -> str:
-    """Comparison form: lowercase, possessives and plural s dropped, leading stopwords dropped."""
-    words = [_singular(w.lower().replace("’", "'").removesuffix("'s")) for w in _WORD.findall(phrase)]
+    """Comparison form: lowercase, possessives dropped, nouns in the singular, leading stopwords dropped."""
+    words = [noun_lemma(w.lower().replace("’", "'").removesuffix("'s")) for w in _WORD.findall(phrase)]
     while words and words[0] in STOPWORDS:
         words.pop(0)
     return " ".join(words)
@@ -142,6 +170,8 @@ def candidate_phrases(sentences: Sequence[str], context: Sequence[str] = ()) -> 
                         continue
                     if size > 1 and _is_verb(low[-1], verbs):
                         continue  # a noun run into a verb the chunk uses elsewhere: "HPA scales"
+                    if not (can_be_noun(low[-1]) or low[-1] in proper):
+                        continue  # ends on a verb form or an adjective: "AI performs", "rocky"
                     if size == 1 and len(low[0]) < 3:
                         continue
                     # Authors' casing, except a capital that only marks the start of a sentence.
