@@ -110,7 +110,12 @@ def quality() -> dict:
         for name, entry in expected.items():
             phrases, _, _ = topics_of(EVAL / f"{name}.md", extractor)
             h, f = score(phrases, entry["subjects"])
-            hits, predicted, found, subjects = hits + h, predicted + len(phrases), found + f, subjects + len(entry["subjects"])
+            hits, predicted, found, subjects = (
+                hits + h,
+                predicted + len(phrases),
+                found + f,
+                subjects + len(entry["subjects"]),
+            )
             posts[name] = f"{h}/{len(phrases)} right, {f} found: {', '.join(phrases)}"
     return {"precision": round(hits / max(predicted, 1), 3), "recall": round(found / max(subjects, 1), 3), **posts}
 
@@ -179,7 +184,9 @@ def main() -> None:
             if key != "per_post":
                 print(f"{key}: {value}")
         for name, post in posts.items():
-            print(f"{name}: {post['hits']}/{len(post['key_topics'])} right, {post['found']} found: {post['key_topics']}")
+            print(
+                f"{name}: {post['hits']}/{len(post['key_topics'])} right, {post['found']} found: {post['key_topics']}"
+            )
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ class LocalTopicExtractor:
         return found
 
     def _rank(
-                self,
+        self,
         text: _ChunkText,
         phrase_vectors: dict[str, np.ndarray],
         vectors: dict[str, np.ndarray],

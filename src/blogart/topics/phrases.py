@@ -75,10 +75,14 @@ def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
 
 
 def noun_lemma(word: str) -> str:
-    """The singular of a lowercase noun ("analyses" -> "analysis", "glasses" -> "glass"); other words,
-    and words the dictionary does not know ("kubernetes"), unchanged."""
-    nouns = _lemmas(word).get("NOUN")
-    return nouns[0] if nouns and len(word) > 2 else word
+    """The singular of a lowercase noun ("analyses" -> "analysis", "glasses" -> "glass"), other known
+    words unchanged; a word the dictionary does not know loses a plural-looking s ("autoscalers")."""
+    lemmas = _lemmas(word)
+    if nouns := lemmas.get("NOUN"):
+        return nouns[0] if len(word) > 2 else word
+    if not lemmas and len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def can_be_noun(word: str) -> bool:

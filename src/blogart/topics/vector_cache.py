@@ -58,10 +58,9 @@ class PhraseVectorCache:
         with self._connect() as conn:
             for start in range(0, len(unique), _LOOKUP_BATCH):
                 part = unique[start : start + _LOOKUP_BATCH]
-                rows = conn.execute(
-                    f"SELECT text, vector FROM phrase_vectors WHERE model = ? AND text IN ({','.join('?' * len(part))})",
-                    (model, *part),
-                ).fetchall()
+                marks = ",".join("?" * len(part))
+                query = f"SELECT text, vector FROM phrase_vectors WHERE model = ? AND text IN ({marks})"
+                rows = conn.execute(query, (model, *part)).fetchall()
                 found.update((text, np.frombuffer(blob, dtype=np.float32).copy()) for text, blob in rows)
         return found
 
