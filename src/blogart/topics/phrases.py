@@ -17,9 +17,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 
-from lemminflect import getAllLemmas
-from wordfreq import zipf_frequency
-
 from blogart.text import collapse_whitespace, split_sentences
 
 
@@ -48,7 +45,7 @@ BARE_AFTER = _wordset("will would can could should may might must they we you i 
 S_FORM_AFTER = _wordset("it he she")
 CONNECTORS = frozenset({"of"})  # allowed inside a phrase ("bed of kelp"), never at its edges
 MAX_WORDS = 4
-MAX_CANDIDATES = 120  # per chunk, by frequency then position; keeps the embedding step bounded
+MAX_CANDIDATES = 48  # per chunk, by frequency then position: embedding phrases is most of the stage
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*|[^\sA-Za-z]")
@@ -71,6 +68,8 @@ def sentences(text: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
     """lemminflect's dictionary forms of a lowercase word by part of speech ({} for unknown words)."""
+    from lemminflect import getAllLemmas
+
     return getAllLemmas(word)
 
 
@@ -97,6 +96,8 @@ def can_be_noun(word: str) -> bool:
 def commonness(word: str) -> float:
     """How common a lowercase word is in general English, 0 (rare: "aqueduct", "VQGAN") to 1 ("model",
     "time"): wordfreq's Zipf frequency mapped from 3 and below to 0, from 6 and above to 1."""
+    from wordfreq import zipf_frequency  # 0.1-0.6 s to import: only when phrases are ranked
+
     return min(max((zipf_frequency(word, "en") - 3.0) / 3.0, 0.0), 1.0)
 
 
@@ -188,7 +189,8 @@ def candidate_phrases(sentences: Sequence[str], context: Sequence[str] = ()) -> 
                     cand.forms[form] += 1
                     cand.count += 1
                     position += 1
-    ranked = sorted(found.values(), key=lambda c: (-c.count, c.first))
+    # Among phrases seen as often, the ones with a rare word first ("asset management" before "team").
+    ranked = sorted(found.values(), key=lambda c: (-c.count, min(map(commonness, c.key.split() or [""])), c.first))
     return ranked[:MAX_CANDIDATES]
 
 
