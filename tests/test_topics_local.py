@@ -234,7 +234,8 @@ def test_runners_up_travel_in_the_values():
     title, sections = TIDEPOOLS
     chunks = make_chunks(title, sections[1:])
     chunk_topics = LocalTopicExtractor().extract(chunks)
-    assert len(chunk_topics[0].topics) == 1 and len(chunk_topics[0].runners_up) == 2
+    # A one-chunk post offers the combinator a cover's worth of topics: 1 key idea + 5 runners-up.
+    assert len(chunk_topics[0].topics) == 1 and len(chunk_topics[0].runners_up) == 5
     key = combine(chunk_topics, chunks, max_topics=6)
     assert len(key.topics) >= 2
     # No state outside the values: dropping the runners-up drops those topics.
@@ -258,3 +259,75 @@ def test_stopwords_come_from_the_data_file_in_two_kinds():
     assert {"the", "of", "it's"} <= FUNCTION_WORDS and {"example", "using", "new"} <= GENERIC_WORDS
     assert STOPWORDS == FUNCTION_WORDS | GENERIC_WORDS
     assert phrase_key("the new kelp forests") == "kelp forest"  # leading words of both kinds are dropped
+
+
+# -- embedding work and the phrase-vector cache -----------------------------------------------------
+
+
+@pytest.fixture
+def encoded(monkeypatch):
+    """Every call the real numpy MiniLM gets, as a list of text lists (the model still runs)."""
+    from blogart.llm import embeddings
+    from blogart.llm.minilm import MiniLM
+
+    calls: list[list[str]] = []
+    real = MiniLM.encode
+
+    def spy(self, texts, batch_size=64):
+        calls.append(list(texts))
+        return real(self, texts, batch_size)
+
+    monkeypatch.setattr(MiniLM, "encode", spy)
+    monkeypatch.setattr(embeddings, "_cache", {})  # this process has seen nothing yet
+    return calls
+
+
+def test_each_distinct_text_is_embedded_once_per_post(encoded):
+    # Three chunks naming the same phrases, and sharing an overlap sentence, as chunking makes them.
+    shared = "The sourdough starter needs flour and water every day."
+    sections = [
+        (f"Day {i}", f"{shared} On day {i} the sourdough starter smells of apples and rye flour.") for i in range(3)
+    ]
+    chunks = make_chunks("Keeping a sourdough starter", sections)
+    LocalTopicExtractor().extract(chunks)
+    texts = [t for call in encoded for t in call]
+    assert len(texts) == len(set(texts)), "a text was embedded twice"
+    assert texts.count("sourdough starter") == 1 and texts.count(shared) == 1
+    # Phrases and sentences go in separate calls, so short phrases are never padded to a sentence.
+    phrase_call = next(call for call in encoded if "sourdough starter" in call)
+    assert shared not in phrase_call
+
+
+def test_phrase_vectors_are_cached_across_runs(tmp_path, encoded):
+    from blogart.llm import embeddings
+    from blogart.llm.embeddings import model_id
+    from blogart.topics.vector_cache import PhraseVectorCache
+
+    chunks = make_chunks(*SOURDOUGH)
+    cache = PhraseVectorCache(tmp_path / "blogart.db")
+    first = LocalTopicExtractor(vector_cache=cache).extract(chunks)
+    stored = cache.count(model_id())
+    phrases = {t for call in encoded[:1] for t in call}
+    assert stored == len(phrases) > 0
+
+    # A new run (a new process: nothing in memory) over the same file embeds no phrase again ...
+    encoded.clear()
+    embeddings._cache.clear()
+    second = LocalTopicExtractor(vector_cache=PhraseVectorCache(tmp_path / "blogart.db")).extract(chunks)
+    assert not phrases & {t for call in encoded for t in call}
+    # ... and ranks exactly as the first did: the cached vectors are the model's own float32 bytes.
+    assert second == first
+    cached = cache.get(model_id(), sorted(phrases)[:3])
+    assert all(np.allclose(v, embeddings.embed([t])[0], atol=1e-5) for t, v in cached.items())
+    assert cache.get("another-model", sorted(phrases)) == {}  # keyed by model too
+
+
+def test_a_broken_cache_file_is_one_clean_error(tmp_path):
+    from blogart.errors import BlogartError
+    from blogart.topics.vector_cache import PhraseVectorCache
+
+    bad = tmp_path / "blogart.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(BlogartError, match="blogart database") as info:
+        PhraseVectorCache(bad)
+    assert "\n" not in str(info.value)

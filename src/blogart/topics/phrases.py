@@ -1,8 +1,10 @@
 """Candidate topic phrases cut from plain text with word rules, and the form phrases are compared in.
 
-No tagger and no downloaded data: noun-phrase-like n-grams are runs of words between stopwords and
-punctuation, minus the runs the text itself shows to be verbs or adverbs. Stopwords are read once
-from data/stopwords.toml.
+No tagger and nothing downloaded: noun-phrase-like n-grams are runs of words between stopwords and
+punctuation, minus the runs the text itself shows to be verbs or adverbs, and minus those whose last
+word cannot be a noun (lemminflect's dictionary: "AI performs", "tidal"). Words are compared in their
+dictionary form (lemminflect), and how common a word is in general English comes from wordfreq: both
+packages ship their data. Stopwords are read once from data/stopwords.toml.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.resources import files
 
 from blogart.text import collapse_whitespace, split_sentences
@@ -42,7 +45,7 @@ BARE_AFTER = _wordset("will would can could should may might must they we you i 
 S_FORM_AFTER = _wordset("it he she")
 CONNECTORS = frozenset({"of"})  # allowed inside a phrase ("bed of kelp"), never at its edges
 MAX_WORDS = 4
-MAX_CANDIDATES = 120  # per chunk, by frequency then position; keeps the embedding step bounded
+MAX_CANDIDATES = 48  # per chunk, by frequency then position: embedding phrases is most of the stage
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*|[^\sA-Za-z]")
@@ -62,15 +65,45 @@ def sentences(text: str) -> list[str]:
 # -- comparing phrases ------------------------------------------------------------------------------
 
 
-def _singular(word: str) -> str:
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-3] + "y" if word.endswith("ies") else word[:-1]
+@lru_cache(maxsize=65536)
+def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    """lemminflect's dictionary forms of a lowercase word by part of speech ({} for unknown words)."""
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word)
+
+
+def noun_lemma(word: str) -> str:
+    """The singular of a lowercase noun ("analyses" -> "analysis", "glasses" -> "glass"), other known
+    words unchanged; a word the dictionary does not know loses a plural-looking s ("autoscalers")."""
+    lemmas = _lemmas(word)
+    if nouns := lemmas.get("NOUN"):
+        return nouns[0] if len(word) > 2 else word
+    if not lemmas and len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
     return word
 
 
+def can_be_noun(word: str) -> bool:
+    """Whether a lowercase word may head a noun phrase: a noun, a gerund ("tapering"), or a word the
+    dictionary does not know (names, jargon). Verb forms ("performs", "learned"), adjectives and
+    adverbs may not."""
+    lemmas = _lemmas(word)
+    return not lemmas or "NOUN" in lemmas or "PROPN" in lemmas or word.endswith("ing")
+
+
+@lru_cache(maxsize=65536)
+def commonness(word: str) -> float:
+    """How common a lowercase word is in general English, 0 (rare: "aqueduct", "VQGAN") to 1 ("model",
+    "time"): wordfreq's Zipf frequency mapped from 3 and below to 0, from 6 and above to 1."""
+    from wordfreq import zipf_frequency  # 0.1-0.6 s to import: only when phrases are ranked
+
+    return min(max((zipf_frequency(word, "en") - 3.0) / 3.0, 0.0), 1.0)
+
+
 def phrase_key(phrase: str) -> str:
-    """Comparison form: lowercase, possessives and plural s dropped, leading stopwords dropped."""
-    words = [_singular(w.lower().replace("’", "'").removesuffix("'s")) for w in _WORD.findall(phrase)]
+    """Comparison form: lowercase, possessives dropped, nouns in the singular, leading stopwords dropped."""
+    words = [noun_lemma(w.lower().replace("’", "'").removesuffix("'s")) for w in _WORD.findall(phrase)]
     while words and words[0] in STOPWORDS:
         words.pop(0)
     return " ".join(words)
@@ -142,6 +175,8 @@ def candidate_phrases(sentences: Sequence[str], context: Sequence[str] = ()) -> 
                         continue
                     if size > 1 and _is_verb(low[-1], verbs):
                         continue  # a noun run into a verb the chunk uses elsewhere: "HPA scales"
+                    if not (can_be_noun(low[-1]) or low[-1] in proper):
+                        continue  # ends on a verb form or an adjective: "AI performs", "rocky"
                     if size == 1 and len(low[0]) < 3:
                         continue
                     # Authors' casing, except a capital that only marks the start of a sentence.
@@ -154,7 +189,8 @@ def candidate_phrases(sentences: Sequence[str], context: Sequence[str] = ()) -> 
                     cand.forms[form] += 1
                     cand.count += 1
                     position += 1
-    ranked = sorted(found.values(), key=lambda c: (-c.count, c.first))
+    # Among phrases seen as often, the ones with a rare word first ("asset management" before "team").
+    ranked = sorted(found.values(), key=lambda c: (-c.count, min(map(commonness, c.key.split() or [""])), c.first))
     return ranked[:MAX_CANDIDATES]
 
 

@@ -1,0 +1,76 @@
+"""Phrase vectors kept across runs, in the blogart SQLite file (its own table, `phrase_vectors`).
+
+Keyed by the embedding model and the exact text, so a backfill over a blog embeds each phrase once,
+however many posts use it. Vectors are stored as raw float32 bytes: a cached vector is the very one
+the model gave, so a rerun ranks exactly as the first run did.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from blogart.errors import BlogartError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS phrase_vectors (
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, text)
+) WITHOUT ROWID;
+"""
+_LOOKUP_BATCH = 500  # texts per SELECT, under SQLite's bound-parameter limit
+
+
+class PhraseVectorCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BlogartError(f"cannot open the blogart database {self.path}: {exc}") from None
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # As blogart.store.Store does: one short transaction per call, a database error is one line.
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+            try:
+                with conn:
+                    yield conn
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise BlogartError(f"blogart database {self.path}: {exc}") from None
+
+    def get(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached vectors among `texts` (texts not cached are absent)."""
+        unique = list(dict.fromkeys(texts))
+        found: dict[str, np.ndarray] = {}
+        with self._connect() as conn:
+            for start in range(0, len(unique), _LOOKUP_BATCH):
+                part = unique[start : start + _LOOKUP_BATCH]
+                marks = ",".join("?" * len(part))
+                query = f"SELECT text, vector FROM phrase_vectors WHERE model = ? AND text IN ({marks})"
+                rows = conn.execute(query, (model, *part)).fetchall()
+                found.update((text, np.frombuffer(blob, dtype=np.float32).copy()) for text, blob in rows)
+        return found
+
+    def put(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
+        rows = [(model, text, np.asarray(v, dtype=np.float32).tobytes()) for text, v in vectors.items()]
+        with self._connect() as conn:
+            conn.executemany("INSERT OR IGNORE INTO phrase_vectors (model, text, vector) VALUES (?,?,?)", rows)
+
+    def count(self, model: str | None = None) -> int:
+        with self._connect() as conn:
+            if model is None:
+                return int(conn.execute("SELECT COUNT(*) FROM phrase_vectors").fetchone()[0])
+            return int(conn.execute("SELECT COUNT(*) FROM phrase_vectors WHERE model = ?", (model,)).fetchone()[0])
