@@ -41,7 +41,6 @@ class DataSize:
 SIZES = {
     "test": DataSize(concepts=8, singles=4, multi=40, test=12),
     "full": DataSize(concepts=320, singles=8, multi=5600, test=200),
-    "large": DataSize(concepts=320, singles=16, multi=24000, test=200),
 }
 
 
