@@ -113,6 +113,8 @@ def _answer(request: dict) -> dict:
         }
     if name == "image_prompt":
         return {"prompt": "a notebook on a table at dawn", "negative": ["text"]}
+    if name == "alt_text":  # the publish step's alt text, asked of the LLM with the openai backend
+        return {"alt": "A notebook on a table at dawn."}
     raise AssertionError(name)
 
 
