@@ -191,14 +191,14 @@ def test_a_missing_generator_fails_before_any_work(tmp_path):
 
 
 def test_a_slide_whose_prompt_is_refused_is_skipped_and_reported(tiny_models, monkeypatch, tmp_path):
-    monkeypatch.setenv("BLOGART_MODERATION__PROMPT_BLOCKLIST", '["crust"]')
+    monkeypatch.setenv("BLOGART_MODERATION__PROMPT_BLOCKLIST", '["loaf"]')
     args = ["--carousel", "3", "-p", "x", "--out", str(tmp_path / "out"), "--json"]
     result = _social(str(POSTS / "sourdough.txt"), *args)
     assert result.exit_code == 0, result.output
     manifest = json.loads(next((tmp_path / "out").glob("*/manifest.json")).read_text())
     (refused,) = manifest["moderation"]["refused_prompts"]
-    assert "crust" in refused["prompt"]
-    assert refused["flags"][0]["reason"] == "the prompt contains the blocked word 'crust'"
+    assert "loaf" in refused["prompt"]
+    assert refused["flags"][0]["reason"] == "the prompt contains the blocked word 'loaf'"
     # The other topics' next best images take its place; none of them was drawn from a blocked prompt.
-    assert len(manifest["slides"]) == 3 and all("crust" not in s["prompt"] for s in manifest["slides"])
-    assert all("crust" not in c["prompt"] for c in manifest["candidates"])
+    assert len(manifest["slides"]) == 3 and all("loaf" not in s["prompt"] for s in manifest["slides"])
+    assert all("loaf" not in c["prompt"] for c in manifest["candidates"])

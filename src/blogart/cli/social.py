@@ -49,7 +49,12 @@ def social(
     overrides = text_overrides(backend, style, None, None, None)
     overrides["generate"] = {"model": model, "seed": seed}
     overrides["social"] = {"out_dir": str(out) if out else None, "moderation": moderation}
-    current = settings(**overrides)
+    from blogart.generators.defaults import resolve
+
+    defaults = resolve(settings(**overrides))  # "auto": DALL-E Mini when installed, else the bundled model
+    current = defaults.settings
+    if defaults.notice:
+        typer.echo(defaults.notice, err=True)
     with progress() as report:
         result = run_social(post, current, platforms=platform or (), carousel=carousel, per_topic=num, report=report)
     if as_json:

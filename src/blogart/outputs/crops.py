@@ -22,7 +22,7 @@ WindowScorer = Callable[[Sequence[Any]], Sequence[float]]
 
 STEPS = 7  # window positions tried along the free axis
 
-TIE = 0.02  # scores within 2% of the best count as equally good
+TIE = 0.002  # scores within 0.2% of the best count as equally good (halos, rounding)
 
 
 def window_positions(size: tuple[int, int], aspect: float, steps: int = STEPS) -> list[tuple[int, int, int, int]]:

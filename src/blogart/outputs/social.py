@@ -64,6 +64,7 @@ class SocialRun(StagedRun):
         for platform in platforms:
             folder = self.staging / platform.name
             folder.mkdir(exist_ok=True)
+            self.add_files([platform.name])
             caption, shortened = caption_for(platform, text)
             atomic_write_bytes(folder / CAPTION_NAME, caption.encode("utf-8"))
             images = []
@@ -93,4 +94,5 @@ class SocialRun(StagedRun):
     def publish_social(self, manifest: dict[str, Any], summary: dict[str, Any]) -> Path:
         """Write summary.json, then publish the run with its manifest; returns the manifest's path."""
         atomic_write_json(self.staging / SUMMARY_NAME, summary)
+        self.add_files([SUMMARY_NAME])
         return self.publish(manifest)

@@ -510,7 +510,8 @@ def _provenance(settings, generator, ranker, seconds, store) -> dict[str, Any]:
         source = resolve_clip(
             r.model, r.pretrained, settings.models.path_for("clip"), settings.models.cache_dir or None
         )
-        locations["clip"] = source.checkpoint
+        # A `local-dir:` folder (the bundled CLIP, say) names no file: its weights are in the folder.
+        locations["clip"] = source.checkpoint or source.model_name.removeprefix("local-dir:")
     return describe_provenance(locations, seconds, store)
 
 

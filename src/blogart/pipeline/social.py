@@ -94,6 +94,7 @@ def run_social(
 
     The run folder is staged and published whole (see outputs.social); nothing is posted anywhere.
     """
+    from blogart.generators.defaults import resolve
     from blogart.outputs.files import check_writable
     from blogart.outputs.social import SocialRun
     from blogart.prompts.styles import get_style, load_styles
@@ -101,6 +102,7 @@ def run_social(
     from blogart.ranking.moderation import describe_flag
     from blogart.social.platforms import PLATFORMS
 
+    settings = resolve(settings).settings  # "auto": DALL-E Mini when installed, else the bundled model
     count = min(carousel or settings.social.carousel, MAX_CAROUSEL)
     post = read_post(source, max_bytes=settings.input.max_bytes, stdin=stdin)
     chosen = choose_platforms(platforms or post.platforms or ["all"])
