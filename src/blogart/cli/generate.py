@@ -108,8 +108,8 @@ def generate(
     if defaults.notice:
         typer.echo(defaults.notice, err=True)
     options = publish_options(current, force=force, enabled=False if no_publish else None)
-    with progress() as report:
-        result = run_generate(post, current, rank=not no_rank, report=report, publish=options)
+    with progress(bar=not as_json) as report:
+        result = run_generate(post, current, rank=not no_rank, report=report, publish=options, on_image=report.images)
     if as_json:
         print_json(result.manifest)
     else:
