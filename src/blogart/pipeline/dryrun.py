@@ -129,8 +129,8 @@ def _text_calls(
     llm = settings.llm
     store = Store(settings.store.resolved())
     # Builds requests and reads the cache only: no key is needed, and nothing is ever sent.
-    client = LLMClient(llm.model, llm.key() or PLACEHOLDER_KEY, base_url=llm.base_url, temperature=llm.temperature)
-    client.store = store
+    key = llm.key() or PLACEHOLDER_KEY
+    client = LLMClient(llm.model, key, base_url=llm.base_url, temperature=llm.temperature, store=store)
     count = _counter(settings.chunking.encoding)
 
     def call(
