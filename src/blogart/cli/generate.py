@@ -21,6 +21,7 @@ from blogart.cli.common import (
     parse_sizes,
     print_json,
     progress,
+    report_dry_run,
     settings,
     text_overrides,
 )
@@ -115,8 +116,6 @@ def generate(
         typer.echo(defaults.notice, err=True)
     options = publish_options(current, force=force, enabled=False if no_publish else None)
     if dry_run:
-        from blogart.cli.dry_run import report_dry_run
-
         report_dry_run(post, current, generate=True, as_json=as_json, publish=options.enabled)
         return
     with progress(bar=not as_json) as report:

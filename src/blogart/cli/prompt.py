@@ -15,6 +15,7 @@ from blogart.cli.common import (
     Style,
     print_json,
     progress,
+    report_dry_run,
     settings,
     text_overrides,
 )
@@ -41,8 +42,6 @@ def prompt(
 
     current = settings(**text_overrides(backend, style, negative, llm_model, max_topics))
     if dry_run:
-        from blogart.cli.dry_run import report_dry_run
-
         report_dry_run(post, current, generate=False, as_json=as_json)
         return
     with progress() as report:
