@@ -58,7 +58,9 @@ class Generator(Protocol):
 
     name: str
 
-    def generate(self, request: GenerationRequest, round: int = 1) -> list[Drawing]: ...
+    def generate(self, request: GenerationRequest, round: int = 1) -> list[Drawing]:
+        """May also take `progress=`, a callable given the images drawn so far (the CLI's progress bar)."""
+        ...
 
     def describe(self) -> dict[str, str]:
         """What the manifest records to reproduce a run: weights folders, API model, dtype..."""

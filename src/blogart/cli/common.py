@@ -1,10 +1,10 @@
-"""What the command modules share: the settings with their flags on top, a progress spinner, JSON output,
-and the text-stage flags `prompt` and `generate` both take."""
+"""What the command modules share: the settings with their flags on top, a progress spinner and bar, JSON
+output, and the text-stage flags and `--dry-run` report `prompt` and `generate` both take."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,17 +25,72 @@ def settings(**overrides: dict[str, Any]):
     return configure(State.config_file, overrides)
 
 
+class Progress:
+    """The `report` a command hands the pipeline: the current stage (a spinner) and images drawn of n (a bar).
+
+    Silent when stderr is not a terminal (CI, pipes); `images` is silent too without a bar (`--json`).
+    """
+
+    def __init__(self, live: Any = None, bar: bool = False) -> None:
+        self._live = live  # a rich Progress, or None: say nothing
+        self._bar = bar
+        self._stage = live.add_task("starting", total=None) if live is not None else None
+        self._images = None
+
+    def __call__(self, stage: str) -> None:
+        if self._live is not None:
+            self._live.update(self._stage, description=f"{stage}...")
+
+    def images(self, done: int, total: int) -> None:
+        """`done` of `total` images drawn (called at 0 when drawing starts, then after each image or batch)."""
+        if self._live is None or not self._bar:
+            return
+        if self._images is None or done == 0:
+            if self._images is not None:  # a second round: a fresh bar and clock
+                self._live.remove_task(self._images)
+            self._images = self._live.add_task("images", total=total)
+        self._live.update(self._images, completed=done, total=total)
+
+
 @contextmanager
-def progress() -> Iterator[Callable[[str], None]]:
-    """A spinner on stderr naming the current stage, only when stderr is a terminal (not in CI or pipes)."""
+def progress(bar: bool = True) -> Iterator[Progress]:
+    """A spinner on stderr naming the current stage, and with `bar` a bar of images drawn (images of n,
+    seconds per image, time left), only when stderr is a terminal."""
     from rich.console import Console
 
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield lambda stage: None
+        yield Progress()
         return
-    with console.status("starting") as status:
-        yield lambda stage: status.update(f"{stage}...")
+    from rich.progress import Progress as RichProgress
+    from rich.progress import SpinnerColumn, TextColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), *_image_columns()]
+    with RichProgress(*columns, console=console, transient=True) as live:
+        yield Progress(live, bar=bar)
+
+
+def _image_columns() -> list[Any]:
+    """Bar, "3/8", "4.1 s/image", time left: shown on the images task only (the stage task has no total)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class PerImage(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            if not task.completed or not task.elapsed:
+                return Text("-- s/image", style="progress.elapsed")
+            return Text(f"{task.elapsed / task.completed:.1f} s/image", style="progress.elapsed")
+
+    class ImagesOnly(ProgressColumn):
+        def __init__(self, inner: ProgressColumn) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def render(self, task: Any) -> Any:
+            return self.inner.render(task) if task.total is not None else Text("")
+
+    inner = [BarColumn(), MofNCompleteColumn(), PerImage(), TimeRemainingColumn()]
+    return [ImagesOnly(column) for column in inner]
 
 
 def print_json(value: Any) -> None:
@@ -89,3 +144,50 @@ def parse_sizes(sizes: list[str] | None) -> dict[str, str] | None:
             raise UsageError(f"--size {item!r}: write it as NAME=WIDTHxHEIGHT, e.g. og=1200x630")
         table[name.strip()] = size.strip()
     return table
+
+
+# --- `--dry-run` of `prompt` and `generate`: the chunks, the calls a run would make, their cost -------------
+
+
+def report_dry_run(post: str, settings: Any, *, generate: bool, as_json: bool, publish: bool | None = None) -> None:
+    from blogart.pipeline.dryrun import plan
+
+    result = plan(post, settings, generate=generate, publish=publish)
+    if as_json:
+        print_json(result.to_json())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{result.document.title}[/bold]  ({result.backend} backend, dry run: nothing was called)")
+    chunks = Table("chunk", "under", "tokens", title=f"{len(result.chunks)} chunks", title_justify="left")
+    for chunk in result.chunks:
+        chunks.add_row(str(chunk.index), " > ".join(chunk.heading_path) or "-", str(chunk.tokens))
+    console.print(chunks)
+    if not result.calls:
+        console.print("LLM calls: none (the local backend runs offline); estimated cost: $0")
+        return
+    calls = Table(
+        "call", "model", "cache", "tokens in", "tokens out", "cost (USD)", title="calls", title_justify="left"
+    )
+    for call in result.calls:
+        what = call.kind if call.chunk is None else f"{call.kind} {call.chunk}"
+        if call.images:
+            what = f"{call.images} images"
+        cache = {True: "hit", False: "miss", None: "miss*"}[call.cached]
+        calls.add_row(
+            what, call.model, cache, str(call.prompt_tokens), str(call.completion_tokens), _usd(call.cost_usd)
+        )
+    console.print(calls)
+    if any(call.cached is None for call in result.calls):
+        typer.echo("* asked from earlier answers: cannot be in the cache before they are; its size is estimated")
+    hits = len(result.calls) - len(result.to_make)
+    typer.echo(
+        f"{len(result.to_make)} calls to make, {hits} cache hits; estimated cost: {_usd(result.cost_usd)}"
+        " (token counts of answers are guesses; check your own bill)"
+    )
+
+
+def _usd(value: float | None) -> str:
+    return "unknown (model not in the price table)" if value is None else f"${value:.4f}"

@@ -21,6 +21,7 @@ from blogart.cli.common import (
     parse_sizes,
     print_json,
     progress,
+    report_dry_run,
     settings,
     text_overrides,
 )
@@ -75,6 +76,12 @@ def generate(
     negative: Negative = None,
     llm_model: LLMModel = None,
     max_topics: MaxTopics = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show the chunks, LLM and image calls (cache hits excluded) and cost; call nothing."
+        ),
+    ] = False,
 ) -> None:
     """Read a post, write its prompt, generate candidates, rank them, publish the best as the cover."""
     from blogart.generators.defaults import AUTO, DALLE_MINI, resolve
@@ -108,8 +115,11 @@ def generate(
     if defaults.notice:
         typer.echo(defaults.notice, err=True)
     options = publish_options(current, force=force, enabled=False if no_publish else None)
-    with progress() as report:
-        result = run_generate(post, current, rank=not no_rank, report=report, publish=options)
+    if dry_run:
+        report_dry_run(post, current, generate=True, as_json=as_json, publish=options.enabled)
+        return
+    with progress(bar=not as_json) as report:
+        result = run_generate(post, current, rank=not no_rank, report=report, publish=options, on_image=report.images)
     if as_json:
         print_json(result.manifest)
     else:

@@ -15,6 +15,7 @@ from blogart.cli.common import (
     Style,
     print_json,
     progress,
+    report_dry_run,
     settings,
     text_overrides,
 )
@@ -32,11 +33,17 @@ def prompt(
     negative: Negative = None,
     llm_model: LLMModel = None,
     max_topics: MaxTopics = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the chunks, LLM calls (cache hits excluded) and cost; call nothing.")
+    ] = False,
 ) -> None:
     """Read a post and print its topics and the image prompt; nothing is generated."""
     from blogart.pipeline.run import run_prompt
 
     current = settings(**text_overrides(backend, style, negative, llm_model, max_topics))
+    if dry_run:
+        report_dry_run(post, current, generate=False, as_json=as_json)
+        return
     with progress() as report:
         result = run_prompt(post, current, optimize=optimize, report=report)
     if as_json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import SecretStr
@@ -83,13 +84,18 @@ class OpenAIImagesGenerator:
     def max_prompt_tokens(self) -> int | None:
         return None  # thousands of characters: the writers' own budget applies
 
-    def generate(self, request: GenerationRequest, round: int = 1) -> list[Drawing]:
+    def generate(
+        self, request: GenerationRequest, round: int = 1, progress: Callable[[int], None] | None = None
+    ) -> list[Drawing]:
+        """`progress(done)` after each API call: the images received so far."""
         if request.n < 1:
             raise UsageError("n must be >= 1")
         per_call = MAX_N.get(self.model, 1)
         images: list[bytes] = []
         while len(images) < request.n:
             images.extend(self._request(request, min(per_call, request.n - len(images))))
+            if progress is not None:
+                progress(len(images))
         return [
             Drawing(
                 png=data,

@@ -227,22 +227,7 @@ class LLMClient:
         A reply that is not valid JSON for the schema gets one corrective retry; a second bad reply is an
         LLMError.
         """
-        import openai
-
-        # The SDK's public helper makes the strict schema; `chat.completions.parse` would too, but it raises on
-        # a malformed reply, losing the text the corrective retry quotes and the log keeps, and it names the
-        # schema after the class, not `name`.
-        strict_schema = openai.pydantic_function_tool(schema, name=name)["function"]["parameters"]
-        request: dict[str, Any] = {
-            "model": self.model,
-            "messages": [dict(m) for m in messages],
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": name, "strict": True, "schema": strict_schema},
-            },
-        }
-        if self.temperature is not None:
-            request["temperature"] = self.temperature
+        request = self.structured_request(messages, schema, name)
         key = cache_key(self.model, request)
 
         cached = self.store.cached_response(key)
@@ -309,6 +294,26 @@ class LLMClient:
             self.usage += usage
             return parsed, usage
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def structured_request(self, messages: Sequence[dict[str, str]], schema: type[M], name: str) -> dict[str, Any]:
+        """The chat request `structured` sends (and caches under `cache_key(self.model, request)`)."""
+        import openai
+
+        # The SDK's public helper makes the strict schema; `chat.completions.parse` would too, but it raises on
+        # a malformed reply, losing the text the corrective retry quotes and the log keeps, and it names the
+        # schema after the class, not `name`.
+        strict_schema = openai.pydantic_function_tool(schema, name=name)["function"]["parameters"]
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(m) for m in messages],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": name, "strict": True, "schema": strict_schema},
+            },
+        }
+        if self.temperature is not None:
+            request["temperature"] = self.temperature
+        return request
 
     def moderate(self, text_or_parts: str | list[dict[str, Any]], model: str = MODERATION_MODEL) -> Any:
         """One moderation request (text, or content parts such as images), logged and retried like a chat call.

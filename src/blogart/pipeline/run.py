@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -312,8 +313,11 @@ def run_generate(
     rank: bool = True,
     report: Callable[[str], None] = _quiet,
     publish: PublishOptions | None = None,
+    on_image: Callable[[int, int], None] | None = None,
 ) -> GenerateRun:
     """The whole job: prompt, candidates (one or two rounds), ranking and moderation, publishing, manifest.
+
+    `on_image(done, n)`: images drawn so far, for a progress bar (when the generator reports them).
 
     Images are drawn into a staging folder and the run is published as a whole at the end
     (see `blogart.outputs.files`): a run that fails leaves the previous one as it was. `publish`
@@ -355,7 +359,7 @@ def run_generate(
     with StagedRun(Path(settings.generate.out_dir), run.document) as staged:
         report(f"drawing {settings.generate.n} candidates with {generator.name}")
         clock = time.perf_counter()
-        candidates = staged.write(generator.generate(_request(run.prompt, settings), round=1))
+        candidates = staged.write(_draw(generator, _request(run.prompt, settings), 1, on_image))
         seconds = {**run.seconds, "generate_round1": time.perf_counter() - clock}
 
         ranked: list[Ranked] = []
@@ -371,7 +375,7 @@ def run_generate(
             screen(run.optimized)
             report(f"drawing {settings.generate.n} round-2 candidates")
             clock = time.perf_counter()
-            second = generator.generate(_request(run.optimized, settings, seed_offset=settings.generate.n), round=2)
+            second = _draw(generator, _request(run.optimized, settings, seed_offset=settings.generate.n), 2, on_image)
             candidates += staged.write(second)
             seconds["generate_round2"] = time.perf_counter() - clock
             if ranker is not None:
@@ -406,6 +410,14 @@ def run_generate(
 
         apply(*edit, (staged.folder / "cover.png").read_bytes())
     return GenerateRun(run, tuple(candidates), tuple(ranked), staged.folder, manifest_path, manifest)
+
+
+def _draw(generator: Generator, request: GenerationRequest, round: int, on_image) -> list:
+    """One round's drawings; `on_image(done, n)` as they come, from a generator that takes `progress`."""
+    if on_image is None or "progress" not in inspect.signature(generator.generate).parameters:
+        return generator.generate(request, round=round)  # a plugin's generator need not report progress
+    on_image(0, request.n)
+    return generator.generate(request, round=round, progress=lambda done: on_image(done, request.n))
 
 
 # --- publishing (the step after ranking) -------------------------------------------------------

@@ -69,14 +69,17 @@ class OpenAITopicExtractor:
     def extract(self, chunks: Sequence[Chunk]) -> list[ChunkTopics]:
         return [self._extract_one(chunk) for chunk in chunks]
 
-    def _extract_one(self, chunk: Chunk) -> ChunkTopics:
+    def messages_for(self, chunk: Chunk) -> list[dict[str, str]]:
+        """The chat messages asking for one chunk's key idea (also what `--dry-run` checks the cache for)."""
         where = " > ".join(chunk.heading_path) or "(before the first heading)"
         user = (
             f"Outline of the whole post:\n{chunk.outline}\n\nThis chunk is under: {where}\n\n"
             f'Chunk:\n"""\n{chunk.text}\n"""'
         )
-        messages = [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": user}]
-        out, usage = self.client.structured(messages, ChunkTopicOut, "chunk_topic")
+        return [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": user}]
+
+    def _extract_one(self, chunk: Chunk) -> ChunkTopics:
+        out, usage = self.client.structured(self.messages_for(chunk), ChunkTopicOut, "chunk_topic")
         self._usage += usage
         topic = Topic(
             phrase=short_phrase(out.phrase),

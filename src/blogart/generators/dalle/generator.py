@@ -9,6 +9,7 @@ It returns images in memory; `blogart.outputs` writes them.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,10 @@ class DalleGenerator:
             self._loaded = {"bart": bart, "vqgan": vqgan, **self._text()}
         return self._loaded
 
-    def generate(self, request: GenerationRequest, round: int = 1) -> list[Drawing]:
+    def generate(
+        self, request: GenerationRequest, round: int = 1, progress: Callable[[int], None] | None = None
+    ) -> list[Drawing]:
+        """`progress(done)` after each batch: the images drawn so far."""
         if request.n < 1:
             raise UsageError("n must be >= 1")
         from PIL import Image
@@ -143,4 +147,6 @@ class DalleGenerator:
                         generator=self.name,
                     )
                 )
+            if progress is not None:
+                progress(len(drawings))
         return drawings
