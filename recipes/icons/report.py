@@ -63,10 +63,13 @@ def write_report(path: Path, work: Path, size, summary: dict) -> None:
             f"| {timing['seconds']:.1f} s{'' if timing['ok'] else ' (failed)'} | < 60 s "
             f"| {_verdict(timing['ok'] and timing['seconds'] < TARGETS['generate_seconds'])} |"
         )
-    lines += ["", "## Stages", "", "| stage | seconds | steps |", "|---|---|---|"]
+    lines += ["", "## Stages", "", "| stage | seconds | steps | where and how |", "|---|---|---|---|"]
     for stage, done in summary.items():
-        steps = done["result"].get("steps", "") if isinstance(done["result"], dict) else ""
-        lines.append(f"| {stage} | {done['seconds']:.0f} | {steps} |")
+        result = done["result"] if isinstance(done["result"], dict) else {}
+        # `how`: set where a stage ran elsewhere or other than the size says (a GPU, a cut-short run).
+        lines.append(
+            f"| {stage} | {done['seconds']:.0f} | {result.get('steps', '')} | {result.get('how', 'as the size says')} |"
+        )
     total = sum(done["seconds"] for done in summary.values())
     lines += ["", f"Total: {total / 60:.1f} minutes (stages skipped on a rerun count their first run)."]
     lines += measure_section()

@@ -141,6 +141,7 @@ def stage_export(work: Path, size: RecipeSize, seed: int, dest: Path) -> dict:
             "clip": done["clip"].get("steps"),
         },
         "settings": size.to_dict(),
+        "how": {stage: done[stage]["how"] for stage in done if "how" in done[stage]},
     }
     sizes = export(work, dest, recipe)
     return {"dest": str(dest), "bytes": sizes, "total_bytes": sum(sizes.values())}
