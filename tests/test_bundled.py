@@ -305,7 +305,7 @@ def test_generate_on_the_packaged_model_offline(tmp_path, own_metadata):
         assert done.stderr.count(PULL_COMMAND) == 1
         manifest = json.loads(done.stdout)
         assert manifest["generator"] == "bundled" and manifest["ranked"] is True
-        assert manifest["models"]["ranker"].endswith("assets/icons/clip")
+        assert manifest["models"]["ranker"] == "bundled-icons-clip"
         ranked = sorted(manifest["candidates"], key=lambda c: c["rank"])
         assert len(ranked) == 4 and manifest["cover"] == ranked[0]["path"]
         assert ranked[0]["score"] >= ranked[-1]["score"]

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +95,23 @@ class CallRecord:
         }
 
 
+@contextmanager
+def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """One short transaction on the blogart database (shared by every table kept in it).
+
+    The connection as a context manager commits or rolls back; closing is ours to do. A corrupt, locked or
+    read-only database is the user's to fix: one line naming the file, not a traceback."""
+    try:
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise BlogartError(f"blogart database {path}: {exc}") from None
+
+
 class Store:
     def __init__(self, path: str | Path | None = None) -> None:
         if path is None:
@@ -110,19 +127,8 @@ class Store:
         except OSError as exc:
             raise BlogartError(f"cannot open the blogart database {self.path}: {exc}") from None
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # Connection as context manager commits or rolls back; closing is ours to do. A corrupt, locked or
-        # read-only database is the user's to fix: one line naming the file, not a traceback.
-        try:
-            conn = sqlite3.connect(self.path, timeout=30)
-            try:
-                with conn:
-                    yield conn
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            raise BlogartError(f"blogart database {self.path}: {exc}") from None
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path)
 
     def log_call(
         self,

@@ -280,11 +280,13 @@ class StagedRun:
         if not self.published:
             self.discard()
 
-    def write(self, drawings: Iterable[Drawing]) -> list[Candidate]:
-        """Write drawings into the staging folder; the candidates point there until `publish`."""
+    def write(self, drawings: Iterable[Drawing], prefix: str = "") -> list[Candidate]:
+        """Write drawings into the staging folder; the candidates point there until `publish`.
+
+        `prefix` goes before each image name (a social run names its images by slide topic: `t2-...`)."""
         candidates = []
         for drawing in drawings:
-            name = image_name(drawing)
+            name = prefix + image_name(drawing)
             if name in self._written:  # a fresh folder: only a repeated (round, index) can get here
                 raise BlogartError(f"two images of this run are both named {name}")
             atomic_write_bytes(self.staging / name, drawing.png)

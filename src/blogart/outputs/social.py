@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from blogart.atomic import atomic_write_bytes, atomic_write_json
-from blogart.errors import BlogartError
-from blogart.outputs.files import StagedRun, image_name
+from blogart.outputs.files import StagedRun
 from blogart.outputs.platforms import write_platform_images
 from blogart.social.carousel import Slide
 from blogart.social.platforms import Platform, alt_for, caption_for
@@ -36,25 +35,7 @@ class SocialRun(StagedRun):
 
     def write(self, drawings: Iterable[Drawing], topic: int = 1) -> list[Candidate]:  # type: ignore[override]
         """Write one topic's drawings as `t<topic>-<image name>` into the staging folder."""
-        candidates = []
-        for drawing in drawings:
-            name = f"t{topic}-{image_name(drawing)}"
-            if name in self._written:
-                raise BlogartError(f"two images of this run are both named {name}")
-            atomic_write_bytes(self.staging / name, drawing.png)
-            self._written.add(name)
-            candidates.append(
-                Candidate(
-                    path=self.staging / name,
-                    seed=drawing.seed,
-                    prompt=drawing.prompt,
-                    negative_prompt=drawing.negative_prompt,
-                    generator=drawing.generator,
-                    round=drawing.round,
-                    index=drawing.index,
-                )
-            )
-        return candidates
+        return super().write(drawings, prefix=f"t{topic}-")
 
     def write_platforms(self, slides: Sequence[Slide], platforms: Sequence[Platform], text: str) -> dict[str, Any]:
         """Each slide at each platform's sizes, and each platform's caption; returns the summary's platforms."""

@@ -8,13 +8,14 @@ the model gave, so a rerun ranks exactly as the first run did.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 
 from blogart.errors import BlogartError
+from blogart.store import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS phrase_vectors (
@@ -38,18 +39,8 @@ class PhraseVectorCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # As blogart.store.Store does: one short transaction per call, a database error is one line.
-        try:
-            conn = sqlite3.connect(self.path, timeout=30)
-            try:
-                with conn:
-                    yield conn
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            raise BlogartError(f"blogart database {self.path}: {exc}") from None
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path)  # one short transaction per call, a database error is one line
 
     def get(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The cached vectors among `texts` (texts not cached are absent)."""
