@@ -2,8 +2,9 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/backfill.py --posts 20 [--engines local-1,local-2,ray] --json
 
-Models: tiny random checkpoints in the released formats (tests/tiny_dalle.py, tests/tiny_clip.py; the
-bundled model is not in the tree yet), 2 candidates per post, the local text backend (no LLM). Each
+Models: `--model bundled` (the default: the icon model that ships in blogart.assets, with its CLIP) or
+`--model tiny` (tiny random checkpoints in the released formats, tests/tiny_dalle.py and tiny_clip.py),
+2 candidates per post, the local text backend (no LLM). Each
 engine gets a fresh output folder and database; its time includes starting workers and loading and
 compiling the models, which is what a backfill pays. Output: {"model", "posts", "results": [{"engine",
 "workers", "seconds", "posts_per_hour", "done"}], "cpus", "load_average"}.
@@ -28,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=20)
     parser.add_argument("--engines", default="local-1,local-2,ray")
+    parser.add_argument("--model", choices=("bundled", "tiny"), default="bundled")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -36,12 +38,18 @@ def main() -> None:
     from tiny_dalle import make_tiny_dalle
 
     root = Path(tempfile.mkdtemp(prefix="blogart-bench-"))
-    (root / "dalle").mkdir()
-    (root / "clip").mkdir()
-    dalle = make_tiny_dalle(root / "dalle")
-    clip = clip_folder(make_tiny_checkpoint(root / "clip"), root)
+    if args.model == "tiny":
+        (root / "dalle").mkdir()
+        (root / "clip").mkdir()
+        dalle = make_tiny_dalle(root / "dalle")
+        clip = clip_folder(make_tiny_checkpoint(root / "clip"), root)
+        models = model_env(dalle, clip)
+    else:  # the defaults a fresh install gets; an empty HF cache so DALL-E Mini is never picked up
+        models = {"BLOGART_GENERATE__N": "2", "BLOGART_GENERATE__BATCH_SIZE": "2", "HF_HOME": str(root / "hf")}
+        models |= {"BLOGART_RANK__THREADS": "1"}
     write_posts(root / "content", args.posts)
-    base_env = {**os.environ, **model_env(dalle, clip), "BLOGART_LLM__BACKEND": "local"}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BLOGART_")}
+    base_env = {**environ, **models, "BLOGART_LLM__BACKEND": "local"}
     base_env["PYTHONPATH"] = str(ROOT / "src")
 
     results = []
@@ -68,7 +76,7 @@ def main() -> None:
             }
         )
     report = {
-        "model": "tiny random DalleBart + tiny CLIP (tests/), n=2",
+        "model": "tiny random DalleBart + tiny CLIP (tests/), n=2" if args.model == "tiny" else "bundled icons, n=2",
         "posts": args.posts,
         "results": results,
         "cpus": os.cpu_count(),
