@@ -430,7 +430,11 @@ def _check_publish(source: str, settings: Settings, options: PublishOptions) -> 
     if options.front_matter:
         from blogart.outputs.frontmatter import check_post, key_paths
 
-        key_paths(options.front_matter, settings.publish.astro_alt_key, _custom_keys(settings))
+        key_paths(
+            options.front_matter,
+            settings.publish.astro_alt_key,
+            (settings.publish.custom_image_key, settings.publish.custom_alt_key),
+        )
         check_post(source)
     if options.upscaler == "swin2sr":
         from blogart import modelhub
@@ -440,8 +444,23 @@ def _check_publish(source: str, settings: Settings, options: PublishOptions) -> 
     return None
 
 
-def _custom_keys(settings: Settings) -> tuple[str, str]:
-    return settings.publish.custom_image_key, settings.publish.custom_alt_key
+def _front_matter_plan(post: Path, document: Document, alt: str, options: PublishOptions, settings: Settings):
+    """The edit of `post`'s front matter that names its cover (what `generate` and `pick` write)."""
+    from blogart.outputs import frontmatter
+    from blogart.outputs.files import slug_for
+
+    p = settings.publish
+    return frontmatter.plan(
+        post,
+        options.front_matter,
+        slug=slug_for(document),
+        alt=alt,
+        force=options.force,
+        static_dir=p.static_dir,
+        static_url=p.static_url,
+        astro_alt_key=p.astro_alt_key,
+        custom=(p.custom_image_key, p.custom_alt_key),
+    )
 
 
 def _alt_text(run: PromptRun, settings: Settings, ctx: plugins.Context) -> tuple[str, str]:
@@ -462,8 +481,6 @@ def _scorer(ranker: Ranker | None, prompt: ImagePrompt) -> tuple[Any, str]:
 
 def _publish(staged, run, candidates, ranked, drawn, options, settings, generator_name, ranker, swin2sr, ctx):
     """Cover, crops and gallery into the staging folder; the front-matter edit planned (applied after the swap)."""
-    from blogart.outputs import frontmatter
-    from blogart.outputs.files import slug_for
     from blogart.outputs.gallery import numbered
     from blogart.outputs.publish import inputs_hash, previous_images, render_images, write_outputs
 
@@ -494,18 +511,7 @@ def _publish(staged, run, candidates, ranked, drawn, options, settings, generato
     staged.add_files(written)
     edit = None
     if options.front_matter and images is not None:
-        p = settings.publish
-        plan = frontmatter.plan(
-            Path(run.document.source),
-            options.front_matter,
-            slug=slug_for(run.document),
-            alt=alt,
-            force=options.force,
-            static_dir=p.static_dir,
-            static_url=p.static_url,
-            astro_alt_key=p.astro_alt_key,
-            custom=_custom_keys(settings),
-        )
+        plan = _front_matter_plan(Path(run.document.source), run.document, alt, options, settings)
         section["front_matter"] = to_dict(plan[0])
         edit = plan
     return section, edit
@@ -615,7 +621,7 @@ def run_pick(
     """Make candidate `number` (as the gallery numbers them) the cover: files, crops, gallery, manifest, post."""
     from blogart.errors import UsageError
     from blogart.outputs import frontmatter
-    from blogart.outputs.files import MANIFEST_NAME, Restaged, slug_for
+    from blogart.outputs.files import MANIFEST_NAME, Restaged
     from blogart.outputs.gallery import numbered
     from blogart.outputs.publish import inputs_hash, render_images, write_outputs
 
@@ -668,18 +674,7 @@ def run_pick(
             from blogart.pipeline.document import load_document
 
             document = load_document(post, max_bytes=settings.input.max_bytes)
-            p = settings.publish
-            edit = frontmatter.plan(
-                Path(post),
-                options.front_matter,
-                slug=slug_for(document),
-                alt=alt,
-                force=options.force,
-                static_dir=p.static_dir,
-                static_url=p.static_url,
-                astro_alt_key=p.astro_alt_key,
-                custom=_custom_keys(settings),
-            )
+            edit = _front_matter_plan(Path(post), document, alt, options, settings)
             section["front_matter"] = to_dict(edit[0])
         manifest["cover"] = str(folder / chosen.candidate.path.name)
         manifest["publish"] = section
