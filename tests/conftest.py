@@ -54,3 +54,14 @@ def tiny_dalle(tmp_path_factory):
     from tiny_dalle import make_tiny_dalle
 
     return make_tiny_dalle(tmp_path_factory.mktemp("dalle"))
+
+
+@pytest.fixture
+def tiny_ranker(tiny_checkpoint, monkeypatch):
+    """Ranking with the tiny CLIP (set through the environment, so subprocesses get it too)."""
+    from tiny_clip import MODEL
+
+    monkeypatch.setenv("BLOGART_RANK__MODEL", MODEL)
+    monkeypatch.setenv("BLOGART_MODELS__CLIP", str(tiny_checkpoint))
+    # The tiny random CLIP finds every image close to every text: no concepts, or all would be flagged.
+    monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", "{}")

@@ -23,16 +23,6 @@ def openai_env(fake_openai, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
 
 
-@pytest.fixture
-def tiny_ranker(tiny_checkpoint, monkeypatch):
-    from tiny_clip import MODEL
-
-    monkeypatch.setenv("BLOGART_RANK__MODEL", MODEL)
-    monkeypatch.setenv("BLOGART_MODELS__CLIP", str(tiny_checkpoint))
-    # The tiny random CLIP finds every image close to every text: no concepts, or all would be flagged.
-    monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", "{}")
-
-
 def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, openai_env, tiny_ranker, tmp_path):
     args = ["generate", str(POSTS / "tidepools.txt"), "--model", "openai-images", "-n", "3", "--backend", "local"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "out"), "--json"])

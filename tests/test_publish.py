@@ -114,15 +114,6 @@ def openai_env(fake_openai, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
 
 
-@pytest.fixture
-def tiny_ranker(tiny_checkpoint, monkeypatch):
-    from tiny_clip import MODEL
-
-    monkeypatch.setenv("BLOGART_RANK__MODEL", MODEL)
-    monkeypatch.setenv("BLOGART_MODELS__CLIP", str(tiny_checkpoint))
-    monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", "{}")
-
-
 ARGS = ["-m", "openai-images", "-n", "3", "--backend", "local"]
 
 
