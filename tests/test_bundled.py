@@ -21,7 +21,13 @@ from blogart.config import load_settings
 from blogart.errors import InputError, MissingWeights, UsageError
 from blogart.generators.defaults import PULL_COMMAND, resolve
 from blogart.prompts.icons import caption
-from blogart.prompts.icons_writer import FLOOR, IconPromptWriter
+from blogart.prompts.icons_writer import (
+    FLOOR,
+    IconPromptWriter,
+    concept_text,
+    load_concept_vectors,
+    save_concept_vectors,
+)
 from blogart.prompts.styles import get_style
 from blogart.values import KeyTopics, Topic
 
@@ -169,6 +175,44 @@ def test_the_prompt_fits_the_token_budget_by_dropping_the_last_concepts():
     assert prompt.tokens <= 12 and prompt.text.startswith("a robot and a page on a ")
     with pytest.raises(InputError, match="no concepts"):
         IconPromptWriter([])
+
+
+def test_stored_concept_vectors_stand_in_for_embedding_the_vocabulary(tmp_path):
+    from blogart.llm.embeddings import embed, model_id
+
+    fresh = embed([concept_text(c) for c in CONCEPTS])
+    stored = tmp_path / "concept_vectors.npz"
+    save_concept_vectors(stored, CONCEPTS, fresh, model_id())
+    vectors = load_concept_vectors(stored, CONCEPTS, model_id())
+    assert vectors is not None and vectors.dtype == np.float32
+    assert np.min(np.sum(vectors * fresh, axis=1)) > 0.999  # float16 storage, same directions
+    topics = _topics("AI contract review", "legal documents", "fairness")
+    with_file = IconPromptWriter(CONCEPTS, concept_vectors=vectors, embed=embed)
+    assert [c.name for c in with_file.choose(topics)] == ["robot", "page", "balance scale"]
+
+    def never(texts):  # the stored matrix means the vocabulary is never embedded again
+        assert len(texts) < len(CONCEPTS), "the concept vocabulary was embedded"
+        return embed(texts)
+
+    assert IconPromptWriter(CONCEPTS, embed=never, concept_vectors=vectors).choose(topics) == with_file.choose(topics)
+    # Another vocabulary, another model, or no file: nothing stored fits, so the writer embeds.
+    assert load_concept_vectors(stored, CONCEPTS[:-1], model_id()) is None
+    assert load_concept_vectors(stored, CONCEPTS, "another-minilm") is None
+    assert load_concept_vectors(tmp_path / "absent.npz", CONCEPTS, model_id()) is None
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    assert load_concept_vectors(tmp_path / "broken.npz", CONCEPTS, model_id()) is None
+
+
+def test_the_packaged_concept_vectors_fit_the_packaged_concepts():
+    """A recipe export that forgot them, or concepts edited by hand, would cost every prompt ~2 s."""
+    from blogart.llm.embeddings import model_id
+    from blogart.prompts.icons import load_concepts
+
+    packaged = assets.BundledModel(assets.package_dir())
+    if not packaged.concepts.is_file():
+        pytest.skip("the packaged bundled model is not built yet")
+    concepts = load_concepts(packaged.concepts)
+    assert load_concept_vectors(packaged.concept_vectors, concepts, model_id()) is not None
 
 
 # -- generate end to end --------------------------------------------------------------------------------------

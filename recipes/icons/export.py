@@ -3,7 +3,7 @@
     DEST/dallebart/  config.json flax_model.msgpack + tokenizer files (no training state)
     DEST/vqgan/      config.json flax_model.msgpack
     DEST/clip/       open_clip_config.json open_clip_model.safetensors (when CLIP was trained)
-    DEST/concepts.json, DEST/recipe.json
+    DEST/concepts.json, DEST/concept_vectors.npz (their MiniLM vectors), DEST/recipe.json
 
 Loaders cast to their compute dtype on load, so 16-bit storage only halves the package size.
 """
@@ -66,10 +66,30 @@ def export(work: Path, dest: Path, recipe: dict) -> dict:
         shutil.copyfile(clip / "open_clip_config.json", dest / "clip" / "open_clip_config.json")
         half_safetensors(clip / "open_clip_model.safetensors", dest / "clip" / "open_clip_model.safetensors")
     shutil.copyfile(work / "data" / "concepts.json", dest / "concepts.json")
+    write_concept_vectors(dest)
     sizes = {part: folder_bytes(dest / part) for part in ("dallebart", "vqgan", "clip") if (dest / part).is_dir()}
     atomic_write_json(dest / "recipe.json", {**recipe, "bytes": sizes})
     return sizes
 
 
+def write_concept_vectors(dest: Path) -> None:
+    """DEST/concept_vectors.npz: the prompt writer's concept matrix, so no run has to embed it."""
+    from blogart.llm.embeddings import embed, model_id
+    from blogart.prompts.icons import load_concepts
+    from blogart.prompts.icons_writer import concept_text, save_concept_vectors
+
+    concepts = load_concepts(dest / "concepts.json")
+    vectors = embed([concept_text(c) for c in concepts])
+    save_concept_vectors(dest / "concept_vectors.npz", concepts, vectors, model_id())
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Rewrite an assets folder's concept_vectors.npz.")
+    parser.add_argument("dest", type=Path, help="an assets folder holding concepts.json")
+    write_concept_vectors(parser.parse_args().dest)

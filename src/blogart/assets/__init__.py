@@ -8,6 +8,7 @@ package under `assets/icons/`:
     icons/vqgan/         the VQGAN its image tokens decode with
     icons/clip/          an open_clip folder (open_clip_config.json + open_clip_model.safetensors) for ranking
     icons/concepts.json  the vocabulary the model can draw (`blogart.prompts.icons.load_concepts`)
+    icons/concept_vectors.npz  MiniLM vectors of that vocabulary (optional: recomputed when absent)
     icons/recipe.json    what made them: recipe size, steps, seed, date, device, data hash
 
 Weights are stored as float16; every loader casts them to its compute dtype. The environment variable
@@ -67,6 +68,10 @@ class BundledModel:
     @property
     def concepts(self) -> Path:
         return self.root / "concepts.json"
+
+    @property
+    def concept_vectors(self) -> Path:
+        return self.root / "concept_vectors.npz"
 
     @property
     def recipe_file(self) -> Path:

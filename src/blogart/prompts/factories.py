@@ -25,7 +25,11 @@ def openai(ctx: Context) -> PromptWriter:
 def icons(ctx: Context) -> PromptWriter:
     """Offline, for the bundled icon model: key topics mapped onto its concept vocabulary, as one caption."""
     from blogart import assets
+    from blogart.llm.embeddings import model_id
     from blogart.prompts.icons import load_concepts
-    from blogart.prompts.icons_writer import IconPromptWriter
+    from blogart.prompts.icons_writer import IconPromptWriter, load_concept_vectors
 
-    return IconPromptWriter(load_concepts(assets.require().concepts), count_tokens=ctx.count_tokens)
+    model = assets.require()
+    concepts = load_concepts(model.concepts)
+    vectors = load_concept_vectors(model.concept_vectors, concepts, model_id())
+    return IconPromptWriter(concepts, count_tokens=ctx.count_tokens, concept_vectors=vectors)

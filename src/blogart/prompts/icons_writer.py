@@ -12,15 +12,22 @@ in a row in topic order:
 
 The background comes from the style preset where one implies it, else from a hash of the post's title
 and concepts: the same post always gets the same prompt.
+
+The concepts' own vectors ship beside `concepts.json` (`concept_vectors.npz`, written by the recipe's
+export stage): embedding the whole vocabulary costs a fresh process ~2 s, more than the rest of a short
+post's prompt. They are used only when they were made by the same MiniLM from the same concept texts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
+from blogart.atomic import atomic_write_bytes
 from blogart.errors import InputError
 from blogart.prompts.builder import DALLE_TEXT_TOKENS, TokenCounter, counter_or_estimate, merge_negative
 from blogart.prompts.icons import COLOURS, Background, Concept, caption
@@ -49,6 +56,35 @@ def concept_text(concept: Concept) -> str:
     return ", ".join(dict.fromkeys([concept.name, *concept.keywords]))
 
 
+def concept_texts_digest(concepts: Sequence[Concept]) -> str:
+    """sha256 of what the concepts are matched on, in order: a stored matrix fits only these concepts."""
+    return hashlib.sha256("\n".join(concept_text(c) for c in concepts).encode("utf-8")).hexdigest()
+
+
+def save_concept_vectors(path: Path, concepts: Sequence[Concept], vectors: np.ndarray, model: str) -> None:
+    """Store the concept matrix as float16 (cosine error ~1e-3, half the bytes) with what made it."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        vectors=np.asarray(vectors, dtype=np.float16),
+        model=np.array(model),
+        texts=np.array(concept_texts_digest(concepts)),
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_concept_vectors(path: Path, concepts: Sequence[Concept], model: str) -> np.ndarray | None:
+    """The stored matrix as float32 when it fits these concepts and this MiniLM; None otherwise."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["model"]) != model or str(data["texts"]) != concept_texts_digest(concepts):
+                return None
+            vectors = data["vectors"].astype(np.float32)
+    except (OSError, ValueError, KeyError):
+        return None
+    return vectors if vectors.shape[0] == len(concepts) else None
+
+
 def _minilm(texts: Sequence[str]) -> np.ndarray:
     from blogart.llm.embeddings import embed
 
@@ -66,6 +102,7 @@ class IconPromptWriter:
         count_tokens: TokenCounter | None = None,
         embed: Embed | None = None,
         floor: float = FLOOR,
+        concept_vectors: np.ndarray | None = None,
     ) -> None:
         if not concepts:
             raise InputError("the bundled model's concepts.json lists no concepts")
@@ -73,7 +110,8 @@ class IconPromptWriter:
         self.count_tokens = counter_or_estimate(count_tokens)
         self.embed = embed or _minilm
         self.floor = floor
-        self._matrix: np.ndarray | None = None
+        # Rows for `concepts` from the same embedder (load_concept_vectors); None: embedded on first use.
+        self._matrix = concept_vectors
 
     def _concept_matrix(self) -> np.ndarray:
         if self._matrix is None:
