@@ -55,3 +55,35 @@ def test_batching_does_not_change_vectors():
     alone = np.stack([model.encode([t])[0] for t in TEXTS[:6]])
     together = model.encode(TEXTS[:6], batch_size=64)  # padded to the longest: padding is masked out
     assert np.allclose(alone, together, atol=1e-5)
+
+
+def test_in_place_gelu_is_the_exact_erf_gelu():
+    import math
+
+    from blogart.llm.minilm import _gelu
+
+    x = np.linspace(-8, 8, 4001, dtype=np.float32)
+    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(float)])
+    ours = _gelu(x.copy())
+    assert ours.dtype == np.float32
+    assert np.abs(ours - exact).max() < 2e-6
+
+
+def test_blas_threads_follow_the_idle_cores(monkeypatch):
+    import os
+
+    from blogart.llm import minilm
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert minilm.idle_cores() == 4 and minilm.idle_cores(most=2) == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 0.0, 0.0))
+    assert minilm.idle_cores() == 1  # 4 cores, ~3 busy
+    monkeypatch.setattr(os, "getloadavg", lambda: (11.0, 0.0, 0.0))
+    assert minilm.idle_cores() == 1  # a busy machine: one thread, never zero
+
+    def no_load():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(os, "getloadavg", no_load)
+    assert minilm.idle_cores() == 1

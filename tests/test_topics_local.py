@@ -322,6 +322,50 @@ def test_phrase_vectors_are_cached_across_runs(tmp_path, encoded):
     assert cache.get("another-model", sorted(phrases)) == {}  # keyed by model too
 
 
+def test_sentences_within_budget_take_every_kth_sentence_of_each_chunk():
+    from blogart.llm.embeddings import word_pieces
+    from blogart.topics.phrases import sentences_within_budget
+
+    first = [f"Chapter one, sentence number {n}, is about kelp forests." for n in range(12)]
+    second = [f"Chapter two, sentence number {n}, is about sea otters." for n in range(12)]
+    every = sentences_within_budget([first, second], budget=10_000)
+    assert every == first + second  # it fits: the whole post, in order
+    cost = word_pieces(first[:1])[0]
+    half = sentences_within_budget([first, second], budget=12 * cost)
+    assert half == first[::2] + second[::2]  # the smallest stride that fits
+    assert sum(word_pieces(half)) <= 12 * cost
+    tiny = sentences_within_budget([first, second], budget=1)
+    assert tiny == [first[0], second[0]]  # never less than each chunk's first sentence
+
+
+def test_a_long_post_is_read_within_its_budgets(encoded):
+    from blogart.llm.embeddings import word_pieces
+    from blogart.topics import local
+    from blogart.topics.phrases import SENTENCE_BUDGET, sentences
+
+    sections = []
+    for n in range(24):
+        body = " ".join(
+            f"In {year} the {place} harbour of town {n} kept {count} fishing boats and a lighthouse keeper named {name}."
+            for year in range(1990, 1994)
+            for place, count, name in (("north", "twelve", "Ada"), ("south", "nine", "Bram"), ("old", "four", "Cleo"))
+        )
+        sections.append((f"Harbour {n}", body))
+    chunks = make_chunks("Harbours of the coast", sections)
+    said = {s for c in chunks for s in sentences(c.text)}
+    assert sum(word_pieces(sorted(said))) > 2 * SENTENCE_BUDGET  # long enough to need the budget
+    result = local.LocalTopicExtractor().extract(chunks)
+    embedded = [t for call in encoded for t in call]
+    read = [t for t in embedded if t in said]
+    assert 0 < sum(word_pieces(read)) <= SENTENCE_BUDGET
+    assert len(set(embedded) - said) <= local.PHRASE_BUDGET + len(chunks)  # phrases, plus each outline
+    assert all(ct.topics for ct in result)  # every chunk still has its key idea
+    # The summary is chosen among the sentences already read: nothing is embedded after extraction.
+    encoded.clear()
+    combine(result, chunks)
+    assert not [t for call in encoded for t in call if t in said]
+
+
 def test_a_broken_cache_file_is_one_clean_error(tmp_path):
     from blogart.errors import BlogartError
     from blogart.topics.vector_cache import PhraseVectorCache

@@ -126,6 +126,11 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     return np.stack([found[t] for t in texts])
 
 
+def word_pieces(texts: Sequence[str]) -> list[int]:
+    """How many word pieces each text costs the model (cut at its 256-piece limit, [CLS] and [SEP] included)."""
+    return [len(ids) for ids in load_minilm().token_ids([str(t) for t in texts])]
+
+
 def unit(vector: np.ndarray) -> np.ndarray:
     """`vector` scaled to length 1 (a zero vector stays zero), so dot products with it are cosines."""
     norm = float(np.linalg.norm(vector))

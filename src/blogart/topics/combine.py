@@ -15,7 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from blogart.topics.phrases import STOPWORDS, contains_key, content_words, phrase_key, sentences, stem, trim_words
+from blogart.topics.phrases import (
+    STOPWORDS,
+    contains_key,
+    content_words,
+    phrase_key,
+    sentences,
+    sentences_within_budget,
+    stem,
+    trim_words,
+)
 from blogart.values import Chunk, ChunkTopics, KeyTopics, Topic
 
 if TYPE_CHECKING:
@@ -141,7 +150,8 @@ def closest_sentence(chunks: Sequence[Chunk], kept: Sequence[tuple[Group, float]
 
     from blogart.llm.embeddings import embed, unit
 
-    said = list(dict.fromkeys(s for c in chunks for s in sentences(c.text)))
+    # The sentences the local extractor read (a long post's sample): already embedded in this process.
+    said = sentences_within_budget([sentences(c.text) for c in chunks])
     # Prefer real sentences over headings and list fragments that chunks may carry.
     said = [s for s in said if len(s.split()) >= 6 and s[-1] in ".!?"] or said
     if not said or not kept:

@@ -8,6 +8,10 @@ is the chunk's key idea; the next ones travel along as runners-up for the combin
 Embedding work follows the text, not the padding: every distinct phrase, sentence and outline of the
 post is embedded once, phrases and sentences in separate calls (each batched by length), and phrase
 vectors come from the SQLite cache when an earlier run already embedded them.
+
+A long post is read within budgets (`PHRASE_BUDGET`, `phrases.SENTENCE_BUDGET`), so its topics stage stays
+near a second on a laptop core: each chunk embeds its most frequent candidates, and an evenly spaced
+sample of its sentences stands for it. A post up to ~1,500 words fits both budgets and is read whole.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,6 +30,7 @@ from blogart.topics.phrases import (
     contains_key,
     phrase_key,
     sentences,
+    sentences_within_budget,
     trim_words,
 )
 from blogart.topics.vector_cache import PhraseVectorCache
@@ -35,6 +40,10 @@ EVIDENCE_WORDS = 40  # an evidence sentence longer than this is cut
 # Topics the chunks of a post offer the combinator together, at least: a short post of one or two
 # chunks gives more runners-up each, so it can fill a cover's worth of key topics (`max_key_topics`).
 POST_TOPICS = 6
+# Distinct candidate phrases embedded per post: a chunk's share is its best by frequency (never fewer
+# than MIN_CHUNK_PHRASES). A post of three chunks or fewer keeps all its candidates.
+PHRASE_BUDGET = 400
+MIN_CHUNK_PHRASES = 16
 
 
 def mmr(scores: np.ndarray, vectors: np.ndarray, k: int, diversity: float = 0.3) -> list[int]:
@@ -109,8 +118,10 @@ class LocalTopicExtractor:
             for c in text.candidates:
                 in_post[c.key] += c.count
 
+        share = max(MIN_CHUNK_PHRASES, PHRASE_BUDGET // max(len(texts), 1))
+        texts = [replace(t, candidates=t.candidates[:share]) for t in texts]
         phrases = self.phrase_vectors(list(dict.fromkeys(c.text for t in texts for c in t.candidates)))
-        said = list(dict.fromkeys(s for t in texts for s in t.said))
+        said = sentences_within_budget([t.said for t in texts])
         outlines = list(dict.fromkeys(". ".join(t.outline) for t in texts if t.outline))
         vectors = dict(zip(said, embed(said), strict=True)) | dict(zip(outlines, embed(outlines), strict=True))
         runners_up = max(self.runners_up, POST_TOPICS // max(len(texts), 1) - self.topics_per_chunk)
@@ -149,7 +160,8 @@ class LocalTopicExtractor:
             return ChunkTopics(text.chunk.index, ())
         phrases = [c.text for c in candidates]
         phrase_vecs = np.stack([phrase_vectors[p] for p in phrases])
-        sentence_vecs = np.stack([vectors[s] for s in said])
+        read = [i for i, s in enumerate(said) if s in vectors]  # a long post's sample (see the module doc)
+        sentence_vecs = np.stack([vectors[said[i]] for i in read])
         chunk_vec = unit(sentence_vecs.mean(axis=0))
         post_vec = vectors[". ".join(text.outline)] if text.outline else chunk_vec
         title_key = phrase_key(text.outline[0]) if text.outline else ""
@@ -176,7 +188,10 @@ class LocalTopicExtractor:
         for i in picks:
             # The sentences that best carry the phrase, by meaning and (a little) by naming it.
             names = [contains_key(phrase_key(s), candidates[i].key) for s in said]
-            fit = sentence_vecs @ phrase_vecs[i] + 0.2 * np.array(names, dtype=float)
+            # A sentence left out of the sample counts as close as the chunk as a whole.
+            meaning = np.full(len(said), float(phrase_vecs[i] @ chunk_vec))
+            meaning[read] = sentence_vecs @ phrase_vecs[i]
+            fit = meaning + 0.2 * np.array(names, dtype=float)
             order = np.argsort(-fit, kind="stable")
             evidence = tuple(trim_words(said[j], EVIDENCE_WORDS) for j in order[:3])
             topics.append(Topic(phrases[i], evidence[0], evidence, round(float(scores[i]), 4)))

@@ -46,6 +46,9 @@ S_FORM_AFTER = _wordset("it he she")
 CONNECTORS = frozenset({"of"})  # allowed inside a phrase ("bed of kelp"), never at its edges
 MAX_WORDS = 4
 MAX_CANDIDATES = 48  # per chunk, by frequency then position: embedding phrases is most of the stage
+# Word pieces of sentences a post's topics are read from (~1,500 words); past it, every k-th sentence
+# of each chunk (`sentences_within_budget`): the topics stage of a long post stays near a second.
+SENTENCE_BUDGET = 2000
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*|[^\sA-Za-z]")
@@ -60,6 +63,22 @@ def sentences(text: str) -> list[str]:
         if len(_WORD.findall(sentence)) >= 2:
             out.append(sentence)
     return out
+
+
+def sentences_within_budget(chunks: Sequence[Sequence[str]], budget: int = SENTENCE_BUDGET) -> list[str]:
+    """The distinct sentences to embed: all of them when their word pieces fit `budget`, else every k-th
+    sentence of each chunk (its first always), with the smallest k that fits. An evenly spaced sample
+    keeps each chunk's mean vector close to the whole chunk's."""
+    from blogart.llm.embeddings import word_pieces
+
+    distinct = list(dict.fromkeys(s for said in chunks for s in said))
+    cost = dict(zip(distinct, word_pieces(distinct), strict=True))
+    picked = distinct
+    for stride in range(1, max((len(said) for said in chunks), default=0) + 1):
+        picked = list(dict.fromkeys(s for said in chunks for s in said[::stride]))
+        if sum(cost[s] for s in picked) <= budget:
+            break
+    return picked
 
 
 # -- comparing phrases ------------------------------------------------------------------------------
