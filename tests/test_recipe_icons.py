@@ -140,6 +140,12 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     assets = work / "assets"
     assert {p.name for p in (assets / "dallebart").iterdir()} >= {"config.json", "flax_model.msgpack", "vocab.json"}
     assert {p.name for p in (assets / "vqgan").iterdir()} == {"config.json", "flax_model.msgpack"}
+    from blogart.llm.embeddings import model_id
+    from blogart.prompts.icons import load_concepts
+    from blogart.prompts.icons_writer import load_concept_vectors
+
+    concepts = load_concepts(assets / "concepts.json")
+    assert load_concept_vectors(assets / "concept_vectors.npz", concepts, model_id()).shape == (len(concepts), 384)
     recipe = json.loads((assets / "recipe.json").read_text())
     assert recipe["size"] == "test" and recipe["steps"]["dallebart"] == 30 and len(recipe["data_sha256"]) == 64
     from flax.serialization import msgpack_restore
