@@ -41,7 +41,7 @@ EVIDENCE_WORDS = 40  # an evidence sentence longer than this is cut
 # chunks gives more runners-up each, so it can fill a cover's worth of key topics (`max_key_topics`).
 POST_TOPICS = 6
 # Distinct candidate phrases embedded per post: a chunk's share is its best by frequency (never fewer
-# than MIN_CHUNK_PHRASES). A post of three chunks or fewer keeps all its candidates.
+# than MIN_CHUNK_PHRASES). A post of eight chunks or fewer keeps all its candidates (48 per chunk).
 PHRASE_BUDGET = 400
 MIN_CHUNK_PHRASES = 16
 
