@@ -55,6 +55,36 @@ def vqgan_psnr(assets: Path, work: Path, rows: list[dict]) -> dict:
     return {"psnr": round(report.psnr, 2), "images": len(paths), "codes_used": report.codes_used}
 
 
+def detector_ceiling(assets: Path, work: Path, rows: list[dict]) -> dict:
+    """The detector on the held-out renders themselves and on their VQGAN round trips: what a DalleBart
+    that drew every caption perfectly, in this VQGAN's codes, would score."""
+    import numpy as np
+    from PIL import Image
+
+    from blogart.generators.dalle.vqgan import load_vqgan
+    from blogart.prompts.icons import load_concepts
+    from blogart.training.images import load_image
+    from blogart.training.vqgan_check import score
+
+    names = [c.name for c in load_concepts(work / "data" / "concepts.json")]
+    detector = Detector.from_folder(work / "data" / "templates", len(names))
+    bundle = load_vqgan(assets / "vqgan")
+    paths = [work / "data" / row["file"] for row in rows]
+    pixels = np.stack([load_image(p, bundle.config.resolution) for p in paths]).astype(np.float32) / 255.0
+    _, recons = score(bundle, pixels, [str(p) for p in paths])
+
+    def share(images) -> float:
+        hits = [
+            detector.found(Image.fromarray(image), names.index(name))
+            for row, image in zip(rows, images, strict=True)
+            for name in row["concepts"]
+        ]
+        return round(sum(hits) / max(1, len(hits)), 4)
+
+    as_bytes = [(np.clip(x, 0, 1) * 255).round().astype(np.uint8) for x in (pixels, np.asarray(recons))]
+    return {"renders": share(as_bytes[0]), "vqgan_round_trips": share(as_bytes[1])}
+
+
 def load_clip(assets: Path):
     """The exported open_clip folder (open_clip's own local-dir layout) through blogart's CLIP wrapper."""
     from blogart.ranking.clip import ClipModel, ClipSource
@@ -155,6 +185,7 @@ def evaluate(work: Path, assets: Path, pairs: int = 100, images: int = 4, psnr_i
     skipped = {"skipped": "no CLIP in the assets yet"}
     result["clip"] = clip_retrieval(clip, work, chosen) if clip is not None else skipped
     result["generation"] = generation(assets, work, chosen, images, clip)
+    result["generation"]["ceiling"] = detector_ceiling(assets, work, chosen)
     result["generate_command"] = generate_timing(assets) if timing else {"skipped": "not timed at this size"}
     atomic_write_json(work / "evaluate.json", result)
     return result

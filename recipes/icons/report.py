@@ -55,6 +55,15 @@ def write_report(path: Path, work: Path, size, summary: dict) -> None:
         f"({gen['named_concepts']} named; ranked by {gen['ranked_by']}) | {_pct(gen['found'])} | >= 50% "
         f"| {_verdict(gen['found'] >= TARGETS['found'])} |",
         f"| same detector on images of other captions (chance level) | {_pct(gen['chance'])} | | |",
+        *(
+            [
+                f"| same detector on those captions' own renders / their VQGAN round trips (the ceiling a "
+                f"perfect DalleBart in these codes would reach) | {_pct(ceiling['renders'])} / "
+                f"{_pct(ceiling['vqgan_round_trips'])} | | |"
+            ]
+            if (ceiling := gen.get("ceiling"))
+            else []
+        ),
     ]
     if "seconds" in timing:
         how = "bundled defaults" if timing["defaults"] else "explicit --checkpoint/--vqgan, --no-rank"
