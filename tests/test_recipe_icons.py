@@ -163,8 +163,11 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     evaluation = json.loads((work / "evaluate.json").read_text())
     assert 0 < evaluation["vqgan"]["psnr"] < 100
     assert evaluation["generation"]["captions"] == 6 and 0 <= evaluation["generation"]["found"] <= 1
+    ceiling = evaluation["generation"]["ceiling"]
+    assert ceiling["renders"] >= ceiling["vqgan_round_trips"] >= 0  # a round trip only loses detail
+    assert ceiling["renders"] > 0.5  # the detector finds the concepts in their own renders
     report = (work / "REPORT.md").read_text()
-    assert f"{evaluation['vqgan']['psnr']:.2f} dB" in report
+    assert f"{evaluation['vqgan']['psnr']:.2f} dB" in report and "VQGAN round trips" in report
     evaluate = [sys.executable, str(RECIPE / "evaluate.py"), "--work", str(work), "--pairs", "2", "--images", "1"]
     again = subprocess.run([*evaluate, "--no-timing", "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
