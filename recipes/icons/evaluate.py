@@ -41,7 +41,9 @@ def held_out(work: Path) -> list[dict]:
     return [row for row in map(json.loads, lines) if row["split"] == "test"]
 
 
-def vqgan_psnr(assets: Path, work: Path, rows: list[dict]) -> dict:
+def vqgan_round_trips(assets: Path, work: Path, rows: list[dict]):
+    """PSNR of the held-out renders through the exported VQGAN, with the renders and their round trips
+    as uint8 (N, S, S, 3) for the detector's ceiling."""
     import numpy as np
 
     from blogart.generators.dalle.vqgan import load_vqgan
@@ -51,27 +53,20 @@ def vqgan_psnr(assets: Path, work: Path, rows: list[dict]) -> dict:
     bundle = load_vqgan(assets / "vqgan")
     paths = [work / "data" / row["file"] for row in rows]
     pixels = np.stack([load_image(p, bundle.config.resolution) for p in paths]).astype(np.float32) / 255.0
-    report, _ = score(bundle, pixels, [str(p) for p in paths])
-    return {"psnr": round(report.psnr, 2), "images": len(paths), "codes_used": report.codes_used}
+    report, recons = score(bundle, pixels, [str(p) for p in paths])
+    renders, trips = ((np.clip(x, 0, 1) * 255).round().astype(np.uint8) for x in (pixels, np.asarray(recons)))
+    return {"psnr": round(report.psnr, 2), "images": len(paths), "codes_used": report.codes_used}, renders, trips
 
 
-def detector_ceiling(assets: Path, work: Path, rows: list[dict]) -> dict:
+def detector_ceiling(work: Path, rows: list[dict], renders, round_trips) -> dict:
     """The detector on the held-out renders themselves and on their VQGAN round trips: what a DalleBart
     that drew every caption perfectly, in this VQGAN's codes, would score."""
-    import numpy as np
     from PIL import Image
 
-    from blogart.generators.dalle.vqgan import load_vqgan
     from blogart.prompts.icons import load_concepts
-    from blogart.training.images import load_image
-    from blogart.training.vqgan_check import score
 
     names = [c.name for c in load_concepts(work / "data" / "concepts.json")]
     detector = Detector.from_folder(work / "data" / "templates", len(names))
-    bundle = load_vqgan(assets / "vqgan")
-    paths = [work / "data" / row["file"] for row in rows]
-    pixels = np.stack([load_image(p, bundle.config.resolution) for p in paths]).astype(np.float32) / 255.0
-    _, recons = score(bundle, pixels, [str(p) for p in paths])
 
     def share(images) -> float:
         hits = [
@@ -81,8 +76,7 @@ def detector_ceiling(assets: Path, work: Path, rows: list[dict]) -> dict:
         ]
         return round(sum(hits) / max(1, len(hits)), 4)
 
-    as_bytes = [(np.clip(x, 0, 1) * 255).round().astype(np.uint8) for x in (pixels, np.asarray(recons))]
-    return {"renders": share(as_bytes[0]), "vqgan_round_trips": share(as_bytes[1])}
+    return {"renders": share(renders), "vqgan_round_trips": share(round_trips)}
 
 
 def load_clip(assets: Path):
@@ -179,13 +173,15 @@ def generate_timing(assets: Path) -> dict:
 
 def evaluate(work: Path, assets: Path, pairs: int = 100, images: int = 4, psnr_images: int = 200, timing: bool = True):
     rows = held_out(work)
-    result: dict = {"vqgan": vqgan_psnr(assets, work, rows[:psnr_images])}
+    vqgan, renders, trips = vqgan_round_trips(assets, work, rows[:psnr_images])
+    result: dict = {"vqgan": vqgan}
     clip = load_clip(assets)
     chosen = rows[:pairs]
     skipped = {"skipped": "no CLIP in the assets yet"}
     result["clip"] = clip_retrieval(clip, work, chosen) if clip is not None else skipped
     result["generation"] = generation(assets, work, chosen, images, clip)
-    result["generation"]["ceiling"] = detector_ceiling(assets, work, chosen)
+    n = min(len(chosen), len(renders))  # the round trips above are of the first held-out renders too
+    result["generation"]["ceiling"] = detector_ceiling(work, chosen[:n], renders[:n], trips[:n])
     result["generate_command"] = generate_timing(assets) if timing else {"skipped": "not timed at this size"}
     atomic_write_json(work / "evaluate.json", result)
     return result
