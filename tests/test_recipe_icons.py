@@ -153,6 +153,19 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
 
     leaves = tree_leaves(msgpack_restore((assets / "vqgan" / "flax_model.msgpack").read_bytes()))
     assert {np.asarray(leaf).dtype for leaf in leaves} == {np.dtype("float16")}
+
+    # the decoder stage trained the decoder only, and its VQGAN is the one shipped
+    assert recipe["steps"]["decoder"] == 6
+    stage1, tuned, shipped = (
+        msgpack_restore((folder / "flax_model.msgpack").read_bytes())
+        for folder in (work / "vqgan", work / "decoder", assets / "vqgan")
+    )
+    for a, b in zip(tree_leaves(stage1["encoder"]), tree_leaves(tuned["encoder"]), strict=True):
+        assert np.array_equal(a, b)
+    pairs = zip(tree_leaves(stage1["decoder"]), tree_leaves(tuned["decoder"]), strict=True)
+    assert not all(np.array_equal(a, b) for a, b in pairs)
+    for a, b in zip(tree_leaves(tuned["decoder"]), tree_leaves(shipped["decoder"]), strict=True):
+        assert np.array_equal(np.asarray(a, np.float16), b)
     post = ROOT / "examples" / "sourdough.md"
     args = ["generate", str(post), "--checkpoint", str(assets / "dallebart"), "--vqgan", str(assets / "vqgan")]
     result = runner.invoke(app, [*args, "-n", "2", "--no-rank", "--out", str(tmp_path / "covers"), "--json"])

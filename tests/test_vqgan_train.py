@@ -199,6 +199,54 @@ def test_cli_fine_tune_with_a_discriminator_then_generate_uses_it(tmp_path, tiny
     assert json.loads(result.stdout)["models"]["weights"]["vqgan"] == str(out)
 
 
+def _round_trip(folder: Path, pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The codes of `pixels` under the VQGAN in `folder` and the PSNR of their decoded images."""
+    bundle = load_vqgan(folder)
+    _, codes = encode_images(bundle, pixels)
+    mse = float(np.mean((np.clip(decode_codes(bundle, codes), 0, 1) - pixels) ** 2))
+    return np.asarray(codes), vqgan_trainer.psnr(mse)
+
+
+def test_decoder_only_keeps_every_code_and_sharpens_the_pictures(tmp_path, tiny_config):
+    from blogart.training.images import load_images
+
+    shapes(tmp_path / "images", count=16)
+    base = vqgan_trainer.train(options(tmp_path, tiny_config, "base", steps=20)).out
+    pixels = load_images((str(tmp_path / "images"),), 16).pixels.astype(np.float32) / 255.0
+    codes_before, psnr_before = _round_trip(base, pixels)
+
+    args = ["vqgan", "train", str(tmp_path / "images"), "--from", str(base), "--out", str(tmp_path / "dec")]
+    result = runner.invoke(app, [*args, "--decoder-only", "--steps", "80", "-b", "4", "--lr", "3e-3", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["options"]["decoder_only"] is True
+    codes_after, psnr_after = _round_trip(tmp_path / "dec", pixels)
+    assert np.array_equal(codes_before, codes_after)  # a DalleBart trained on these codes still fits
+    assert psnr_after > psnr_before + 0.2, (psnr_before, psnr_after)
+    lines = log_lines(tmp_path / "dec")
+    assert lines[-1]["l1"] + lines[-1]["l2"] < lines[0]["l1"] + lines[0]["l2"]
+
+    before, after = load_vqgan(base).params, load_vqgan(tmp_path / "dec").params
+    for part in ("encoder", "quant_conv"):  # bit for bit: no weight decay either
+        assert all(np.array_equal(a, b) for a, b in zip(_leaves(before[part]), _leaves(after[part]), strict=True))
+    # the codebook is saved re-normalised to unit length, which may move the last bit
+    assert np.allclose(_leaves(before["quantize"])[0], _leaves(after["quantize"])[0], atol=1e-6)
+    for part in ("decoder", "post_quant_conv"):
+        assert not all(np.allclose(a, b) for a, b in zip(_leaves(before[part]), _leaves(after[part]), strict=True))
+
+
+def _leaves(tree) -> list[np.ndarray]:
+    import jax
+
+    return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(tree)]
+
+
+def test_decoder_only_needs_a_trained_vqgan(tmp_path, tiny_config):
+    shapes(tmp_path / "images", count=2)
+    args = ["vqgan", "train", str(tmp_path / "images"), "--init", str(tiny_config), "--decoder-only"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--decoder-only" in result.output and "--from" in result.output, result.output
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [

@@ -53,13 +53,20 @@ def copy_model_folder(source: Path, dest: Path) -> None:
     half_msgpack(source / WEIGHTS, dest / WEIGHTS)
 
 
+def final_vqgan(work: Path) -> Path:
+    """The decoder stage's VQGAN where it ran (same codes, sharper pictures), else the VQGAN stage's."""
+    decoder = work / "decoder"
+    return decoder if (decoder / WEIGHTS).is_file() else work / "vqgan"
+
+
 def export(work: Path, dest: Path, recipe: dict) -> dict:
     """Write DEST from the work folder; returns sizes in bytes by part."""
     copy_model_folder((work / "dallebart" / "last").resolve(), dest / "dallebart")
     vqgan = dest / "vqgan"
     vqgan.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(work / "vqgan" / "config.json", vqgan / "config.json")
-    half_msgpack(work / "vqgan" / WEIGHTS, vqgan / WEIGHTS)
+    source = final_vqgan(work)
+    shutil.copyfile(source / "config.json", vqgan / "config.json")
+    half_msgpack(source / WEIGHTS, vqgan / WEIGHTS)
     clip = work / "clip"
     if (clip / "open_clip_model.safetensors").is_file():
         (dest / "clip").mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The bundled icon model's recipe: data -> VQGAN -> DalleBart -> CLIP -> export -> evaluate -> REPORT.md.
+"""The bundled icon model's recipe: data -> VQGAN -> decoder -> DalleBart -> CLIP -> export -> evaluate -> REPORT.md.
 
     python recipes/icons/run.py --out WORK [--size test|full|large] [--font F] [--seed S] [--export DIR]
     python recipes/icons/run.py --out WORK --measure     # per-step times that sized the full recipe
@@ -32,7 +32,7 @@ from blogart.atomic import atomic_write_json  # noqa: E402
 ROOT = HERE.parent.parent
 BUNDLED = ROOT / "src" / "blogart" / "assets" / "icons"
 CLIP_TRAIN = HERE / "clip_train.py"
-STAGES = ("data", "vqgan", "dallebart", "clip", "export", "evaluate")
+STAGES = ("data", "vqgan", "decoder", "dallebart", "clip", "export", "evaluate")
 
 
 def say(message: str) -> None:
@@ -78,6 +78,18 @@ def stage_vqgan(work: Path, size: RecipeSize, seed: int) -> dict:
     out = work / "vqgan"
     args = ["vqgan", "train", str(work / "data" / "train"), "--out", str(out), "--init"]
     args += [str(size.vqgan.config_path()), *trainer_args(size.vqgan, seed), "--resume"]
+    blogart(work, *args)
+    return json.loads((out / "report.json").read_text())
+
+
+def stage_decoder(work: Path, size: RecipeSize, seed: int) -> dict:
+    """Sharpen the VQGAN's pictures without moving any code: the DalleBart stage may read the codes of
+    either VQGAN (they are the same), and export ships this one."""
+    if size.decoder is None:
+        return {"skipped": f"size {size.name} has no decoder fine-tune"}
+    out = work / "decoder"
+    args = ["vqgan", "train", str(work / "data" / "train"), "--out", str(out), "--from", str(work / "vqgan")]
+    args += ["--decoder-only", *trainer_args(size.decoder, seed), "--resume"]
     blogart(work, *args)
     return json.loads((out / "report.json").read_text())
 
@@ -128,7 +140,7 @@ def device() -> str:
 def stage_export(work: Path, size: RecipeSize, seed: int, dest: Path) -> dict:
     from export import export
 
-    done = {stage: read_done(work, stage) for stage in ("vqgan", "dallebart", "clip")}
+    done = {stage: read_done(work, stage) for stage in ("vqgan", "decoder", "dallebart", "clip")}
     recipe = {
         "size": size.name,
         "seed": seed,
@@ -137,6 +149,7 @@ def stage_export(work: Path, size: RecipeSize, seed: int, dest: Path) -> dict:
         "data_sha256": data_hash(work / "data"),
         "steps": {
             "vqgan": done["vqgan"].get("steps"),
+            "decoder": done["decoder"].get("steps"),
             "dallebart": done["dallebart"].get("steps"),
             "clip": done["clip"].get("steps"),
         },
@@ -164,6 +177,7 @@ def run(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None, de
     steps = {
         "data": lambda: stage_data(work, size, seed, font),
         "vqgan": lambda: stage_vqgan(work, size, seed),
+        "decoder": lambda: stage_decoder(work, size, seed),
         "dallebart": lambda: stage_dallebart(work, size, seed),
         "clip": lambda: stage_clip(work, size, seed),
         "export": lambda: stage_export(work, size, seed, dest),

@@ -2,8 +2,9 @@
 
 FULL is sized to finish on the project's 2-core CPU in about 90 minutes (the per-step times it was
 chosen from are in REPORT.md, measured by `run.py --measure`); the same settings run unchanged on a GPU.
-LARGE is FULL with ~12x the DalleBart and ~20x the CLIP training (same data and VQGAN): two minutes
-on an H100, hours on this CPU. The shipped weights were made this way (recipes/icons/REPORT.md).
+LARGE is FULL with ~12x the DalleBart and ~20x the CLIP training, and a decoder-only fine-tune of
+the VQGAN (same data, same codes): minutes on an H100, hours on this CPU. The shipped weights were
+made this way (recipes/icons/REPORT.md).
 TEST is the end-to-end check the test suite runs in a minute or two.
 """
 
@@ -33,6 +34,7 @@ class RecipeSize:
     name: str
     data: str  # a size of render.SIZES
     vqgan: Trainer
+    decoder: Trainer | None  # decoder-only fine-tune of the VQGAN (codes unchanged); None: no such stage
     dallebart: Trainer
     clip: Trainer
     eval_pairs: int  # held-out captions for CLIP retrieval and generation
@@ -48,6 +50,7 @@ SIZES = {
         name="test",
         data="test",
         vqgan=Trainer("vqgan-test.json", steps=12, batch_size=4, lr=3e-3, save_every=4, extra=("--crop", "32")),
+        decoder=Trainer("", steps=6, batch_size=4, lr=3e-3, save_every=3, extra=("--crop", "32")),
         dallebart=Trainer("dallebart-test.json", steps=30, batch_size=4, lr=3e-3, save_every=3),
         clip=Trainer("", steps=4, batch_size=4, lr=1e-3, save_every=0),
         eval_pairs=6,
@@ -58,6 +61,7 @@ SIZES = {
         name="full",
         data="full",
         vqgan=Trainer("vqgan-full.json", steps=1400, batch_size=16, lr=2e-4, save_every=100, extra=("--crop", "64")),
+        decoder=None,
         dallebart=Trainer("dallebart-full.json", steps=650, batch_size=16, lr=1e-3, save_every=50),
         clip=Trainer("", steps=600, batch_size=64, lr=1e-3, save_every=0),
         eval_pairs=100,
@@ -68,6 +72,7 @@ SIZES = {
         name="large",
         data="full",
         vqgan=Trainer("vqgan-full.json", steps=1400, batch_size=16, lr=2e-4, save_every=100, extra=("--crop", "64")),
+        decoder=Trainer("", steps=3600, batch_size=16, lr=2e-4, save_every=200, extra=("--crop", "64")),
         dallebart=Trainer("dallebart-full.json", steps=2000, batch_size=64, lr=1e-3, save_every=200),
         clip=Trainer("", steps=3000, batch_size=256, lr=1e-3, save_every=500),
         eval_pairs=100,

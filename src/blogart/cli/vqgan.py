@@ -93,6 +93,12 @@ def train(
         int | None, typer.Option("--disc-start", min=0, help="Add the PatchGAN loss from this step on.")
     ] = None,
     disc_weight: Annotated[float, typer.Option("--disc-weight", help="Weight of the PatchGAN loss.")] = 0.1,
+    decoder_only: Annotated[
+        bool,
+        typer.Option(
+            "--decoder-only", help="Train only the decoder: every image keeps its codes, so DalleBarts stay valid."
+        ),
+    ] = False,
     max_minutes: Annotated[
         float | None, typer.Option("--max-minutes", help="Stop after this long (checkpointed; --resume continues).")
     ] = None,
@@ -105,6 +111,8 @@ def train(
     outputs, so the codebook stays in use. DIR becomes a VQGAN folder in the released format (config.json +
     flax_model.msgpack: `generate --vqgan DIR`, `models verify DIR`), with the run beside it as `finetune`
     keeps one: checkpoints/step-N/ (atomic, kill -9 safe), checkpoint.json, log.jsonl and report.json.
+    With --decoder-only (fine-tuning only) the encoder and codebook are frozen: images keep their codes, so
+    a DalleBart trained on this VQGAN still fits it while its pictures sharpen.
     A config may set "norm_groups" (GroupNorm groups, 32 in the released model)
     and "l2_codes" (cosine code lookup; pair it with a small embed_dim such as 16).
     """
@@ -131,6 +139,7 @@ def train(
         restart_every=restart_every,
         disc_start=disc_start,
         disc_weight=disc_weight,
+        decoder_only=decoder_only,
         max_minutes=max_minutes,
     )
     with progress_bar(as_json) as progress:

@@ -16,6 +16,10 @@ A checkpoint becomes current by one atomic pointer write, so a kill -9 at any mo
 one. Runs saved before this layout (train/state.msgpack + train/run.json) are still resumed.
 Everything random (data order, restarts) is derived from (seed, step), so a resumed run computes the
 same steps as an uninterrupted one.
+
+With `decoder_only` the encoder, quant_conv and codebook are frozen and only post_quant_conv and the
+decoder learn: every image keeps its codes, so a DalleBart trained on this VQGAN's codes stays valid
+while reconstructions sharpen. There are no VQ losses and no restarts then (the codebook is fixed).
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ class TrainOptions:
     restart_every: int = 25  # 0: no dead-code restarts
     disc_start: int | None = None  # None: no discriminator
     disc_weight: float = 0.1
+    decoder_only: bool = False  # freeze encoder and codebook: codes stay as they are (needs --from)
     test_fraction: float = 0.05
     max_test: int = 128
 
@@ -214,6 +219,8 @@ def _model_config(options: TrainOptions) -> tuple[VQGANConfig, dict | None]:
     """The config to train and, when fine-tuning, the starting parameters."""
     if options.base and options.init:
         raise UsageError("give either --from (fine-tune a VQGAN) or --init (a new one from a config), not both")
+    if options.decoder_only and not options.base:
+        raise UsageError("--decoder-only fine-tunes a trained VQGAN's decoder: give --from VQGAN")
     if options.init:
         config = read_config(options.init)
         if options.size and options.size != config.resolution:
@@ -287,10 +294,27 @@ def _optimizer(options: TrainOptions, total: int):
     def decayed(params):  # weight decay on convolution kernels only, not norms, biases or the codebook
         return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", "") == "kernel", params)
 
-    return optax.chain(
+    tx = optax.chain(
         optax.clip_by_global_norm(1.0),
         optax.adamw(schedule, b1=0.9, b2=0.99, weight_decay=options.weight_decay, mask=decayed),
-    ), schedule
+    )
+    if options.decoder_only:  # frozen parts get no update at all (weight decay included)
+        tx = optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, decoder_labels)
+    return tx, schedule
+
+
+DECODER_PARTS = ("post_quant_conv", "decoder")
+
+
+def decoder_labels(params: dict) -> dict:
+    """ "train" for the parts that turn codes into pixels, "frozen" for the rest (encoder, quant_conv, codebook)."""
+    return {name: _label_all(tree, "train" if name in DECODER_PARTS else "frozen") for name, tree in params.items()}
+
+
+def _label_all(tree: Any, label: str) -> Any:
+    import jax
+
+    return jax.tree_util.tree_map(lambda _: label, tree)
 
 
 def residuals_start_at_zero(params: dict) -> dict:
@@ -344,11 +368,17 @@ def compile_steps(config: VQGANConfig, options: TrainOptions, total_steps: int) 
     key = jax.random.PRNGKey(options.seed)
 
     def generator_loss(params, dparams, pixels, disc_weight):
-        quant = quantize(config, codebook(params), latents(module, params, pixels))
+        if options.decoder_only:  # the codes are constants: no encoder backward pass, no VQ losses
+            sg = jax.lax.stop_gradient
+            quant = quantize(config, sg(codebook(params)), sg(latents(module, params, pixels)))
+        else:
+            quant = quantize(config, codebook(params), latents(module, params, pixels))
         recon = decode(module, params, quant["states"])
         l1 = jnp.mean(jnp.abs(recon - pixels))
         l2 = jnp.mean((recon - pixels) ** 2)
-        loss = l1 + l2 + quant["codebook"] + options.beta * quant["commit"]
+        loss = l1 + l2
+        if not options.decoder_only:
+            loss = loss + quant["codebook"] + options.beta * quant["commit"]
         g_loss = jnp.zeros(())
         if dparams is not None:
             g_loss = -jnp.mean(disc.apply({"params": dparams}, recon))
@@ -359,7 +389,8 @@ def compile_steps(config: VQGANConfig, options: TrainOptions, total_steps: int) 
     def restart_dead_codes(state, params, flat, usage):
         """Re-seed the entries no batch chose since the last restart with this batch's encoder outputs."""
         step = state["step"]
-        due = (options.restart_every > 0) & (step % max(options.restart_every, 1) == 0)
+        restarts = 0 if options.decoder_only else options.restart_every
+        due = (restarts > 0) & (step % max(restarts, 1) == 0)
         dead = usage == 0
         rng = jax.random.fold_in(key, step)
         picks = jax.random.randint(rng, (config.n_embed,), 0, flat.shape[0])
