@@ -72,7 +72,7 @@ SIZES = {
         name="large",
         data="full",
         vqgan=Trainer("vqgan-full.json", steps=1400, batch_size=16, lr=2e-4, save_every=100, extra=("--crop", "64")),
-        decoder=Trainer("", steps=3600, batch_size=16, lr=2e-4, save_every=200, extra=("--crop", "64")),
+        decoder=Trainer("", steps=1200, batch_size=16, lr=2e-4, save_every=200, extra=("--crop", "64")),
         dallebart=Trainer("dallebart-full.json", steps=2000, batch_size=64, lr=1e-3, save_every=200),
         clip=Trainer("", steps=3000, batch_size=256, lr=1e-3, save_every=500),
         eval_pairs=100,
