@@ -50,6 +50,20 @@ def test_the_split_holds_out_combinations_and_shows_every_concept_alone():
     assert (train, test) != render.plan_split(12, size, seed=4)
 
 
+def test_more_compositions_keep_the_held_out_set_and_every_earlier_training_image():
+    """A bigger data size draws more of the same seeded stream: models trained on the smaller one are
+    judged on the same held-out captions, and its training images are all still there."""
+    small = render.DataSize(concepts=12, singles=2, multi=100, test=30)
+    big = render.DataSize(concepts=12, singles=2, multi=300, test=30)
+    train_small, test_small = render.plan_split(12, small, seed=5)
+    train_big, test_big = render.plan_split(12, big, seed=5)
+    assert test_big == test_small
+    assert set(train_small) < set(train_big) and len(train_big) == 12 * 2 + 300
+    full, large = render.SIZES["full"], render.SIZES["large"]
+    assert (full.concepts, full.singles, full.test) == (large.concepts, large.singles, large.test)
+    assert large.multi > full.multi
+
+
 def test_captions_say_an_before_a_vowel():
     robot = Concept(name="robot", emoji="🤖")
     owl = Concept(name="owl", emoji="🦉")
@@ -185,6 +199,18 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     again = subprocess.run([*evaluate, "--no-timing", "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["generation"]["captions"] == 2
+
+    # the sampling sweep scores held-out captions past the evaluation's, and skips what it has measured
+    sweep = [sys.executable, str(RECIPE / "sampling.py"), "--work", str(work), "--assets", str(assets)]
+    sweep += ["--first", "6", "--count", "3", "--images", "2", "--try", "top_k=4,temperature=0.7"]
+    tried = subprocess.run([*sweep, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert tried.returncode == 0, tried.stderr
+    scored = json.loads(tried.stdout)["temperature=0.7,top_k=4"]
+    assert scored["rows"] == "6:9" and scored["captions"] == 3 and 0 <= scored["found"] <= 1
+    rerun = subprocess.run(sweep, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0 and "found" not in rerun.stderr  # measured before: nothing ran
+    bad = subprocess.run([*sweep[:-1], "top_k=four"], env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "top_k" in bad.stderr.strip().splitlines()[-1]
 
 
 @needs_font

@@ -98,8 +98,10 @@ def clip_retrieval(clip, work: Path, rows: list[dict]) -> dict:
     return {"top1": round(top1, 4), "pairs": len(rows), "chance": round(1 / len(rows), 4)}
 
 
-def generation(assets: Path, work: Path, rows: list[dict], images: int, clip) -> dict:
-    """Best-of-`images` generations of each caption; the share of named concepts the detector finds."""
+def generation(assets: Path, work: Path, rows: list[dict], images: int, clip, samples: bool = True, **sampling) -> dict:
+    """Best-of-`images` generations of each caption; the share of named concepts the detector finds.
+    `sampling` overrides GenerationRequest's sampling fields (condition_scale, top_k, temperature);
+    `samples` keeps the first 16 best images in WORK/eval-samples."""
     import numpy as np
     from PIL import Image
 
@@ -113,17 +115,18 @@ def generation(assets: Path, work: Path, rows: list[dict], images: int, clip) ->
     best = []
     start = time.monotonic()
     for i, row in enumerate(rows):
-        drawings = generator.generate(GenerationRequest(prompt=row["caption"], n=images, seed=i))
+        drawings = generator.generate(GenerationRequest(prompt=row["caption"], n=images, seed=i, **sampling))
         pictures = [Image.open(io.BytesIO(d.png)).convert("RGB") for d in drawings]
         if clip is not None:
             scores = clip.encode_images(pictures) @ clip.encode_texts([row["caption"]])[0]
             pictures = [pictures[int(np.argmax(scores))]]
         best.append(pictures[0])
     seconds = time.monotonic() - start
-    samples = work / "eval-samples"
-    samples.mkdir(exist_ok=True)
-    for i, picture in enumerate(best[:16]):
-        picture.save(samples / f"{i:02d}.png")
+    if samples:
+        folder = work / "eval-samples"
+        folder.mkdir(exist_ok=True)
+        for i, picture in enumerate(best[:16]):
+            picture.save(folder / f"{i:02d}.png")
 
     def found_share(pairs: list[tuple[dict, Image.Image]]) -> tuple[float, int]:
         hits = [detector.found(image, names.index(name)) for row, image in pairs for name in row["concepts"]]

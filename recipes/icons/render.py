@@ -41,6 +41,9 @@ class DataSize:
 SIZES = {
     "test": DataSize(concepts=8, singles=4, multi=40, test=12),
     "full": DataSize(concepts=320, singles=8, multi=5600, test=200),
+    # full's held-out set (the test plans come first from the seed) with three times the compositions: a
+    # DalleBart leg of ~14 passes over full's 8,160 renders lost concepts it had drawn after ~11 (overfit)
+    "large": DataSize(concepts=320, singles=8, multi=16000, test=200),
 }
 
 

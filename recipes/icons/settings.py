@@ -70,7 +70,7 @@ SIZES = {
     ),
     "large": RecipeSize(
         name="large",
-        data="full",
+        data="large",
         vqgan=Trainer("vqgan-full.json", steps=1400, batch_size=16, lr=2e-4, save_every=100, extra=("--crop", "64")),
         decoder=Trainer("", steps=1200, batch_size=16, lr=2e-4, save_every=200, extra=("--crop", "64")),
         dallebart=Trainer("dallebart-full.json", steps=2000, batch_size=64, lr=1e-3, save_every=200),
