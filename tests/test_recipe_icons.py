@@ -64,6 +64,33 @@ def test_more_compositions_keep_the_held_out_set_and_every_earlier_training_imag
     assert large.multi > full.multi
 
 
+def test_a_new_measurement_replaces_the_reports_measure_section_and_keeps_its_figures(tmp_path):
+    from report import MEASURE_HEADING, refresh_measure
+
+    def measured(date: str, minutes: float) -> Path:
+        path = tmp_path / f"measure-{date}.json"
+        row = {"part": "DalleBart train step", "wall": 4.5, "cpu": 4.6, "per": "step, batch 16"}
+        device = "cpu: cpu x1, 2 CPUs, load average 1.0 at the end"
+        plan = {"date": date, "device": device, "cores": 2, "rows": [row]}
+        path.write_text(json.dumps({**plan, "planned_minutes": minutes, "plan": "DalleBart train step 1 min"}))
+        return path
+
+    report = tmp_path / "REPORT.md"
+    refresh_measure(report, measured("2026-01-01", 40.0))  # no report yet: the measurement alone
+    assert "has not been run" in report.read_text() and "2026-01-01" in report.read_text()
+    figures = "# The bundled icon model: recipe report\n\n## Figures\n\n| VQGAN PSNR | 22.36 dB |\n"
+    report.write_text(figures + "\n" + MEASURE_HEADING + "\n\nMeasured ... (2026-01-01):\n")
+    refresh_measure(report, measured("2026-02-02", 45.0))
+    text = report.read_text()
+    assert text.startswith(figures) and "22.36 dB" in text and text.count(MEASURE_HEADING) == 1
+    assert "2026-02-02" in text and "2026-01-01" not in text and "between 45 minutes" in text
+    assert "wall-clock" not in text  # older measurements have no wall-clock plan
+    plan = json.loads(measured("2026-03-03", 45.0).read_text())
+    (tmp_path / "measure-wall.json").write_text(json.dumps({**plan, "wall_minutes": 61.7}))
+    refresh_measure(report, tmp_path / "measure-wall.json")
+    assert "wall-clock times the same work takes 62 minutes" in report.read_text()
+
+
 def test_captions_say_an_before_a_vowel():
     robot = Concept(name="robot", emoji="🤖")
     owl = Concept(name="owl", emoji="🦉")

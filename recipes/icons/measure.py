@@ -1,6 +1,7 @@
 """Per-step times of the recipe's parts on this machine, and the full recipe's planned time.
 
-A step time is the difference of two short runs (2 and 6 steps), so start-up and compilation cancel.
+A step time is the difference of two short runs (2 and 6 steps; 2 and 22 for VQGAN and CLIP, whose
+start-up varies more than a few steps take), so start-up and compilation cancel.
 Both wall-clock and CPU seconds are kept: on a shared machine the wall clock mostly measures the
 neighbours, while CPU seconds / cores estimates the wall time of the same work on an idle machine.
 Written to recipes/icons/measure.json, which REPORT.md quotes.
@@ -17,13 +18,16 @@ import sys
 import time
 from pathlib import Path
 
-from report import MEASURED, write_measure_only
+from report import MEASURED, refresh_measure
 from run import CLIP_TRAIN, HERE, device, environment, stage_data, trainer_args
 from settings import SIZES, RecipeSize
 
 from blogart.atomic import atomic_write_json
 
 SUBSET = 256  # images the timing runs train on (the first DalleBart run also times encoding them)
+# steps of the longer VQGAN and CLIP runs: 4 steps more than the short run were lost in the start-up's
+# jitter (a CLIP step once came out at minus half a second)
+LONG = 22
 
 
 def timed(command: list[str], env: dict) -> tuple[float, float]:
@@ -69,14 +73,14 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
         shutil.copyfile(png, subset / png.name)
         shutil.copyfile(png.with_suffix(".txt"), subset / png.with_suffix(".txt").name)
     vq = {}
-    for steps in (2, 6):
+    for steps in (2, LONG):
         command = blogart("vqgan", "train", str(subset), "--out", str(root / f"vqgan-{steps}"))
         vq[steps] = timed([*command, "--init", str(full.vqgan.config_path()), *short(full.vqgan, steps)], env)
-    vqgan_step = per(vq[2], vq[6], 4)
+    vqgan_step = per(vq[2], vq[LONG], LONG - 2)
     bart = {}
     for label, steps in (("cold", 2), ("warm", 6), ("warm2", 2)):
         command = blogart("finetune", str(subset), "--out", str(root / f"bart-{label}"), "--init")
-        command += [str(full.dallebart.config_path()), "--train-tokenizer", "--vqgan", str(root / "vqgan-6")]
+        command += [str(full.dallebart.config_path()), "--train-tokenizer", "--vqgan", str(root / f"vqgan-{LONG}")]
         bart[label] = timed([*command, *short(full.dallebart, steps), "--test-fraction", "0"], env)
     bart_step = per(bart["warm2"], bart["warm"], 4)
     encode = per(bart["warm2"], bart["cold"], SUBSET)
@@ -84,7 +88,7 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
     from blogart.generators.dalle.generator import DalleGenerator
     from blogart.values import GenerationRequest
 
-    generator = DalleGenerator("m", root / "bart-warm" / "last", root / "vqgan-6", batch_size=full.eval_images)
+    generator = DalleGenerator("m", root / "bart-warm" / "last", root / f"vqgan-{LONG}", batch_size=full.eval_images)
     generator.generate(GenerationRequest(prompt="a robot on a blue background", n=full.eval_images))  # compile
     start, cpu = time.monotonic(), time.process_time()
     generator.generate(GenerationRequest(prompt="a cat and a car on a red background", n=full.eval_images, seed=1))
@@ -93,12 +97,12 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
     clip_step = None
     if CLIP_TRAIN.is_file():
         clip = {}
-        for steps in (2, 6):
+        for steps in (2, LONG):
             command = [sys.executable, str(CLIP_TRAIN), str(work / "data" / "train")]
             command += ["--out", str(root / f"clip-{steps}"), "--steps", str(steps)]
             command += ["--batch-size", str(full.clip.batch_size), "--lr", str(full.clip.lr)]
             clip[steps] = timed(command, env)
-        clip_step = per(clip[2], clip[6], 4)
+        clip_step = per(clip[2], clip[LONG], LONG - 2)
 
     cores = os.cpu_count() or 1
     parts = [
@@ -121,10 +125,11 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
         "rows": rows,
         "plan_seconds": {k: round(v, 1) for k, v in plan.items()},
         "planned_minutes": sum(plan.values()) / 60,
+        # the same counts at this run's wall-clock times: the figure itself when the machine was idle
+        "wall_minutes": sum(count * max(w, 0.0) for _, (w, _), _, count in parts) / 60,
         "plan": ", ".join(f"{k} {v / 60:.1f} min" for k, v in plan.items())
         + ("" if clip_step is not None else "; CLIP not measured (no clip_train.py in this tree)"),
     }
     atomic_write_json(MEASURED, result)
-    if not (work / "done" / "evaluate.json").is_file():
-        write_measure_only(HERE / "REPORT.md")
+    refresh_measure(HERE / "REPORT.md")
     return result

@@ -81,17 +81,20 @@ def write_report(path: Path, work: Path, size, summary: dict) -> None:
         )
     total = sum(done["seconds"] for done in summary.values())
     lines += ["", f"Total: {total / 60:.1f} minutes (stages skipped on a rerun count their first run)."]
-    lines += measure_section()
     if not clip.get("top1") and "skipped" in clip:
         lines += ["", f"CLIP: {clip['skipped']}."]
+    lines += measure_section()  # last: `refresh_measure` replaces it on its own
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+MEASURE_HEADING = "## Per-step times that sized the full recipe"
 
 
 def measure_section(measured: Path = MEASURED) -> list[str]:
     if not measured.is_file():
         return []
     m = json.loads(measured.read_text())
-    lines = ["", "## Per-step times that sized the full recipe", ""]
+    lines = ["", MEASURE_HEADING, ""]
     lines += [f"Measured by `run.py --measure` on {m['device']} ({m['date']}):", ""]
     lines += ["| part | wall seconds | CPU seconds | per |", "|---|---|---|---|"]
     lines += [f"| {r['part']} | {r['wall']:.3f} | {r['cpu']:.3f} | {r['per']} |" for r in m["rows"]]
@@ -103,10 +106,12 @@ def measure_section(measured: Path = MEASURED) -> list[str]:
         f"(every core busy) and {m['planned_minutes'] * cores:.0f} minutes (one core busy): {m['plan']} at the",
         "low end.",
     ]
+    if "wall_minutes" in m:
+        lines += ["", f"At this measurement's wall-clock times the same work takes {m['wall_minutes']:.0f} minutes."]
     return lines
 
 
-def write_measure_only(path: Path) -> None:
+def write_measure_only(path: Path, measured: Path = MEASURED) -> None:
     """REPORT.md before the full recipe has run: the measurement that sized it, and no figures yet."""
     lines = [
         "# The bundled icon model: recipe report",
@@ -114,6 +119,17 @@ def write_measure_only(path: Path) -> None:
         "Written by `recipes/icons/run.py` from its own records; rerun the recipe to reproduce it.",
         "",
         "The full recipe has not been run on this tree yet: `recipes/icons/run.sh --out WORK` writes the figures here.",
-        *measure_section(),
+        *measure_section(measured),
     ]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def refresh_measure(path: Path, measured: Path = MEASURED) -> None:
+    """After `run.py --measure`: REPORT.md's measure section anew, its figures kept; the measure-only
+    report where the recipe has not written one yet."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if "## Figures" not in text:
+        write_measure_only(path, measured)
+        return
+    kept = text.split("\n" + MEASURE_HEADING, 1)[0].rstrip("\n").split("\n")
+    atomic_write_bytes(path, ("\n".join([*kept, *measure_section(measured)]) + "\n").encode())
