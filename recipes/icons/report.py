@@ -10,6 +10,7 @@ from pathlib import Path
 from blogart.atomic import atomic_write_bytes
 
 MEASURED = Path(__file__).parent / "measure.json"  # `run.py --measure` on the CPU that sized the full recipe
+MEASURE_HEADING = "## Per-step times that sized the full recipe"  # REPORT.md's last section
 TARGETS = {"psnr": 24.0, "top1": 0.70, "found": 0.50, "generate_seconds": 60.0}
 
 
@@ -85,9 +86,6 @@ def write_report(path: Path, work: Path, size, summary: dict) -> None:
         lines += ["", f"CLIP: {clip['skipped']}."]
     lines += measure_section()  # last: `refresh_measure` replaces it on its own
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-
-
-MEASURE_HEADING = "## Per-step times that sized the full recipe"
 
 
 def measure_section(measured: Path = MEASURED) -> list[str]:
