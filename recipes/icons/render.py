@@ -41,8 +41,8 @@ class DataSize:
 SIZES = {
     "test": DataSize(concepts=8, singles=4, multi=40, test=12),
     "full": DataSize(concepts=320, singles=8, multi=5600, test=200),
-    # full's held-out set (the test plans come first from the seed) with three times the compositions: a
-    # DalleBart leg of ~14 passes over full's 8,160 renders lost concepts it had drawn after ~11 (overfit)
+    # full's held-out set (the test plans come first from the seed) with three times the compositions:
+    # the large DalleBart schedule's 128,000 examples would be ~16 passes over full's 8,160 renders
     "large": DataSize(concepts=320, singles=8, multi=16000, test=200),
 }
 

@@ -1,7 +1,7 @@
 """Choose the bundled model's sampling settings on validation captions the evaluation never scores.
 
     python recipes/icons/sampling.py --work WORK --assets DIR [--try "top_k=8,temperature=0.8" ...]
-        [--first 100] [--count 60] [--images 4] [--json]
+        [--first 100] [--count 100] [--images 4] [--json]
 
 The evaluation scores the first 100 held-out captions; tuning on those would flatter the figure, so
 this sweep uses held-out captions from `--first` on (default: the ones after them). Each `--try` is
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assets", required=True, type=Path)
     parser.add_argument("--try", dest="tries", action="append", default=None, help="a setting; repeatable")
     parser.add_argument("--first", type=int, default=100, help="first held-out row used (the evaluation's end)")
-    parser.add_argument("--count", type=int, default=60)
+    parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
