@@ -20,11 +20,12 @@ RECIPE = ROOT / "recipes" / "icons"
 sys.path.insert(0, str(RECIPE))
 
 import catalogue  # noqa: E402
+import detect  # noqa: E402
 import render  # noqa: E402
 from detect import Detector  # noqa: E402
 
 from blogart.cli import app  # noqa: E402
-from blogart.prompts.icons import Background, Concept, caption  # noqa: E402
+from blogart.prompts.icons import LAYOUTS, Background, Concept, caption  # noqa: E402
 
 FONT = Path(os.environ.get("BLOGART_EMOJI_FONT") or catalogue.DEFAULT_FONT)
 needs_font = pytest.mark.skipif(not FONT.is_file(), reason=f"no emoji font at {FONT} (fonts-noto-color-emoji)")
@@ -122,11 +123,34 @@ def test_the_detector_finds_a_pasted_emoji_and_not_an_absent_one():
     detector = Detector([renderer.template(i) for i in range(3)])
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(90, 110, (128, 128, 3)).astype("uint8"))
-    image.paste(renderer.glyph(0, 52), (60, 30), renderer.glyph(0, 52))  # a 52 px robot
+    image.paste(renderer.glyph(0, 48), (60, 30), renderer.glyph(0, 48))  # a 48 px robot, off the code grid
     best = detector.best(image, 0)
     assert best.score > 0.9 and abs(best.x - 60) <= 4 and abs(best.y - 30) <= 4
     assert detector.found(image, 0)
     assert not detector.found(image, 1) and not detector.found(image, 2)
+
+
+def test_every_emoji_sits_in_a_slot_on_the_code_grid():
+    import random
+
+    rng = random.Random(0)
+    for count in (1, 2, 3, 4):
+        for layout in LAYOUTS:
+            for _ in range(20):
+                chosen = render.slots(count, layout, rng)
+                assert len(chosen) == count
+                assert all(v % render.CELL == 0 for slot in chosen for v in slot)
+                assert all(x + side <= render.IMAGE_SIDE and y + side <= render.IMAGE_SIDE for x, y, side in chosen)
+                boxes = [(x, y, x + side, y + side) for x, y, side in chosen]
+                assert all(  # no two slots overlap
+                    a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+                    for i, a in enumerate(boxes)
+                    for b in boxes[i + 1 :]
+                )
+    row = render.slots(3, "row", rng)
+    assert [x for x, _, _ in row] == sorted(x for x, _, _ in row)  # "left to right" is caption order
+    every_slot = [*render.SINGLE, *render.QUADRANTS, *(s for row in render.ROWS.values() for s in row)]
+    assert {side for *_, side in every_slot} == set(detect.SIDES)  # the detector tries every drawn size
 
 
 @needs_font

@@ -2,8 +2,8 @@
 
 Each concept has a clean render in DATA/templates (RGBA). The score of a template at a position is
 the normalised cross-correlation of the image and the template over the template's opaque pixels
-only, so the background it sits on does not count; the template is tried at several sizes since a
-composition draws emoji from 28 to 96 pixels. A concept is found when its best score passes
+only, so the background it sits on does not count; the template is tried at each size a composition
+draws emoji at (render.py's slots: 24, 32, 48 and 80 pixels). A concept is found when its best score passes
 THRESHOLD. Plain numpy/scipy FFT correlation: a few dozen lines, no extra dependency.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-SIDES = tuple(round(28 * 1.1**k) for k in range(14))  # template sizes tried, 28 to 96 px (longer edge)
-SCALE = 0.5  # match at half resolution: four times faster, and the sizes still differ by 10%
+SIDES = (24, 32, 48, 80)  # template sizes tried (longer edge, px): the sizes of render.py's slots
+SCALE = 0.5  # match at half resolution: four times faster
 THRESHOLD = 0.75  # masked NCC: on clean renders ~85% of present emoji score above it, ~2% of absent ones
 
 

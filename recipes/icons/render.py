@@ -27,7 +27,18 @@ from blogart.prompts.icons import COLOURS, LAYOUTS, Background, Concept, caption
 
 IMAGE_SIDE = 128
 JITTER = 12  # per colour channel, so "blue" covers a range of blues
-SIDES = {1: (72, 96), 2: (48, 58), 3: (36, 40), 4: (28, 30)}  # emoji side in pixels by how many share the image
+CELL = 8  # the VQGAN's downsampling: one code per 8x8 pixels
+# Every emoji sits in a square slot on the code grid, at one size per slot: a concept then looks the
+# same wherever it is drawn at that size (the VQGAN's convolutions give it the same codes), so a small
+# DalleBart learns one code block per concept and size and where the caption puts it, instead of every
+# sub-cell offset and scale. Slots are (x, y, side) in pixels, all multiples of CELL.
+SINGLE = ((24, 24, 80),)
+ROWS = {  # "left to right": evenly spaced on the centre line
+    2: ((8, 40, 48), (72, 40, 48)),
+    3: ((8, 48, 32), (48, 48, 32), (88, 48, 32)),
+    4: ((8, 56, 24), (40, 56, 24), (72, 56, 24), (104, 56, 24)),
+}
+QUADRANTS = ((8, 8, 48), (72, 8, 48), (8, 72, 48), (72, 72, 48))  # "scatter": any of the four, no overlap
 
 
 @dataclass(frozen=True)
@@ -160,14 +171,12 @@ class Renderer:
         """(image, boxes): boxes are (x0, y0, x1, y1) of each concept, in caption order."""
         rng = random.Random(plan.seed)
         image = self.background(plan.background, rng)
-        low, high = SIDES[len(plan.concepts)]
-        glyphs = [self.glyph(i, rng.randint(low, high)) for i in plan.concepts]
-        if plan.layout == "row" or len(glyphs) == 1:
-            spots = row_spots(glyphs, rng)
-        else:
-            spots = scatter_spots(glyphs, rng) or row_spots(glyphs, rng)
         boxes = []
-        for glyph, (x, y) in zip(glyphs, spots, strict=True):
+        for index, (x, y, side) in zip(plan.concepts, slots(len(plan.concepts), plan.layout, rng), strict=True):
+            glyph = self.glyph(index, side)
+            # a glyph narrower or shorter than its slot is centred in it (the same way every time)
+            x += (side - glyph.width) // 2
+            y += (side - glyph.height) // 2
             image.paste(glyph, (x, y), glyph)
             boxes.append((x, y, x + glyph.width, y + glyph.height))
         return image, boxes
@@ -176,33 +185,13 @@ class Renderer:
         return self.glyph(index, side)
 
 
-def row_spots(glyphs, rng: random.Random) -> list[tuple[int, int]]:
-    """Left to right, evenly spaced, each a little off the centre line."""
-    free = IMAGE_SIDE - sum(g.width for g in glyphs)
-    gap = free / (len(glyphs) + 1)
-    spots, x = [], gap
-    for glyph in glyphs:
-        room = max(0, (IMAGE_SIDE - glyph.height) // 2 - 2)
-        y = (IMAGE_SIDE - glyph.height) // 2 + rng.randint(-min(8, room), min(8, room))
-        spots.append((round(x), y))
-        x += glyph.width + gap
-    return spots
-
-
-def scatter_spots(glyphs, rng: random.Random, tries: int = 200) -> list[tuple[int, int]] | None:
-    """Anywhere inside the image, no two overlapping (None when it does not fit in `tries`)."""
-    placed: list[tuple[int, int, int, int]] = []
-    for glyph in glyphs:
-        for _ in range(tries):
-            x = rng.randint(2, IMAGE_SIDE - glyph.width - 2)
-            y = rng.randint(2, IMAGE_SIDE - glyph.height - 2)
-            box = (x, y, x + glyph.width, y + glyph.height)
-            if all(box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1] for b in placed):
-                placed.append(box)
-                break
-        else:
-            return None
-    return [(b[0], b[1]) for b in placed]
+def slots(count: int, layout: str, rng: random.Random) -> list[tuple[int, int, int]]:
+    """The (x, y, side) slot of each of `count` concepts, in caption order."""
+    if count == 1:
+        return list(SINGLE)
+    if layout == "row":
+        return list(ROWS[count])
+    return rng.sample(QUADRANTS, count)
 
 
 def write_data(out: Path, size: DataSize, seed: int = 0, font_path: str | None = None) -> dict:
