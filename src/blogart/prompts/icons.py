@@ -39,7 +39,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "beige": (225, 205, 165),
 }
 
-LAYOUTS = ("row", "scatter")  # row: side by side in caption order; scatter: anywhere, no overlap
+LAYOUTS = ("row", "scatter")  # row: side by side in caption order; scatter: in the corners
 
 
 @dataclass(frozen=True)
