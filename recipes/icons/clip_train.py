@@ -321,7 +321,7 @@ def train(args: argparse.Namespace) -> dict:
                     "step": step,
                     "loss": round(loss_value, 5),
                     "lr": lr,
-                    "logit_scale": round(float(model.logit_scale.exp()), 3),
+                    "logit_scale": round(model.logit_scale.detach().exp().item(), 3),
                     "steps_per_s": round((step - first_step) / elapsed, 3) if elapsed > 0 else None,
                 }
                 log.write(json.dumps(row) + "\n")
