@@ -3,8 +3,8 @@
 Each concept has a clean render in DATA/templates (RGBA). The score of a template at a position is
 the normalised cross-correlation of the image and the template over the template's opaque pixels
 only, so the background it sits on does not count; the template is tried at each size a composition
-draws emoji at (render.py's slots: 24, 32, 48 and 80 pixels). A concept is found when its best score passes
-THRESHOLD. Plain numpy/scipy FFT correlation: a few dozen lines, no extra dependency.
+draws emoji at (render.py's slots: 24, 32, 48 and 80 pixels). A concept is found when its best score
+passes THRESHOLD. Plain numpy/scipy FFT correlation: a few dozen lines, no extra dependency.
 """
 
 from __future__ import annotations
