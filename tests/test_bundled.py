@@ -124,6 +124,40 @@ def test_the_bundled_model_keeps_a_ranker_and_moderation_the_user_chose(bundled_
     assert (s.generate.model, s.rank.model, s.moderation.concepts) == ("bundled", "ViT-L-14", {"gore": 0.3})
 
 
+def test_the_bundled_model_samples_with_its_own_defaults_unless_the_user_set_them(bundled_env, tmp_path, monkeypatch):
+    import shutil
+
+    from blogart.generators.dalle.sampling import FILE, write_sampling
+
+    folder = shutil.copytree(bundled_env, tmp_path / "icons")
+    monkeypatch.setenv(assets.ENV, str(folder))
+    written = write_sampling(folder / "dallebart", {"condition_scale": 3.0, "top_k": 4})
+    assert json.loads(written.read_text()) == {"do_sample": True, "guidance_scale": 3.0, "top_k": 4}
+
+    g = resolve(load_settings()).settings.generate
+    assert (g.condition_scale, g.top_k, g.temperature) == (3.0, 4, 1.0)
+    assert resolve(load_settings(overrides={"generate": {"model": "bundled"}})).settings.generate.top_k == 4
+    monkeypatch.setenv("BLOGART_GENERATE__TOP_K", "16")  # any setting of the user's wins
+    g = resolve(load_settings(overrides={"generate": {"condition_scale": 7.5}})).settings.generate
+    assert (g.condition_scale, g.top_k) == (7.5, 16)
+    monkeypatch.delenv("BLOGART_GENERATE__TOP_K")
+    mega = resolve(load_settings(overrides={"generate": {"model": "dalle-mega"}})).settings.generate
+    assert (mega.condition_scale, mega.top_k) == (10.0, 50)  # only the bundled model's folder counts
+
+    # the manifest records what was drawn with, so `regenerate` redraws the same images
+    out = tmp_path / "out"
+    args = ["generate", str(EXAMPLES / "sourdough.md"), "-n", "1", "--no-rank", "--out", str(out), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    recorded = json.loads(result.stdout)["settings"]["generate"]
+    assert (recorded["condition_scale"], recorded["top_k"]) == (3.0, 4)
+
+    (folder / "dallebart" / FILE).write_text('{"guidance_scale": -1}')
+    result = runner.invoke(app, [*args[:-2], str(tmp_path / "out2")])
+    assert result.exit_code != 0 and "generation_config.json" in result.output
+    assert "guidance_scale" in result.output and "Traceback" not in result.output
+
+
 def test_without_any_model_auto_is_dalle_mini_and_its_pull_command(tmp_path):
     # conftest points BLOGART_ASSETS at a folder that does not exist
     defaults = resolve(load_settings())

@@ -23,6 +23,7 @@ import catalogue  # noqa: E402
 import detect  # noqa: E402
 import render  # noqa: E402
 from detect import Detector  # noqa: E402
+from settings import SAMPLING  # noqa: E402
 
 from blogart.cli import app  # noqa: E402
 from blogart.prompts.icons import LAYOUTS, Background, Concept, caption  # noqa: E402
@@ -209,6 +210,12 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     assert load_concept_vectors(assets / "concept_vectors.npz", concepts, model_id()).shape == (len(concepts), 384)
     recipe = json.loads((assets / "recipe.json").read_text())
     assert recipe["size"] == "test" and recipe["steps"]["dallebart"] == 30 and len(recipe["data_sha256"]) == 64
+    # the recipe's sampling defaults ship with the DalleBart, in transformers' file
+    from blogart.generators.dalle.sampling import read_sampling
+
+    sampling = {"condition_scale": SAMPLING.condition_scale, "top_k": SAMPLING.top_k}
+    assert read_sampling(assets / "dallebart") == sampling
+    assert recipe["settings"]["sampling"] == sampling
     from flax.serialization import msgpack_restore
     from jax.tree_util import tree_leaves
 
@@ -237,6 +244,7 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     evaluation = json.loads((work / "evaluate.json").read_text())
     assert 0 < evaluation["vqgan"]["psnr"] < 100
     assert evaluation["generation"]["captions"] == 6 and 0 <= evaluation["generation"]["found"] <= 1
+    assert evaluation["generation"]["sampling"] == sampling  # drawn as generate draws with the model
     ceiling = evaluation["generation"]["ceiling"]
     assert ceiling["renders"] >= ceiling["vqgan_round_trips"] >= 0  # a round trip only loses detail
     assert ceiling["renders"] > 0.5  # the detector finds the concepts in their own renders

@@ -6,7 +6,8 @@ Reads the held-out renders in WORK/data/test and the exported models in DIR (def
 - VQGAN: reconstruction PSNR of the held-out renders through the exported (float16-stored) VQGAN.
 - CLIP: caption -> image top-1 among the first `pairs` held-out pairs (chance 1/pairs).
 - Generation: for each of those captions, `images` candidates from blogart's DalleBart generator,
-  the best by the bundled CLIP; the template detector (detect.py, no trained model) checks each
+  the best by the bundled CLIP, sampled with the model's own defaults (its generation_config.json,
+  as `generate` does); the template detector (detect.py, no trained model) checks each
   named concept. Chance level: the same check of each caption's concepts in the best image of
   another caption that names none of them.
 - `python -m blogart generate POST -n 8` in a fresh process with an empty user dir (cold start).
@@ -98,6 +99,16 @@ def clip_retrieval(clip, work: Path, rows: list[dict]) -> dict:
     return {"top1": round(top1, 4), "pairs": len(rows), "chance": round(1 / len(rows), 4)}
 
 
+def model_sampling(assets: Path) -> dict:
+    """The exported model's own sampling defaults, as GenerationRequest fields: what `generate` draws with."""
+    from blogart.generators.dalle.sampling import read_sampling
+
+    values = read_sampling(assets / "dallebart")
+    if values.get("top_k") == 0:  # the setting's "no filter"
+        values["top_k"] = None
+    return values
+
+
 def generation(assets: Path, work: Path, rows: list[dict], images: int, clip, samples: bool = True, **sampling) -> dict:
     """Best-of-`images` generations of each caption; the share of named concepts the detector finds.
     `sampling` overrides GenerationRequest's sampling fields (condition_scale, top_k, temperature);
@@ -182,7 +193,8 @@ def evaluate(work: Path, assets: Path, pairs: int = 100, images: int = 4, psnr_i
     chosen = rows[:pairs]
     skipped = {"skipped": "no CLIP in the assets yet"}
     result["clip"] = clip_retrieval(clip, work, chosen) if clip is not None else skipped
-    result["generation"] = generation(assets, work, chosen, images, clip)
+    sampling = model_sampling(assets)
+    result["generation"] = {**generation(assets, work, chosen, images, clip, **sampling), "sampling": sampling}
     n = min(len(chosen), len(renders))  # the round trips above are of the first held-out renders too
     result["generation"]["ceiling"] = detector_ceiling(work, chosen[:n], renders[:n], trips[:n])
     result["generate_command"] = generate_timing(assets) if timing else {"skipped": "not timed at this size"}

@@ -1,6 +1,7 @@
 """Copy the trained models into the bundled-assets layout, every float leaf stored as float16.
 
-    DEST/dallebart/  config.json flax_model.msgpack + tokenizer files (no training state)
+    DEST/dallebart/  config.json flax_model.msgpack + tokenizer files (no training state), and
+                     generation_config.json: the sampling defaults `generate` uses with it
     DEST/vqgan/      config.json flax_model.msgpack
     DEST/clip/       open_clip_config.json open_clip_model.safetensors (when CLIP was trained)
     DEST/concepts.json, DEST/concept_vectors.npz (their MiniLM vectors), DEST/recipe.json
@@ -59,9 +60,12 @@ def final_vqgan(work: Path) -> Path:
     return decoder if (decoder / WEIGHTS).is_file() else work / "vqgan"
 
 
-def export(work: Path, dest: Path, recipe: dict) -> dict:
+def export(work: Path, dest: Path, recipe: dict, sampling: dict) -> dict:
     """Write DEST from the work folder; returns sizes in bytes by part."""
+    from blogart.generators.dalle.sampling import write_sampling
+
     copy_model_folder((work / "dallebart" / "last").resolve(), dest / "dallebart")
+    write_sampling(dest / "dallebart", sampling)
     vqgan = dest / "vqgan"
     vqgan.mkdir(parents=True, exist_ok=True)
     source = final_vqgan(work)

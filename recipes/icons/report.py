@@ -22,6 +22,12 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "not met")
 
 
+def _sampling(gen: dict) -> str:
+    """'; sampled with condition_scale 3.0, top_k 4' for the model's own sampling defaults, if any."""
+    values = gen.get("sampling") or {}
+    return "; sampled with " + ", ".join(f"{k} {v}" for k, v in values.items()) if values else ""
+
+
 def write_report(path: Path, work: Path, size, summary: dict) -> None:
     ev = summary["evaluate"]["result"]
     data = summary["data"]["result"]
@@ -53,7 +59,8 @@ def write_report(path: Path, work: Path, size, summary: dict) -> None:
         f"(chance {_pct(clip.get('chance'))}) | {_pct(top1) if top1 is not None else clip.get('skipped')} | >= 70% "
         f"| {_verdict(None if top1 is None else top1 >= TARGETS['top1'])} |",
         f"| named concepts found in the best of {gen['images_per_caption']} for {gen['captions']} held-out captions "
-        f"({gen['named_concepts']} named; ranked by {gen['ranked_by']}) | {_pct(gen['found'])} | >= 50% "
+        f"({gen['named_concepts']} named; ranked by {gen['ranked_by']}{_sampling(gen)}) "
+        f"| {_pct(gen['found'])} | >= 50% "
         f"| {_verdict(gen['found'] >= TARGETS['found'])} |",
         f"| same detector on images of other captions (chance level) | {_pct(gen['chance'])} | | |",
         *(

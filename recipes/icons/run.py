@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -156,7 +157,7 @@ def stage_export(work: Path, size: RecipeSize, seed: int, dest: Path) -> dict:
         "settings": size.to_dict(),
         "how": {stage: done[stage]["how"] for stage in done if "how" in done[stage]},
     }
-    sizes = export(work, dest, recipe)
+    sizes = export(work, dest, recipe, asdict(size.sampling))
     return {"dest": str(dest), "bytes": sizes, "total_bytes": sum(sizes.values())}
 
 

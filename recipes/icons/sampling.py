@@ -5,7 +5,8 @@
 
 The evaluation scores the first 100 held-out captions; tuning on those would flatter the figure, so
 this sweep uses held-out captions from `--first` on (default: the ones after them). Each `--try` is
-one setting of GenerationRequest's sampling fields (condition_scale, top_k, temperature, top_p); each
+one setting of GenerationRequest's sampling fields (condition_scale, top_k, temperature, top_p) over
+blogart's defaults (condition scale 10, top-k 50), not the model's own generation_config.json; each
 is scored as evaluate.py scores generation (best of `--images` by the bundled CLIP, then the template
 detector). Results go to WORK/sampling.json as they come, keyed by setting, so a rerun skips the
 settings already measured.
@@ -26,7 +27,7 @@ from evaluate import generation, held_out, load_clip  # noqa: E402
 from blogart.atomic import atomic_write_json  # noqa: E402
 
 FIELDS = {"condition_scale": float, "top_k": int, "temperature": float, "top_p": float}
-DEFAULT_TRIES = ("top_k=50", "top_k=16", "top_k=4", "top_k=16,temperature=0.7", "top_k=16,condition_scale=3")
+DEFAULT_TRIES = tuple(f"condition_scale={scale}" for scale in (10, 5, 3, 2, 1)) + ("condition_scale=2,top_k=4",)
 
 
 def parse_setting(text: str) -> dict:

@@ -30,6 +30,19 @@ class Trainer:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """The bundled model's sampling defaults, exported as its generation_config.json: chosen with
+    sampling.py on validation captions (held-out rows the evaluation does not score)."""
+
+    condition_scale: float
+    top_k: int
+
+
+# sampling.py on rows 100-199, the shipped model (REPORT.md): see the README's notes on quality
+SAMPLING = Sampling(condition_scale=3.0, top_k=4)
+
+
+@dataclass(frozen=True)
 class RecipeSize:
     name: str
     data: str  # a size of render.SIZES
@@ -40,6 +53,7 @@ class RecipeSize:
     eval_pairs: int  # held-out captions for CLIP retrieval and generation
     eval_images: int  # candidates per caption (best one ranked by CLIP)
     eval_psnr_images: int
+    sampling: Sampling = SAMPLING
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -12,6 +12,8 @@ When the generator is the bundled model, ranking uses the bundled CLIP too (`[ra
 an open_clip folder) unless `[rank] model`/`pretrained` or `[models] clip` were set, and moderation's CLIP concept
 checks are off unless `[moderation] concepts` was set: the bundled CLIP only knows the icon vocabulary,
 so thresholds calibrated on LAION CLIP mean nothing to it (the prompt blocklist still applies).
+Its sampling settings (condition scale, top-k, ...) come from its own generation_config.json where the
+user set none (`blogart.generators.dalle.sampling`).
 """
 
 from __future__ import annotations
@@ -56,11 +58,25 @@ def resolve(settings: Settings) -> Defaults:
     """Settings with the generator chosen (see the module docstring for the order); explicit choices win."""
     name = settings.generate.model
     if name != AUTO:
-        return Defaults(with_bundled_ranker(settings) if name == assets.NAME else settings)
+        return Defaults(with_bundled(settings) if name == assets.NAME else settings)
     if not dalle_mini_installed(settings) and (model := assets.installed()) is not None:
         chosen = _set(settings, "generate", model=assets.NAME)
-        return Defaults(with_bundled_ranker(chosen), notice_line(model))
+        return Defaults(with_bundled(chosen), notice_line(model))
     return Defaults(_set(settings, "generate", model=DALLE_MINI))
+
+
+def with_bundled(settings: Settings) -> Settings:
+    """What drawing with the bundled model brings: its ranker and its sampling defaults."""
+    return with_model_sampling(with_bundled_ranker(settings), assets.bundled().dallebart)
+
+
+def with_model_sampling(settings: Settings, checkpoint) -> Settings:
+    """The checkpoint folder's sampling defaults (generation_config.json) for the keys the user left unset."""
+    from blogart.generators.dalle.sampling import read_sampling
+
+    chosen = settings.generate.model_fields_set
+    unset = {key: value for key, value in read_sampling(checkpoint).items() if key not in chosen}
+    return _set(settings, "generate", **unset) if unset else settings
 
 
 def with_bundled_ranker(settings: Settings) -> Settings:
