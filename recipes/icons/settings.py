@@ -38,8 +38,9 @@ class Sampling:
     top_k: int
 
 
-# sampling.py on rows 100-199, the shipped model (REPORT.md): see the README's notes on quality
-SAMPLING = Sampling(condition_scale=3.0, top_k=4)
+# sampling.py on held-out rows 100-199 with the shipped model: 28.9% of named concepts found, against
+# 22.1% at condition scale 3, 24.5% at 1.5, 23.3% at 2 with top-k 50, 14.1% at DALL-E Mini's 10 and 50
+SAMPLING = Sampling(condition_scale=2.0, top_k=4)
 
 
 @dataclass(frozen=True)
