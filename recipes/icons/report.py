@@ -23,7 +23,7 @@ def _verdict(ok: bool | None) -> str:
 
 
 def _sampling(gen: dict) -> str:
-    """'; sampled with condition_scale 3.0, top_k 4' for the model's own sampling defaults, if any."""
+    """'; sampled with condition_scale 2.0, top_k 4' for the model's own sampling defaults, if any."""
     values = gen.get("sampling") or {}
     return "; sampled with " + ", ".join(f"{k} {v}" for k, v in values.items()) if values else ""
 
