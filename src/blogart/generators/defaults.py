@@ -19,6 +19,7 @@ user set none (`blogart.generators.dalle.sampling`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from blogart import assets, modelhub
 from blogart.config import Settings
@@ -70,7 +71,7 @@ def with_bundled(settings: Settings) -> Settings:
     return with_model_sampling(with_bundled_ranker(settings), assets.bundled().dallebart)
 
 
-def with_model_sampling(settings: Settings, checkpoint) -> Settings:
+def with_model_sampling(settings: Settings, checkpoint: Path) -> Settings:
     """The checkpoint folder's sampling defaults (generation_config.json) for the keys the user left unset."""
     from blogart.generators.dalle.sampling import read_sampling
 

@@ -36,14 +36,14 @@ def read_sampling(folder: str | Path) -> dict[str, Any]:
             raise ValueError("not a JSON object")
         values = {ours: data[theirs] for theirs, ours in KEYS.items() if data.get(theirs) is not None}
         GenerateSettings.model_validate(values)  # the same bounds as the settings they stand in for
+    except ValidationError as exc:  # named by the file's key, not ours
+        first = exc.errors()[0]
+        reason = f"{KEYS_BACK.get(str(first['loc'][0]), first['loc'][0])}: {first['msg']}"
     except (OSError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            first = exc.errors()[0]
-            reason = f"{KEYS_BACK.get(str(first['loc'][0]), first['loc'][0])}: {first['msg']}"
-        else:
-            reason = str(exc)
-        raise BlogartError(f"unreadable sampling defaults {path}: {reason}") from None
-    return values
+        reason = str(exc)
+    else:
+        return values
+    raise BlogartError(f"unreadable sampling defaults {path}: {reason}")
 
 
 def write_sampling(folder: str | Path, values: dict[str, Any]) -> Path:
