@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from blogart.cli import app
 from blogart.errors import InputError
+from blogart.generators.dalle.sampling import write_sampling
 from blogart.training.data import list_images, load_examples, split_examples
 
 DATA = Path(__file__).parent / "data"
@@ -49,6 +50,8 @@ def shared(tmp_path_factory, tiny_dalle):
     root = tmp_path_factory.mktemp("finetune")
     enable_compile_cache(root / "xla-cache")
     data = draw_circles(root / "data")
+    base = shutil.copytree(tiny_dalle[0], root / "base")
+    write_sampling(base, {"condition_scale": 3.0, "top_k": 4})  # as the bundled model carries them
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BLOGART_HOME", str(root / "home"))
         result = runner.invoke(
@@ -57,7 +60,7 @@ def shared(tmp_path_factory, tiny_dalle):
                 "finetune",
                 str(data),
                 "--model",
-                str(tiny_dalle[0]),
+                str(base),
                 "--vqgan",
                 str(VQGAN),
                 "--out",
@@ -67,7 +70,7 @@ def shared(tmp_path_factory, tiny_dalle):
             ],
         )
     assert result.exit_code == 0, result.output
-    return {"root": root, "data": data, "base": tiny_dalle[0], "out": root / "out", "report": json.loads(result.stdout)}
+    return {"root": root, "data": data, "base": base, "out": root / "out", "report": json.loads(result.stdout)}
 
 
 def _log(out: Path) -> list[dict]:
@@ -268,7 +271,11 @@ def test_checkpoint_is_a_released_format_model_that_generate_uses(shared, tmp_pa
     args = ["generate", str(POSTS / "sourdough.md"), "--checkpoint", str(last), "--vqgan", str(VQGAN), "--no-rank"]
     result = runner.invoke(app, [*args, "--backend", "local", "-n", "1", "--out", str(tmp_path / "gen"), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["models"]["weights"]["checkpoint"] == str(last)
+    manifest = json.loads(result.stdout)
+    assert manifest["models"]["weights"]["checkpoint"] == str(last)
+    # the base model's sampling defaults travel with the fine-tune and are drawn with
+    assert (last / "generation_config.json").read_bytes() == (shared["base"] / "generation_config.json").read_bytes()
+    assert (manifest["settings"]["generate"]["condition_scale"], manifest["settings"]["generate"]["top_k"]) == (3.0, 4)
 
 
 def test_resumed_run_equals_the_uninterrupted_one(shared, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,53 @@ def test_decoder_only_keeps_every_code_and_sharpens_the_pictures(tmp_path, tiny_
     assert np.allclose(_leaves(before["quantize"])[0], _leaves(after["quantize"])[0], atol=1e-6)
     for part in ("decoder", "post_quant_conv"):
         assert not all(np.allclose(a, b) for a, b in zip(_leaves(before[part]), _leaves(after[part]), strict=True))
+
+
+def test_a_grown_decoder_starts_as_the_trained_one_keeps_the_codes_and_resumes(tmp_path, tiny_config):
+    from blogart.training.images import load_images
+
+    shapes(tmp_path / "images", count=16)
+    base = vqgan_trainer.train(options(tmp_path, tiny_config, "base", steps=20)).out
+    pixels = load_images((str(tmp_path / "images"),), 16).pixels.astype(np.float32) / 255.0
+    codes_before, psnr_before = _round_trip(base, pixels)
+
+    # step 0 of the grown model decodes exactly what the trained one decodes
+    grow = {"decoder_only": True, "decoder_blocks": (3, 4), "base": str(base)}
+    config, params = vqgan_trainer._model_config(replace(options(tmp_path, tiny_config, "g0"), init=None, **grow))
+    assert config.decoder_blocks == (3, 4) and config.blocks_at(1) == 4
+    start = load_vqgan(base)
+    codes = np.asarray(codes_before[:4])
+    grown_pixels = decode_codes(type(start)(config, params, vqgan_trainer.make_module(config)), codes)
+    assert np.allclose(grown_pixels, decode_codes(start, codes), atol=1e-5)
+
+    args = ["vqgan", "train", str(tmp_path / "images"), "--from", str(base), "--out", str(tmp_path / "grown")]
+    args += ["--decoder-only", "--decoder-blocks", "3,4", "-b", "4", "--lr", "3e-3", "--save-every", "20"]
+    assert runner.invoke(app, [*args, "--steps", "40"]).exit_code == 0
+    result = runner.invoke(app, [*args, "--steps", "80", "--resume", "--json"])  # resumes with the grown tree
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "grown" / "config.json").read_text())
+    assert saved["decoder_blocks"] == [3, 4]
+    assert "decoder_blocks" not in json.loads((base / "config.json").read_text())  # released configs stay as they were
+    codes_after, psnr_after = _round_trip(tmp_path / "grown", pixels)
+    assert np.array_equal(codes_before, codes_after)
+    assert psnr_after > psnr_before + 0.2, (psnr_before, psnr_after)
+    assert "block_3" in load_vqgan(tmp_path / "grown").params["decoder"]["up_1"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--decoder-blocks", "3"], "needs 2 counts"),
+        (["--decoder-blocks", "1,1"], "can only add blocks"),
+        (["--decoder-blocks", "3,x"], "counts separated by commas"),
+    ],
+)
+def test_bad_decoder_blocks_are_one_error_line(tmp_path, extra, message):
+    shapes(tmp_path / "images", count=2)
+    args = ["vqgan", "train", str(tmp_path / "images"), "--from", str(REFERENCE_VQGAN), "--decoder-only", *extra]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "o")])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.output
 
 
 def _leaves(tree) -> list[np.ndarray]:

@@ -99,6 +99,13 @@ def train(
             "--decoder-only", help="Train only the decoder: every image keeps its codes, so DalleBarts stay valid."
         ),
     ] = False,
+    decoder_blocks: Annotated[
+        str | None,
+        typer.Option(
+            "--decoder-blocks",
+            help="With --decoder-only: residual blocks per decoder level, e.g. 3,3,3,2 (new ones start as identity).",
+        ),
+    ] = None,
     max_minutes: Annotated[
         float | None, typer.Option("--max-minutes", help="Stop after this long (checkpointed; --resume continues).")
     ] = None,
@@ -112,7 +119,8 @@ def train(
     flax_model.msgpack: `generate --vqgan DIR`, `models verify DIR`), with the run beside it as `finetune`
     keeps one: checkpoints/step-N/ (atomic, kill -9 safe), checkpoint.json, log.jsonl and report.json.
     With --decoder-only (fine-tuning only) the encoder and codebook are frozen: images keep their codes, so
-    a DalleBart trained on this VQGAN still fits it while its pictures sharpen.
+    a DalleBart trained on this VQGAN still fits it while its pictures sharpen; --decoder-blocks 3,3,3,2
+    gives that decoder more residual blocks per level (ch_mult order; added blocks start as the identity).
     A config may set "norm_groups" (GroupNorm groups, 32 in the released model)
     and "l2_codes" (cosine code lookup; pair it with a small embed_dim such as 16).
     """
@@ -140,6 +148,7 @@ def train(
         disc_start=disc_start,
         disc_weight=disc_weight,
         decoder_only=decoder_only,
+        decoder_blocks=_block_counts(decoder_blocks),
         max_minutes=max_minutes,
     )
     with progress_bar(as_json) as progress:
@@ -156,3 +165,13 @@ def train(
         f"{report['steps']}/{report['total_steps']} steps, train PSNR {last.get('psnr', float('nan')):.2f} dB"
         f"{held_out}, {last.get('codes_used', 0)} codes in use; saved {result.out}"
     )
+
+
+def _block_counts(text: str | None) -> tuple[int, ...] | None:
+    """ "3,3,3,2" -> (3, 3, 3, 2)."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--decoder-blocks takes counts separated by commas, such as 3,3,3,2; got {text!r}") from None

@@ -13,7 +13,8 @@ an open_clip folder) unless `[rank] model`/`pretrained` or `[models] clip` were 
 checks are off unless `[moderation] concepts` was set: the bundled CLIP only knows the icon vocabulary,
 so thresholds calibrated on LAION CLIP mean nothing to it (the prompt blocklist still applies).
 Its sampling settings (condition scale, top-k, ...) come from its own generation_config.json where the
-user set none (`blogart.generators.dalle.sampling`).
+user set none (`blogart.generators.dalle.sampling`); so do a DALL-E Mini or Mega checkpoint's, when its
+folder has that file (a fine-tune of the bundled model keeps it; the released checkpoints have none).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from blogart.errors import MissingWeights
 AUTO = "auto"
 DALLE_MINI = "dalle-mini"
 PULL_COMMAND = "blogart models pull dalle-mini"
+DALLEBART_MODELS = (DALLE_MINI, "dalle-mega")
 
 
 @dataclass(frozen=True)
@@ -58,17 +60,30 @@ def dalle_mini_installed(settings: Settings) -> bool:
 def resolve(settings: Settings) -> Defaults:
     """Settings with the generator chosen (see the module docstring for the order); explicit choices win."""
     name = settings.generate.model
+    if name == assets.NAME:
+        return Defaults(with_bundled(settings))
     if name != AUTO:
-        return Defaults(with_bundled(settings) if name == assets.NAME else settings)
+        return Defaults(with_checkpoint_sampling(settings, name))
     if not dalle_mini_installed(settings) and (model := assets.installed()) is not None:
         chosen = _set(settings, "generate", model=assets.NAME)
         return Defaults(with_bundled(chosen), notice_line(model))
-    return Defaults(_set(settings, "generate", model=DALLE_MINI))
+    return Defaults(with_checkpoint_sampling(_set(settings, "generate", model=DALLE_MINI), DALLE_MINI))
 
 
 def with_bundled(settings: Settings) -> Settings:
     """What drawing with the bundled model brings: its ranker and its sampling defaults."""
     return with_model_sampling(with_bundled_ranker(settings), assets.bundled().dallebart)
+
+
+def with_checkpoint_sampling(settings: Settings, name: str) -> Settings:
+    """DALL-E Mini/Mega: the sampling defaults of the checkpoint folder they will load, if it has any."""
+    if name not in DALLEBART_MODELS:
+        return settings
+    try:
+        folder = modelhub.find(name, settings.models.path_for(name), settings.models.cache_dir or None)
+    except MissingWeights:
+        return settings  # the generator reports what is missing, with the pull command
+    return with_model_sampling(settings, folder) if folder.is_dir() else settings
 
 
 def with_model_sampling(settings: Settings, checkpoint: Path) -> Settings:

@@ -33,8 +33,10 @@ from blogart.training.data import DataReport, Example, load_examples, split_exam
 from blogart.training.progress import Progress, TrainEvent
 from blogart.training.runlog import LOG_FILE, RunLog
 
-# Files of a DalleBart folder besides the weights that travel with a fine-tune (the tokenizer side).
+# Files of a DalleBart folder besides the weights that travel with a fine-tune: the tokenizer side, and
+# the sampling defaults (a fine-tune of the bundled model draws as it did).
 TEXT_FILES = (
+    "generation_config.json",
     "vocab.json",
     "merges.txt",
     "tokenizer.json",

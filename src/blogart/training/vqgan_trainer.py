@@ -88,6 +88,7 @@ class TrainOptions:
     disc_start: int | None = None  # None: no discriminator
     disc_weight: float = 0.1
     decoder_only: bool = False  # freeze encoder and codebook: codes stay as they are (needs --from)
+    decoder_blocks: tuple[int, ...] | None = None  # grow the decoder to these blocks per level (decoder_only)
     test_fraction: float = 0.05
     max_test: int = 128
 
@@ -212,7 +213,9 @@ def _saved_run(out: Path) -> tuple[TrainOptions | None, bytes | None, int | None
         state, step = (out / LEGACY_STATE).read_bytes(), None
     else:
         return None, None, None
-    return TrainOptions(**{**options, "data": tuple(options["data"])}), state, step
+    blocks = options.get("decoder_blocks")
+    options = {**options, "data": tuple(options["data"]), "decoder_blocks": tuple(blocks) if blocks else None}
+    return TrainOptions(**options), state, step
 
 
 def _model_config(options: TrainOptions) -> tuple[VQGANConfig, dict | None]:
@@ -243,7 +246,40 @@ def _model_config(options: TrainOptions) -> tuple[VQGANConfig, dict | None]:
         config = resized
     import jax
 
-    return config, jax.tree_util.tree_map(np.asarray, bundle.params)
+    params = jax.tree_util.tree_map(np.asarray, bundle.params)
+    if options.decoder_blocks is not None:
+        config, params = _grown(config, params, options)
+    return config, params
+
+
+def _grown(config: VQGANConfig, params: dict, options: TrainOptions) -> tuple[VQGANConfig, dict]:
+    """The model with `options.decoder_blocks` decoder blocks per level, computing what `params` computes:
+    new blocks are appended to their level with their residual branch at zero (so each starts as the
+    identity), and everything else keeps its trained weights."""
+    if not options.decoder_only:
+        raise UsageError("--decoder-blocks grows the decoder of a frozen VQGAN: add --decoder-only")
+    blocks = tuple(options.decoder_blocks or ())
+    if len(blocks) != config.num_resolutions:
+        raise UsageError(f"--decoder-blocks needs {config.num_resolutions} counts (one per level), got {len(blocks)}")
+    now = tuple(config.blocks_at(level) for level in range(config.num_resolutions))
+    if any(new < old for new, old in zip(blocks, now, strict=True)):
+        raise UsageError(f"--decoder-blocks can only add blocks: {options.base} has {list(now)} per level")
+    grown = replace(config, decoder_blocks=blocks)
+    fresh = residuals_start_at_zero(init_params(grown, options.seed))
+    return grown, _overlay(fresh, params)
+
+
+def _overlay(fresh: dict, trained: dict) -> dict:
+    """`fresh` with every leaf that `trained` also has replaced by the trained one."""
+    merged = {}
+    for key, value in fresh.items():
+        if key not in trained:
+            merged[key] = value
+        elif isinstance(value, dict):
+            merged[key] = _overlay(value, trained[key])
+        else:
+            merged[key] = np.asarray(trained[key])
+    return merged
 
 
 def _prepare(options: TrainOptions, config: VQGANConfig, images: ImageSet) -> _Run:

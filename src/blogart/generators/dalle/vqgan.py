@@ -52,10 +52,24 @@ class VQGANConfig:
     # blogart's own keys (absent from the released config, whose behaviour the defaults keep):
     norm_groups: int = 32  # GroupNorm groups; small models with few channels train better with fewer
     l2_codes: bool = False  # codebook entries and encoder outputs compared as unit vectors (cosine lookup)
+    # residual blocks of each decoder level, in ch_mult order; None: num_res_blocks + 1 each, as released.
+    # A decoder can grow this way while the encoder, and so every image's codes, stay as they are.
+    decoder_blocks: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        blocks = self.decoder_blocks
+        if blocks is not None and (len(blocks) != len(self.ch_mult) or min(blocks) < 1):
+            raise UsageError(
+                f"VQGAN config: decoder_blocks needs one count >= 1 per level ({len(self.ch_mult)}), got {list(blocks)}"
+            )
 
     @property
     def num_resolutions(self) -> int:
         return len(self.ch_mult)
+
+    def blocks_at(self, level: int) -> int:
+        """Residual blocks of decoder level `level` (0 is the full-resolution one)."""
+        return self.decoder_blocks[level] if self.decoder_blocks is not None else self.num_res_blocks + 1
 
     @property
     def grid(self) -> int:
@@ -72,8 +86,8 @@ class VQGANConfig:
         if data.get("give_pre_end"):
             raise UsageError("VQGAN config with give_pre_end=true is not supported (it returns no image)")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for key in ("ch_mult", "attn_resolutions"):
-            if key in known:
+        for key in ("ch_mult", "attn_resolutions", "decoder_blocks"):
+            if known.get(key) is not None:
                 known[key] = tuple(int(v) for v in known[key])
         config = cls(**known)
         if "num_resolutions" in data and int(data["num_resolutions"]) != config.num_resolutions:
@@ -86,6 +100,10 @@ class VQGANConfig:
         data = asdict(self)
         data["ch_mult"] = list(self.ch_mult)
         data["attn_resolutions"] = list(self.attn_resolutions)
+        if self.decoder_blocks is None:  # absent, as in the released configs
+            del data["decoder_blocks"]
+        else:
+            data["decoder_blocks"] = list(self.decoder_blocks)
         data["num_resolutions"] = self.num_resolutions
         data["give_pre_end"] = False
         return data

@@ -4,7 +4,8 @@ The module tree reproduces the parameter paths of `dalle-mini/vqgan_imagenet_f16
 the math follows that reference: GroupNorm of 32 groups with eps 1e-6, swish, nearest 2x upsampling,
 a stride-2 convolution after padding only the bottom/right edge, single-head attention over the
 spatial grid. Two config keys of blogart's own, for small trained models, keep the released behaviour
-at their defaults: `norm_groups` (GroupNorm groups) and `l2_codes` (cosine codebook lookup).
+at their defaults: `norm_groups` (GroupNorm groups), `l2_codes` (cosine codebook lookup) and
+`decoder_blocks` (residual blocks per decoder level).
 Config, loading and the encode/decode entry points are in `vqgan.py`.
 """
 
@@ -163,7 +164,7 @@ class Decoder(nn.Module):
         for level in reversed(range(c.num_resolutions)):
             x = Level(
                 c.ch * c.ch_mult[level],
-                c.num_res_blocks + 1,
+                c.blocks_at(level),
                 res in c.attn_resolutions,
                 "up" if level != 0 else None,
                 c.resamp_with_conv,
