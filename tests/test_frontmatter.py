@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from blogart.errors import InputError, UsageError
-from blogart.outputs.frontmatter import apply, check_post, edit_text, key_paths, placement, plan
+from blogart.outputs.frontmatter import apply, check_post, edit_block, edit_text, key_paths, plan
 
 YAML_POST = """---
 # a comment before everything
@@ -115,29 +117,98 @@ def test_broken_front_matter_and_bad_presets_are_one_line_errors():
     assert key_paths("custom", custom=("params.og.image", "")).image == "params.og.image"
 
 
-def test_placement_bundle_static_dir_and_plain(tmp_path):
-    bundle = tmp_path / "content" / "posts" / "my-post" / "index.md"
-    assert placement(bundle, "my-post") == (bundle.parent / "cover.png", "cover.png")
-    plain = tmp_path / "content" / "posts" / "my-post.md"
-    static = tmp_path / "static" / "covers"
-    assert placement(plain, "my-post", str(static), "/covers/") == (static / "my-post.png", "/covers/my-post.png")
-    assert placement(plain, "my-post") == (plain.parent / "my-post-cover.png", "my-post-cover.png")
-    assert placement(plain, "my-post", astro=True)[1] == "./my-post-cover.png"
-
-
 def test_plan_and_apply_on_a_hugo_bundle_with_papermod(tmp_path):
-    bundle = tmp_path / "post"
-    bundle.mkdir()
+    (tmp_path / "hugo.toml").write_text('baseURL = "https://example.org/"\n')
+    bundle = tmp_path / "content" / "post"
+    bundle.mkdir(parents=True)
     post = bundle / "index.md"
     post.write_bytes(YAML_POST.encode())
-    edit, new = plan(post, "papermod", slug="post", alt="A loaf.")
-    assert edit.status == "written" and edit.image == "cover.png" and edit.image_file == bundle / "cover.png"
-    assert "cover.relative" in edit.keys
+    edit, new = plan(post, "papermod", slug="post", alt="A loaf.", cover_png=b"png bytes")
+    name = f"cover-{hashlib.sha256(b'png bytes').hexdigest()[:8]}.png"
+    assert edit.status == "written" and edit.image == name and edit.image_file == bundle / name
+    assert "cover.relative" in edit.keys and edit.placement == "hugo page bundle"
     apply(edit, new, b"png bytes")
-    assert (bundle / "cover.png").read_bytes() == b"png bytes"
+    assert (bundle / name).read_bytes() == b"png bytes"
     assert "  relative: true\n" in post.read_text()
-    again, nothing = plan(post, "papermod", slug="post", alt="A loaf.")
-    assert again.status == "unchanged" and nothing is None
+    again, nothing = plan(post, "papermod", slug="post", alt="A loaf.", cover_png=b"png bytes")
+    assert again.status == "unchanged" and nothing is None and not again.image_copied
+
+
+# --- defect 8: anchors, aliases, merge keys, end markers, tags; --force names what it left ------------------
+
+
+def test_an_aliased_or_merged_cover_is_refused_in_one_line_never_a_traceback():
+    aliased = "---\ncd: &cd\n  image: a.png\ncover: *cd\n---\nbody\n"
+    assert edit_text(aliased, key_paths("papermod"), "c.png", "Alt.") == (aliased, "kept-existing")
+    with pytest.raises(InputError, match="anchor, alias or merge key"):
+        edit_text(aliased, key_paths("papermod"), "c.png", "Alt.", force=True)
+    merged = "---\ncd: &cd\n  caption: x\ncover:\n  <<: *cd\n  hidden: false\n---\nbody\n"
+    with pytest.raises(InputError, match="anchor, alias or merge key"):
+        edit_text(merged, key_paths("papermod"), "c.png", "Alt.")
+    # An alias elsewhere in the block does not stop an edit of another key.
+    elsewhere = "---\nbase: &b {x: 1}\nother: *b\ntitle: t\n---\nbody\n"
+    new, status = edit_text(elsewhere, key_paths("docusaurus"), "c.png", "")
+    assert status == "written" and new == "---\nbase: &b {x: 1}\nother: *b\ntitle: t\nimage: c.png\n---\nbody\n"
+
+
+def test_keys_go_before_a_yaml_end_marker():
+    post = "---\ntitle: x\n...\n---\nbody\n"
+    new, status = edit_text(post, key_paths("docusaurus"), "c.png", "")
+    assert status == "written" and new == "---\ntitle: x\nimage: c.png\n...\n---\nbody\n"
+    assert edit_text(new, key_paths("docusaurus"), "c.png", "")[1] == "unchanged"
+
+
+def test_tags_are_kept_and_a_flow_mapping_is_refused():
+    tagged = "---\ntitle: !!str 12\nother: !custom foo\n---\nb\n"
+    new, status = edit_text(tagged, key_paths("docusaurus"), "c.png", "")
+    assert status == "written" and new.startswith("---\ntitle: !!str 12\nother: !custom foo\nimage: c.png\n")
+    with pytest.raises(InputError, match="key: value"):
+        edit_text("---\n{title: x}\n---\nb\n", key_paths("docusaurus"), "c.png", "")
+
+
+def test_force_names_the_keys_of_the_block_it_left_in_place():
+    post = "---\ncover:\n  image: old.png\n  caption: 'Photo: Jane'\n  alt: old\n---\nb\n"
+    edited = edit_block(post, key_paths("papermod"), "new.png", "New.", force=True)
+    assert edited.status == "written" and edited.replaced == ("cover.image", "cover.alt")
+    assert edited.left == ("cover.caption",)
+    assert "  caption: 'Photo: Jane'\n" in edited.text
+
+
+# --- defect 7: mode, owner, symlinks ------------------------------------------------------------------------
+
+
+def _site(tmp_path):
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_posts").mkdir()
+    return tmp_path / "_posts"
+
+
+def test_rewriting_keeps_the_mode_and_owner(tmp_path):
+    post = _site(tmp_path) / "2026-01-01-p.md"
+    post.write_text("---\ntitle: p\n---\nbody\n")
+    post.chmod(0o600)
+    before = post.stat()
+    apply(*plan(post, "jekyll", slug="p", alt="A.", cover_png=b"x"), b"x")
+    after = post.stat()
+    assert "path: /assets/covers/p-" in post.read_text()
+    assert (after.st_mode & 0o777, after.st_uid, after.st_gid) == (0o600, before.st_uid, before.st_gid)
+
+
+def test_a_symlinked_post_is_edited_at_its_target(tmp_path):
+    drafts = tmp_path / "drafts"
+    drafts.mkdir()
+    real = drafts / "p.md"
+    real.write_text("---\ntitle: p\n---\nbody\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    link = _site(site) / "2026-01-01-p.md"
+    link.symlink_to(real)
+    check_post(str(link))
+    apply(*plan(link, "jekyll", slug="p", alt="A.", cover_png=b"x"), b"x")
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert "path: /assets/covers/p-" in real.read_text()
+    # The site the link is in is where the cover goes, not the target's folder.
+    assert list((site / "assets" / "covers").iterdir()) and not list(drafts.glob("*.png"))
 
 
 def test_check_post_refuses_what_cannot_take_front_matter(tmp_path):
@@ -158,3 +229,10 @@ def test_check_post_refuses_what_cannot_take_front_matter(tmp_path):
                 check_post(str(post))
     finally:
         post.chmod(0o644)
+
+
+def test_json_front_matter_is_refused_and_an_mdx_comment_is_body():
+    with pytest.raises(InputError, match="JSON front matter"):
+        edit_text('{\n  "title": "x"\n}\nbody\n', key_paths("docusaurus"), "c.png", "")
+    new, status = edit_text("{/* a comment */}\nbody\n", key_paths("docusaurus"), "c.png", "")
+    assert status == "written" and new == "---\nimage: c.png\n---\n{/* a comment */}\nbody\n"

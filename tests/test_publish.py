@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -117,8 +118,20 @@ def openai_env(fake_openai, monkeypatch):
 ARGS = ["-m", "openai-images", "-n", "3", "--backend", "local"]
 
 
+def _hugo_site(root: Path) -> Path:
+    """A Hugo site's marker and its posts folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "hugo.toml").write_text('baseURL = "https://example.org/blog/"\ntitle = "t"\n')
+    (root / "content" / "posts").mkdir(parents=True)
+    return root / "content" / "posts"
+
+
+def _short(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:8]
+
+
 def test_generate_with_papermod_front_matter_end_to_end(fake_openai, openai_env, tiny_ranker, tmp_path):
-    post = tmp_path / "beekeeping.md"
+    post = _hugo_site(tmp_path) / "beekeeping.md"
     shutil.copy(POSTS / "urban-beekeeping.md", post)
     before = post.read_text()
     out = tmp_path / "out"
@@ -134,14 +147,21 @@ def test_generate_with_papermod_front_matter_end_to_end(fake_openai, openai_env,
     publish = manifest["publish"]
     alt = publish["alt_text"]
     assert 0 < len(alt) <= MAX_CHARS and alt.endswith(".")
-    image = "beekeeping-cover.png"
+    # A plain Hugo post: the cover is served from static/, named by its hash, without a leading slash.
+    cover_png = (folder / "cover.png").read_bytes()
+    image = f"covers/{folder.name}-{_short(cover_png)}.png"
     added = ["cover:\n", f"  image: {image}\n", f"  alt: {alt}\n"]
     lines = post.read_text().splitlines(keepends=True)
     for line in added:
         lines.remove(line)
     assert "".join(lines) == before
-    assert (tmp_path / image).read_bytes() == (folder / "cover.png").read_bytes()
-    assert publish["front_matter"]["status"] == "written" and publish["front_matter"]["preset"] == "papermod"
+    assert (tmp_path / "static" / image).read_bytes() == cover_png
+    assert not list(post.parent.glob("*.png"))  # nothing stray beside the post for Hugo to take as an image
+    edit = publish["front_matter"]
+    assert edit["status"] == "written" and edit["preset"] == "papermod"
+    assert edit["added"] == ["cover.image", "cover.alt"] and edit["replaced"] == []
+    assert edit["image_file"] == str(tmp_path / "static" / image) and edit["placement"] == "hugo static"
+    assert f"added cover.image, cover.alt in {post}" in edit["summary"]
     # The cover is the best candidate, upscaled; crop windows were scored by CLIP.
     best = min(manifest["candidates"], key=lambda c: c["rank"])
     assert publish["source"] == best["path"] and publish["number"] == 1
@@ -162,10 +182,33 @@ def test_generate_with_papermod_front_matter_end_to_end(fake_openai, openai_env,
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["publish"]["front_matter"]["status"] == "unchanged"
     assert post.read_bytes() == text_before and (folder / "cover.png").read_bytes() == cover_before
+    # Without --json: one line that says where the cover went and what changed in which file.
+    shown = runner.invoke(app, ["generate", str(post), *ARGS, "--front-matter", "papermod", "-o", str(out)])
+    assert shown.exit_code == 0, shown.output
+    line = next(row for row in shown.output.splitlines() if row.startswith("front matter: "))
+    assert f"already at {tmp_path / 'static' / image}" in line and f"front matter of {post} unchanged" in line
+
+
+def test_a_new_cover_replaces_the_file_blogart_placed(fake_openai, openai_env, tmp_path, monkeypatch):
+    """A new cover gets a new name (its hash), the post names it, and the old file blogart placed goes."""
+    post = _hugo_site(tmp_path) / "sourdough.md"
+    post.write_text("---\ntitle: Sourdough at home\n---\nFlour, water, salt and a starter.\n")
+    args = ["generate", str(post), *ARGS, "--no-rank", "--front-matter", "hugo", "-o", str(tmp_path / "o"), "--json"]
+    first = json.loads(runner.invoke(app, args).output)["publish"]["front_matter"]
+    old = Path(first["image_file"])
+    assert old.is_file() and f"images:\n- {first['image']}\n" in post.read_text()
+    monkeypatch.setenv("BLOGART_PUBLISH__UPSCALE_SIZE", "512")  # another size: other cover bytes
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    second = json.loads(result.output)["publish"]["front_matter"]
+    assert second["status"] == "written" and second["replaced"] == ["images"]
+    assert second["image"] != first["image"] and Path(second["image_file"]).is_file()
+    assert not old.exists() and second["removed"] == str(old)
+    assert f"images:\n- {second['image']}\n" in post.read_text()
 
 
 def test_pick_makes_another_candidate_the_cover(fake_openai, openai_env, tiny_ranker, tmp_path):
-    bundle = tmp_path / "content" / "beekeeping"
+    bundle = _hugo_site(tmp_path) / "beekeeping"
     bundle.mkdir(parents=True)
     post = bundle / "index.md"
     shutil.copy(POSTS / "urban-beekeeping.md", post)
@@ -184,31 +227,39 @@ def test_pick_makes_another_candidate_the_cover(fake_openai, openai_env, tiny_ra
     assert after["cover"] == third["path"] and after["publish"]["number"] == 3
     expected = lanczos(Image.open(third["path"]), 1024)
     assert Image.open(folder / "cover.png").tobytes() == expected.tobytes()
-    assert (bundle / "cover.png").read_bytes() == (folder / "cover.png").read_bytes()
-    assert post.read_bytes() == text_before  # same path, same alt: only the image file changed
+    # The post names the picked cover, as a page resource of its bundle, and only its cover keys changed.
+    named = next(line for line in post.read_text().splitlines() if line.startswith("  image: ")).split()[-1]
+    assert (bundle / named).read_bytes() == (folder / "cover.png").read_bytes()
+    assert [line for line in post.read_bytes().splitlines() if b"image: " not in line] == [
+        line for line in text_before.splitlines() if b"image: " not in line
+    ]
     assert 'id="candidate-3"' in (folder / "index.html").read_text()
     assert "cover" in (folder / "index.html").read_text().split('id="candidate-3"')[0].rsplit("<figure", 1)[1]
     # By the post's path too, and a bad number is a one-line error.
     back = runner.invoke(app, ["pick", str(post), "1", "-o", str(out)])
     assert back.exit_code == 0, back.output
+    # (the fake API draws every candidate alike, so the cover is already in place)
+    assert f"front matter: cover already at {bundle / 'cover-'}" in back.output and "(hugo page bundle)" in back.output
     assert json.loads((folder / "manifest.json").read_text())["publish"]["number"] == 1
     bad = runner.invoke(app, ["pick", str(folder), "9"])
     assert bad.exit_code == 2 and bad.output.startswith("error: ") and len(bad.output.splitlines()) == 1
 
 
 def test_an_existing_cover_is_kept_without_force(fake_openai, openai_env, tmp_path):
-    post = tmp_path / "sourdough.md"
+    post = _hugo_site(tmp_path) / "sourdough.md"
     shutil.copy(POSTS / "sourdough.md", post)
     before = post.read_bytes()
     args = ["generate", str(post), *ARGS, "--no-rank", "--front-matter", "papermod", "-o", str(tmp_path / "o")]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["publish"]["front_matter"]["status"] == "kept-existing"
-    assert post.read_bytes() == before and not (tmp_path / "sourdough-cover.png").exists()
+    assert post.read_bytes() == before and not (tmp_path / "static").exists()
     forced = runner.invoke(app, [*args, "--force", "--json"])
     assert forced.exit_code == 0, forced.output
-    assert "  image: sourdough-cover.png\n" in post.read_text()
+    edit = json.loads(forced.output)["publish"]["front_matter"]
+    assert f"  image: {edit['image']}\n" in post.read_text() and edit["replaced"] == ["cover"]
     assert "cover: /images/sourdough-loaf.jpg" not in post.read_text()
+    assert (tmp_path / "static" / edit["image"]).is_file() and not list(post.parent.glob("*.png"))
 
 
 def test_toml_post_and_static_dir_with_hugo(fake_openai, openai_env, tmp_path, monkeypatch):
@@ -222,12 +273,13 @@ def test_toml_post_and_static_dir_with_hugo(fake_openai, openai_env, tmp_path, m
     result = runner.invoke(app, [*args, "--size", "og=600x315", "--json"])
     assert result.exit_code == 0, result.output
     manifest = json.loads(result.output)
-    slug = Path(manifest["publish"]["gallery"]).parent.name
-    assert f'images = ["/covers/{slug}.png"]\n' in post.read_text()
+    name = Path(manifest["publish"]["front_matter"]["image_file"]).name
+    assert name.startswith(Path(manifest["publish"]["gallery"]).parent.name + "-")
+    assert f'images = ["/covers/{name}"]\n' in post.read_text()
     lines = post.read_text().splitlines(keepends=True)
-    lines.remove(f'images = ["/covers/{slug}.png"]\n')
+    lines.remove(f'images = ["/covers/{name}"]\n')
     assert "".join(lines) == before
-    assert (tmp_path / "static" / "covers" / f"{slug}.png").is_file()
+    assert (tmp_path / "static" / "covers" / name).is_file()
     assert list(manifest["publish"]["crops"]) == ["og"]  # --size replaces the configured sizes
     assert Image.open(manifest["publish"]["crops"]["og"]["path"]).size == (600, 315)
 
@@ -261,6 +313,21 @@ def test_bad_publish_input_fails_before_drawing(fake_openai, openai_env, tmp_pat
     assert fake_openai.calls("/v1/images/generations") == []
 
 
+def test_front_matter_that_cannot_take_the_cover_fails_before_drawing(fake_openai, openai_env, tmp_path):
+    lone = tmp_path / "lone" / "post.md"
+    lone.parent.mkdir()
+    lone.write_text("---\ntitle: Tide pools\n---\nCrabs and anemones.\n")
+    base = [*ARGS, "--no-rank", "-o", str(tmp_path / "o")]
+    result = runner.invoke(app, ["generate", str(lone), *base, "--front-matter", "hugo"])
+    assert result.exit_code == 2 and "static_dir and static_url" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    aliased = _hugo_site(tmp_path / "site") / "post.md"
+    aliased.write_text("---\ncd: &cd\n  image: a.png\ncover: *cd\n---\nCrabs and anemones.\n")
+    result = runner.invoke(app, ["generate", str(aliased), *base, "--front-matter", "papermod", "--force"])
+    assert result.exit_code == 2 and "alias" in result.output and "Traceback" not in result.output
+    assert fake_openai.calls("/v1/images/generations") == []
+
+
 def test_read_only_output_folder_is_a_one_line_error(fake_openai, openai_env, tmp_path):
     import os
 
@@ -288,7 +355,7 @@ def test_a_title_or_slug_that_tries_path_traversal_stays_inside(fake_openai, ope
     assert result.exit_code == 0, result.output
     folder = Path(json.loads(result.output)["publish"]["gallery"]).parent
     assert folder.parent == tmp_path / "o" and folder.name == "outside"
-    assert [p.name for p in (tmp_path / "static").iterdir()] == ["outside.png"]
+    assert [p.name[: len("outside-")] for p in (tmp_path / "static").iterdir()] == ["outside-"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blogart-home", "o", "posts", "static"]
 
 

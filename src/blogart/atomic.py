@@ -1,7 +1,8 @@
 """Atomic file writes: a reader never sees half a file and a failed run leaves the old one.
 
-Files get the mode a plain `open()` would give them (0666 less the umask, 0644 typically), not
-mkstemp's private 0600: a published cover must be readable by the web server and the team.
+New files get the mode a plain `open()` would give them (0666 less the umask, 0644 typically), not
+mkstemp's private 0600: a published cover must be readable by the web server and the team. A file that is
+rewritten (`rewrite_bytes`, a user's post) keeps its own mode, owner and group, and a symlink stays one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import functools
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,45 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         _discard(tmp)
         raise
+
+
+def rewrite_bytes(path: Path, data: bytes) -> Path:
+    """Replace an existing file's content in one step, keeping what its owner set up; returns the file written.
+
+    A symlink is followed and its target rewritten (the link stays a link). The new file keeps the old one's
+    mode, and its owner and group where this process may set them (root, or a group it belongs to).
+    """
+    target = Path(os.path.realpath(path))
+    tmp: str | None = None
+    try:
+        old = target.stat()
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), stat.S_IMODE(old.st_mode))
+            _keep_owner(handle.fileno(), old)
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        _discard(tmp)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    except BaseException:
+        _discard(tmp)
+        raise
+    return target
+
+
+def _keep_owner(fd: int, old: os.stat_result) -> None:
+    """The owner and group of `old`, as far as we may: a user who is not root can only set a group of theirs."""
+    if not hasattr(os, "fchown"):
+        return
+    for uid, gid in ((old.st_uid, old.st_gid), (-1, old.st_gid)):
+        try:
+            os.fchown(fd, uid, gid)
+            return
+        except PermissionError:
+            continue
 
 
 def _discard(tmp: str | None) -> None:

@@ -264,4 +264,12 @@ class FrontMatterEdit:
     status: str  # "written" | "unchanged" | "kept-existing"
     image: str  # the path or URL written into the front matter (the one the site serves)
     image_file: Path | None  # where the cover was copied for the site, if anywhere
-    keys: tuple[str, ...]  # the dotted keys set
+    keys: tuple[str, ...]  # the dotted keys set (added or replaced)
+    added: tuple[str, ...] = ()  # keys the front matter lacked
+    replaced: tuple[str, ...] = ()  # keys whose value changed
+    left: tuple[str, ...] = ()  # other keys of a block whose image was replaced (--force), left as they were
+    placement: str = ""  # how the site serves the file: "hugo page bundle", "jekyll assets", "publish.static_dir"...
+    image_sha256: str = ""  # of the file placed, so a later run removes it only while it is still ours
+    image_copied: bool = False  # the file was (or will be) written; False: it already held these bytes
+    removed: Path | None = None  # the cover an earlier run placed, removed because this one replaces it
+    summary: str = ""  # one line for people: what happened where

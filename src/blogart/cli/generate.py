@@ -118,14 +118,28 @@ def generate(
     if dry_run:
         report_dry_run(post, current, generate=True, as_json=as_json, publish=options.enabled)
         return
-    with progress(bar=not as_json) as report:
-        result = run_generate(post, current, rank=not no_rank, report=report, publish=options, on_image=report.images)
+    from blogart.pipeline.post_control import PostSkipped
+
+    try:
+        with progress(bar=not as_json) as report:
+            result = run_generate(
+                post, current, rank=not no_rank, report=report, publish=options, on_image=report.images
+            )
+    except PostSkipped as skipped:  # the post asked for it: said, and not a failure
+        if as_json:
+            print_json({"skipped": str(skipped)})
+        else:
+            typer.echo(f"skipped: {skipped}", err=True)
+        return
     if as_json:
         print_json(result.manifest)
     else:
         from blogart.cli.show import show_generate_run
 
         show_generate_run(result)
+        edit = (result.manifest.get("publish") or {}).get("front_matter")
+        if edit:
+            typer.echo(f"front matter: {edit['summary']}")
     if result.manifest["cover"] is None:
         # CI jobs must notice: nothing publishable came out of this run.
         raise NoCover(f"all {len(result.candidates)} candidates were flagged by moderation; see {result.manifest_path}")

@@ -12,10 +12,11 @@ from blogart.cli.common import Force, FrontMatter, print_json, progress, setting
 app = typer.Typer()
 
 
-@app.command()
+# Unknown options pass through as arguments, so `pick RUN -1` reaches the number check instead of "no such option".
+@app.command(context_settings={"ignore_unknown_options": True})
 def pick(
     target: Annotated[str, typer.Argument(help="The post, or its run folder (or manifest.json).", metavar="POST")],
-    number: Annotated[int, typer.Argument(help="The candidate's number in the gallery (index.html).", min=1)],
+    number: Annotated[int, typer.Argument(help="The candidate's number in the gallery (index.html).")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="The output folder `generate` wrote to (to find a post's run).")
     ] = None,
@@ -24,8 +25,12 @@ def pick(
     as_json: Annotated[bool, typer.Option("--json", help="Print the updated manifest as JSON.")] = False,
 ) -> None:
     """Make candidate N the cover: cover, crops, gallery, manifest and front matter, all updated together."""
-    from blogart.pipeline.run import publish_options, run_pick
+    from blogart.errors import UsageError
+    from blogart.pipeline.run import check_out_folder, publish_options, run_pick
 
+    check_out_folder(out)
+    if number < 1:
+        raise UsageError(f"there is no candidate {number}; candidates are numbered from 1, as in the gallery")
     current = settings(publish={"front_matter": front_matter}, generate={"out_dir": str(out) if out else None})
     options = None
     if front_matter or force:
@@ -37,4 +42,5 @@ def pick(
         return
     typer.echo(f"cover: candidate {number} -> {result.manifest['publish']['cover']}")
     if result.front_matter:
-        typer.echo(f"front matter: {result.front_matter}")
+        edit = result.manifest["publish"].get("front_matter") or {}
+        typer.echo(f"front matter: {edit.get('summary') or result.front_matter}")

@@ -6,9 +6,11 @@ server and no external assets, so it opens straight from the file system.
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass
 from html import escape
 from importlib import resources
+from pathlib import Path
 from string import Template
 
 from blogart.values import Candidate, ImagePrompt, KeyTopics, Ranked
@@ -65,8 +67,13 @@ def render_gallery(
     cover: str | None,
     crops: dict[str, tuple[str, int, int]],
     alt: str,
+    run_folder: Path | None = None,
 ) -> str:
-    """The page as text. `cover` and `crops` ({size: (file, w, h)}) are file names in the run folder."""
+    """The page as text. `cover` and `crops` ({size: (file, w, h)}) are file names in the run folder.
+
+    `run_folder` (where the run is published) goes into the `blogart pick` hint as an absolute path, so the
+    command works pasted from any folder (the one `generate` ran in, the output folder, ...).
+    """
     crop_figures = []
     if cover:
         crop_figures.append(
@@ -81,6 +88,7 @@ def render_gallery(
     return template.substitute(
         title=escape(title or folder_name),
         folder=escape(folder_name),
+        pick_target=escape(shlex.quote(str(run_folder.absolute())) if run_folder is not None else folder_name),
         generator=escape(generator),
         prompt=escape(prompt.text),
         negative=escape(prompt.negative_prompt) or "none",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blogart.config import Settings
+from blogart.outputs.manifest_read import post_fields
 from blogart.values import Candidate, Ranked, to_dict
 
 
@@ -50,6 +51,8 @@ def build_manifest(
         "ranked": bool(ranked),
         "cover": str(cover) if cover else None,
         "text": prompt_run,
+        # The post's absolute path and site: `pick` finds it from any folder, and only inside that site.
+        "post": post_fields(str(prompt_run.get("source") or "")),
         "candidates": rows,
         "settings": settings.redacted(),
     }

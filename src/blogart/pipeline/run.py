@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blogart import __version__, plugins
 from blogart.config import Settings
+from blogart.pipeline.post_control import KEY, PostControl, PostSkipped, read_control
 from blogart.protocols import Generator, PromptWriter, Ranker, TopicExtractor
 from blogart.store import Store
 from blogart.values import (
@@ -34,6 +35,9 @@ from blogart.values import (
     to_dict,
 )
 
+if TYPE_CHECKING:
+    from blogart.outputs.manifest_read import Manifest, PublishSection
+
 
 @dataclass(frozen=True)
 class PromptRun:
@@ -47,12 +51,16 @@ class PromptRun:
     optimized: ImagePrompt | None = None  # the PEZ prompt, when asked for
     optimize_history: tuple[float, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
+    control: dict[str, Any] | None = None  # the post's own `blogart:` front matter, as honoured
+    post_hash: str = ""  # blogart.pipeline.post_hash: what `ci --since` compares, blind to the cover's keys
 
     def to_json(self) -> dict[str, Any]:
         return {
             "title": self.document.title,
             "source": self.document.source,
             "content_hash": self.document.content_hash,
+            "post_hash": self.post_hash,
+            "post_control": self.control,
             "backend": self.backend,
             "chunks": len(self.chunks),
             "chunk_tokens": [c.tokens for c in self.chunks],
@@ -138,21 +146,25 @@ def run_prompt(
     report: Callable[[str], None] = _quiet,
     context: plugins.Context | None = None,
     document: Document | None = None,
+    control: PostControl | None = None,
 ) -> PromptRun:
     """Post -> Document -> chunks -> per-chunk topics -> key topics -> image prompt (-> PEZ prompt).
 
     `document`: a post already read (a social post, normalised), used instead of reading `source`.
+    `control`: the post's `blogart:` mapping, already applied to `settings` (run_generate); None: read
+    here from the post's front matter and applied (its style, negative words and prompt).
     """
     from blogart.generators.defaults import resolve
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
+    from blogart.pipeline.post_hash import post_hash
     from blogart.prompts.styles import get_style, load_styles
     from blogart.topics.combine import combine
 
     settings = resolve(settings).settings  # generate.model "auto" -> the generator (and writer) it means
     seconds: dict[str, float] = {}
     backend = choose_backend(settings)
-    style = get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))
+    get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))  # a bad setting fails now
     store = Store(settings.store.resolved())
     # One LLM client for the whole run: run_generate passes the context its generator and ranker share.
     ctx = replace(context, count_tokens=count_tokens) if context else backend_context(settings, store, count_tokens)
@@ -166,6 +178,10 @@ def run_prompt(
     clock = time.perf_counter()
     if document is None:
         document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
+    if control is None:
+        control = read_control(document.front_matter, document.source)
+        settings = control.apply(settings, document.source)
+    style = get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))
     chunks = chunk_document(
         document,
         max_tokens=settings.chunking.max_tokens,
@@ -189,15 +205,42 @@ def run_prompt(
     report("writing the image prompt")
     clock = time.perf_counter()
     budget = min(settings.prompt.max_tokens, max_tokens or settings.prompt.max_tokens)
-    prompt = writer.write(key_topics, document.title, style, settings.prompt.negative, budget)
+    if control.prompt is not None:  # the post's own prompt, word for word; the style's negative words still apply
+        prompt = _own_prompt(control.prompt, style, settings.prompt.negative, ctx.count_tokens)
+    else:
+        prompt = writer.write(key_topics, document.title, style, settings.prompt.negative, budget)
     _check_blocklist(prompt.text, settings)
     seconds["prompt"] = time.perf_counter() - clock
     usage = ctx.llm().usage if backend == "openai" else LLMUsage()
 
-    run = PromptRun(document, tuple(chunks), tuple(chunk_topics), key_topics, prompt, backend, usage, seconds=seconds)
+    run = PromptRun(
+        document,
+        tuple(chunks),
+        tuple(chunk_topics),
+        key_topics,
+        prompt,
+        backend,
+        usage,
+        seconds=seconds,
+        control=control.recorded(),
+        post_hash=post_hash(document, settings),
+    )
     if optimize:
         run = _optimize(run, settings, images=(), report=report)
     return run
+
+
+def _own_prompt(text: str, style: Any, negative: list[str], count_tokens: Callable[[str], int] | None) -> ImagePrompt:
+    """A post's `blogart.prompt` as the image prompt: its words as written, the negative words merged as usual."""
+    from blogart.prompts.builder import counter_or_estimate, merge_negative
+
+    return ImagePrompt(
+        text=text,
+        negative=merge_negative(style, negative),
+        style=style.name,
+        tokens=counter_or_estimate(count_tokens)(text),
+        writer="front matter",
+    )
 
 
 TOPICS_STAGE_VERSION = 3  # bump when extractors change what they return for the same input
@@ -327,6 +370,7 @@ def run_generate(
     from blogart.generators.defaults import resolve
     from blogart.outputs.files import StagedRun, check_writable
     from blogart.outputs.manifest import build_manifest
+    from blogart.pipeline.document import load_document
     from blogart.ranking.factory import clip_from_settings
 
     settings = resolve(settings).settings  # "auto": DALL-E Mini when installed, else the bundled model
@@ -338,6 +382,13 @@ def run_generate(
     ranker: Ranker | None = plugins.create("rankers", RANKER, ctx) if rank else None
     if ranker is None and settings.generate.rounds > 1:
         clip_from_settings(settings)  # round 2's PEZ needs CLIP even without ranking
+    # The post's own `blogart:` front matter sets its style, negative words and seed. Applied after the
+    # generator and ranker are made: a batch shares them across posts, keyed by the settings they got.
+    document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
+    control = read_control(document.front_matter, document.source)
+    if control.skip and not options.force:
+        raise PostSkipped(f"{source}: its front matter says {KEY}.skip: true (--force draws it anyway)")
+    settings = control.apply(settings, document.source)
     check_writable(Path(settings.generate.out_dir))
     swin2sr = _check_publish(source, settings, options)
     # The generator's tokenizer and text length set the prompt's budget.
@@ -348,6 +399,8 @@ def run_generate(
         max_tokens=generator.max_prompt_tokens(),
         report=report,
         context=ctx,
+        document=document,
+        control=control,
     )
 
     def screen(prompt: ImagePrompt) -> None:
@@ -428,14 +481,22 @@ def _check_publish(source: str, settings: Settings, options: PublishOptions) -> 
     if not options.enabled:
         return None
     if options.front_matter:
-        from blogart.outputs.frontmatter import check_post, key_paths
+        from blogart.outputs import frontmatter
 
-        key_paths(
+        p = settings.publish
+        frontmatter.key_paths(options.front_matter, p.astro_alt_key, (p.custom_image_key, p.custom_alt_key))
+        post = frontmatter.check_post(source)
+        # Where the cover goes, and whether the front matter can take it, before anything is drawn.
+        frontmatter.check(
+            post,
             options.front_matter,
-            settings.publish.astro_alt_key,
-            (settings.publish.custom_image_key, settings.publish.custom_alt_key),
+            slug="cover",
+            force=options.force,
+            static_dir=p.static_dir,
+            static_url=p.static_url,
+            astro_alt_key=p.astro_alt_key,
+            custom=(p.custom_image_key, p.custom_alt_key),
         )
-        check_post(source)
     if options.upscaler == "swin2sr":
         from blogart import modelhub
         from blogart.outputs.upscale import Swin2SR
@@ -444,23 +505,51 @@ def _check_publish(source: str, settings: Settings, options: PublishOptions) -> 
     return None
 
 
-def _front_matter_plan(post: Path, document: Document, alt: str, options: PublishOptions, settings: Settings):
-    """The edit of `post`'s front matter that names its cover (what `generate` and `pick` write)."""
-    from blogart.outputs import frontmatter
-    from blogart.outputs.files import slug_for
+def _front_matter_plan(
+    post: Path,
+    document: Document,
+    alt: str,
+    options: PublishOptions,
+    settings: Settings,
+    *,
+    cover_png: bytes | None = None,
+    previous: dict[str, Any] | None = None,
+):
+    """The edit of `post`'s front matter that names its cover (what `generate` and `pick` write).
 
+    `cover_png`: the cover, whose hash names the placed file. `previous`: the run folder's last
+    `publish.front_matter` (default: read from the post's run folder under out_dir).
+    """
+    from blogart.outputs import frontmatter
+    from blogart.outputs.files import folder_for, slug_for
+
+    if previous is None:
+        previous = _previous_front_matter(folder_for(Path(settings.generate.out_dir), document))
     p = settings.publish
     return frontmatter.plan(
         post,
         options.front_matter,
         slug=slug_for(document),
         alt=alt,
+        cover_png=cover_png,
         force=options.force,
         static_dir=p.static_dir,
         static_url=p.static_url,
         astro_alt_key=p.astro_alt_key,
         custom=(p.custom_image_key, p.custom_alt_key),
+        previous=previous,
     )
+
+
+def _previous_front_matter(folder: Path) -> dict[str, Any] | None:
+    """The `publish.front_matter` of the run published in `folder`, if it has one."""
+    from blogart.outputs.files import MANIFEST_NAME
+
+    try:
+        recorded = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["publish"]["front_matter"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
 
 
 def _alt_text(run: PromptRun, settings: Settings, ctx: plugins.Context) -> tuple[str, str]:
@@ -511,7 +600,15 @@ def _publish(staged, run, candidates, ranked, drawn, options, settings, generato
     staged.add_files(written)
     edit = None
     if options.front_matter and images is not None:
-        plan = _front_matter_plan(Path(run.document.source), run.document, alt, options, settings)
+        plan = _front_matter_plan(
+            Path(run.document.source),
+            run.document,
+            alt,
+            options,
+            settings,
+            cover_png=images.cover_png,
+            previous=_previous_front_matter(staged.folder),
+        )
         section["front_matter"] = to_dict(plan[0])
         edit = plan
     return section, edit
@@ -544,70 +641,163 @@ class PickRun:
     front_matter: str | None  # the edit's status, when the post's front matter was touched
 
 
-def _load_manifest(path: Path) -> dict[str, Any]:
+def _load_manifest(path: Path) -> tuple[Manifest, dict[str, Any]]:
+    """(typed Manifest, the JSON as read): every value checked before anything is drawn or written."""
+    from blogart.outputs.manifest_read import read_manifest
+
+    return read_manifest(path)
+
+
+def find_run_folder(target: str, settings: Settings) -> tuple[Path, Path | None]:
+    """(run folder, post): the folder given as itself or its manifest (post None), or the post it was made from."""
     from blogart.errors import UsageError
-
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        manifest["candidates"], manifest["text"]  # noqa: B018 - the keys every manifest has
-    except FileNotFoundError:
-        raise UsageError(f"no manifest at {path}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path} is not a blogart manifest ({exc})") from None
-    return manifest
-
-
-def find_run_folder(target: str, settings: Settings) -> Path:
-    """A run folder given as itself, its manifest, or the post it was made from."""
-    from blogart.errors import UsageError
-    from blogart.outputs.files import MANIFEST_NAME, folder_for
+    from blogart.outputs.files import MANIFEST_NAME, folder_for, slug_for
     from blogart.pipeline.document import load_document
 
     path = Path(target)
     if path.is_dir() and (path / MANIFEST_NAME).is_file():
-        return path
+        return path, None
     if path.name == MANIFEST_NAME and path.is_file():
-        return path.parent
+        return path.parent, None
     if path.is_dir():
         raise UsageError(f"{path} is not a run folder (no {MANIFEST_NAME})")
     document = load_document(target, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
-    folder = folder_for(Path(settings.generate.out_dir), document)
+    base = Path(settings.generate.out_dir)
+    folder = _run_recording(base, slug_for(document), path) if path.is_file() else None
+    folder = folder or folder_for(base, document)
     if not (folder / MANIFEST_NAME).is_file():
         raise UsageError(f"{target} has no run in {settings.generate.out_dir}; run `blogart generate` first")
-    return folder
+    return folder, (path if path.is_file() else None)
 
 
-def _rows_as_values(manifest: dict[str, Any], folder: Path) -> tuple[list[Candidate], list[Ranked]]:
-    """The manifest's candidates back as values, their paths in `folder` (which may have moved)."""
+def _run_recording(base: Path, slug: str, post: Path) -> Path | None:
+    """The run folder (`<slug>`, `<slug>-2`, ...) whose manifest records `post` at its absolute path.
+
+    Found wherever `generate` ran from and however the post was edited since; only a lookup, the
+    manifest is read in full (and checked) afterwards.
+    """
+    from blogart.outputs.files import MANIFEST_NAME
+
+    wanted = post.resolve()
+    for n in range(1, 1000):
+        folder = base / (slug if n == 1 else f"{slug}-{n}")
+        if not folder.is_dir():
+            return None
+        try:
+            recorded = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["post"]["path"]
+            if isinstance(recorded, str) and Path(recorded).resolve() == wanted:
+                return folder
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, RuntimeError):
+            continue
+    return None
+
+
+def _rows_as_values(manifest: Manifest, folder: Path) -> tuple[list[Candidate], list[Ranked]]:
+    """The manifest's candidates back as values, their files looked up by name in `folder` (which may have moved)."""
     from blogart.values import Flag
 
     candidates, ranked_by_rank = [], []
-    for row in manifest["candidates"]:
+    for row in manifest.candidates:
         candidate = Candidate(
-            path=folder / Path(row["path"]).name,
-            seed=row["seed"],
-            prompt=row["prompt"],
-            negative_prompt=row["negative_prompt"],
-            generator=row["generator"],
-            round=row["round"],
-            index=row["index"],
+            path=folder / row.name,
+            seed=row.seed,
+            prompt=row.prompt,
+            negative_prompt=row.negative_prompt,
+            generator=row.generator,
+            round=row.round,
+            index=row.index,
         )
         candidates.append(candidate)
-        if "rank" in row:
-            score = row["score"] if row["score"] is not None else float("nan")
-            flags = tuple(Flag(**f) for f in row["flags"])
-            prompt_score = row["prompt_score"] or 0.0
-            ranked = Ranked(candidate, score, prompt_score, flags=flags, model=row["ranker"])
-            ranked_by_rank.append((row["rank"], ranked))
+        if row.rank is not None:
+            score = row.score if row.score is not None else float("nan")
+            flags = tuple(Flag(f.concept, f.score, f.threshold, f.source) for f in row.flags)
+            ranked = Ranked(candidate, score, row.prompt_score or 0.0, flags=flags, model=row.ranker)
+            ranked_by_rank.append((row.rank, ranked))
     return candidates, [r for _, r in sorted(ranked_by_rank, key=lambda pair: pair[0])]
 
 
-def _prompt_of(manifest: dict[str, Any]) -> tuple[ImagePrompt, KeyTopics]:
-    text = manifest["text"]
-    negative = tuple(w.strip() for w in (text.get("negative_prompt") or "").split(",") if w.strip())
-    prompt = ImagePrompt(text["prompt"], negative, text.get("style", ""), text.get("prompt_tokens", 0))
-    topics = tuple(_topic(t) for t in text.get("key_topics", []))
-    return prompt, KeyTopics(topics, text.get("summary", ""))
+def _prompt_of(manifest: Manifest) -> tuple[ImagePrompt, KeyTopics]:
+    text = manifest.text
+    negative = tuple(w.strip() for w in (text.negative_prompt or "").split(",") if w.strip())
+    prompt = ImagePrompt(text.prompt, negative, text.style, text.prompt_tokens)
+    topics = tuple(Topic(t.phrase, t.abstraction, tuple(t.evidence), t.weight) for t in text.key_topics)
+    return prompt, KeyTopics(topics, text.summary)
+
+
+def _recorded_ranker_settings(manifest: Manifest, settings: Settings) -> Settings:
+    """`settings` with the CLIP the run ranked with (the bundled one, say): crops are scored as `generate` did.
+
+    Moderation is off: the candidates' flags are the manifest's, and only crop windows are scored here.
+    """
+    from pydantic import ValidationError
+
+    from blogart.config import RankSettings
+    from blogart.errors import UsageError
+
+    rank = manifest.recorded("rank")
+    keys = ("model", "pretrained", "negative_weight", "batch_size")
+    try:
+        recorded = RankSettings.model_validate({k: rank[k] for k in keys if k in rank})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        key = ".".join(str(part) for part in error["loc"])
+        raise UsageError(f"the manifest's settings.rank.{key} is unusable: {error['msg']}") from None
+    models = manifest.recorded("models")
+    if not isinstance(models.get("clip", ""), str):
+        raise UsageError("the manifest's settings.models.clip is not a path")
+    clip = {"clip": models["clip"]} if "clip" in models else {}
+    return settings.model_copy(
+        update={
+            "rank": settings.rank.model_copy(update={k: getattr(recorded, k) for k in keys if k in rank}),
+            "models": settings.models.model_copy(update=clip),
+            "moderation": settings.moderation.model_copy(update={"enabled": False}),
+        }
+    )
+
+
+def _image_bytes(path: Path) -> bytes:
+    """A candidate's PNG from the run folder, checked to be an image (one line when it is not)."""
+    import io
+
+    from PIL import Image
+
+    from blogart.errors import UsageError
+
+    try:
+        data = path.read_bytes() if path.is_file() else None
+        if data is not None:
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UsageError(f"{path} is not a readable image: {' '.join(str(exc).split())}") from None
+    if data is None:
+        raise UsageError(f"{path.name} is missing from the run folder {path.parent}")
+    return data
+
+
+def _prior_placement(previous: PublishSection, post: Path, settings: Settings) -> dict[str, Any]:
+    """The manifest's record of the cover it placed, its file kept only inside the post's site or static_dir."""
+    from blogart.outputs.site import find_site
+
+    if previous.front_matter is None:
+        return {}
+    roots = [site.root] if (site := find_site(post)) is not None else []
+    if settings.publish.static_dir:
+        roots.append(Path(settings.publish.static_dir))
+    return previous.front_matter.placed_within(roots)
+
+
+def check_out_folder(out: Path | None) -> None:
+    """`--out` names a folder (or nothing yet): one line before any work when it names a file."""
+    from blogart.errors import UsageError
+
+    if out is None:
+        return
+    probe = Path(out)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UsageError(f"--out {out}: {probe} is not a folder")
 
 
 def run_pick(
@@ -618,15 +808,21 @@ def run_pick(
     publish: PublishOptions | None = None,
     report: Callable[[str], None] = _quiet,
 ) -> PickRun:
-    """Make candidate `number` (as the gallery numbers them) the cover: files, crops, gallery, manifest, post."""
+    """Make candidate `number` (as the gallery numbers them) the cover: files, crops, gallery, manifest, post.
+
+    Writes only into the run folder and, with front matter, to the post and where its site serves the
+    cover. The post is the one given as `target`, or the manifest's when it lies inside the site the
+    manifest records (`manifest_read.trusted_post`). Ranking models and settings are the recorded ones.
+    """
     from blogart.errors import UsageError
     from blogart.outputs import frontmatter
     from blogart.outputs.files import MANIFEST_NAME, Restaged
     from blogart.outputs.gallery import numbered
+    from blogart.outputs.manifest_read import PublishSection, trusted_post
     from blogart.outputs.publish import inputs_hash, render_images, write_outputs
 
-    folder = find_run_folder(target, settings)
-    manifest = _load_manifest(folder / MANIFEST_NAME)
+    folder, given_post = find_run_folder(target, settings)
+    manifest, data = _load_manifest(folder / MANIFEST_NAME)
     candidates, ranked = _rows_as_values(manifest, folder)
     items = numbered(candidates, ranked)
     if not 1 <= number <= len(items):
@@ -635,20 +831,22 @@ def run_pick(
     if chosen.ranked is not None and chosen.ranked.flagged:
         concepts = ", ".join(f.concept for f in chosen.ranked.flags)
         raise UsageError(f"candidate {number} was flagged by moderation ({concepts}); pick another")
-    previous = manifest.get("publish") or {}
-    recorded = (previous.get("front_matter") or {}).get("preset")
+    previous = manifest.publish or PublishSection()
+    recorded = previous.front_matter.preset if previous.front_matter else None
     options = publish if publish is not None else publish_options(settings, front_matter=recorded)
-    post = manifest["text"]["source"]
-    swin2sr = _check_publish(post, settings, options)
+    post = (given_post or trusted_post(manifest)) if options.front_matter else None
+    swin2sr = _check_publish(str(post or ""), settings, options)
     ranker = None
-    if manifest.get("ranked"):
-        ranker = plugins.create("rankers", RANKER, backend_context(settings, Store(settings.store.resolved())))
+    if manifest.ranked:
+        ranker_settings = _recorded_ranker_settings(manifest, settings)
+        ctx = backend_context(ranker_settings, Store(settings.store.resolved()))
+        ranker = plugins.create("rankers", RANKER, ctx)
     prompt, key_topics = _prompt_of(manifest)
+    source_png = _image_bytes(chosen.candidate.path)
     report(f"publishing candidate {number}")
-    source_png = chosen.candidate.path.read_bytes()
     scorer, scorer_id = _scorer(ranker, prompt)
     images = render_images(source_png, options, scorer, swin2sr)
-    alt = previous.get("alt_text") or ""
+    alt = previous.alt_text or ""
     if not alt:
         from blogart.outputs.alttext import template_alt_text
 
@@ -661,27 +859,30 @@ def run_pick(
             images=images,
             chosen=chosen,
             items=items,
-            title=manifest["text"].get("title", ""),
-            generator=manifest.get("generator", ""),
+            title=manifest.text.title,
+            generator=manifest.generator,
             prompt=prompt,
             key_topics=key_topics,
             alt=alt,
-            alt_source=previous.get("alt_source", "template"),
+            alt_source=previous.alt_source,
             options=options,
             digest=inputs_hash(source_png, options, scorer_id),
         )
-        if options.front_matter:
+        if post is not None:
             from blogart.pipeline.document import load_document
 
-            document = load_document(post, max_bytes=settings.input.max_bytes)
-            edit = _front_matter_plan(Path(post), document, alt, options, settings)
+            document = load_document(str(post), max_bytes=settings.input.max_bytes)
+            prior = _prior_placement(previous, post, settings)
+            edit = _front_matter_plan(
+                post, document, alt, options, settings, cover_png=images.cover_png, previous=prior
+            )
             section["front_matter"] = to_dict(edit[0])
-        manifest["cover"] = str(folder / chosen.candidate.path.name)
-        manifest["publish"] = section
-        staged.publish(manifest)
+        data["cover"] = str(folder / chosen.candidate.path.name)
+        data["publish"] = section
+        staged.publish(data)
     if edit is not None:
         frontmatter.apply(*edit, images.cover_png)
-    return PickRun(folder, number, manifest, edit[0].status if edit else None)
+    return PickRun(folder, number, data, edit[0].status if edit else None)
 
 
 @dataclass(frozen=True)
@@ -691,10 +892,49 @@ class Redrawn:
     same_pixels: bool
 
 
+def _recorded_generate_settings(manifest: Manifest, settings: Settings) -> Settings:
+    """`settings` with the generator, weights and sampling the manifest records, each checked as config is."""
+    from pydantic import ValidationError
+
+    from blogart.config import GenerateSettings, ModelsSettings
+    from blogart.errors import UsageError
+
+    name = manifest.generator
+    weights = manifest.models.weights
+    g = manifest.recorded("generate")
+    generate = {
+        "model": name,
+        "dtype": weights.get("dtype") or g.get("dtype"),
+        **{k: g.get(k) for k in ("condition_scale", "top_k", "top_p", "temperature", "batch_size")},
+    }
+    generate = {k: v for k, v in generate.items() if v is not None}
+    models = {"vqgan": weights.get("vqgan")}
+    if name in ("dalle-mini", "dalle-mega"):
+        models[name.replace("-", "_")] = weights.get("checkpoint")
+    models = {k: v for k, v in models.items() if v}
+    checked = []
+    for section, model, current, values in (
+        ("settings.generate", GenerateSettings, settings.generate, generate),
+        ("models.weights", ModelsSettings, settings.models, models),
+    ):
+        try:
+            valid = model.model_validate({**current.model_dump(), **values})
+        except ValidationError as exc:
+            error = exc.errors(include_url=False, include_input=False)[0]
+            key = ".".join(str(part) for part in error["loc"])
+            raise UsageError(f"the manifest's {section}.{key} is unusable: {error['msg']}") from None
+        checked.append(current.model_copy(update={k: getattr(valid, k) for k in values}))
+    return settings.model_copy(update={"generate": checked[0], "models": checked[1]})
+
+
 def run_regenerate(
     manifest_path: Path, settings: Settings, *, out: Path | None = None, report: Callable[[str], None] = _quiet
 ) -> list[Redrawn]:
-    """Draw a manifest's candidates again (same model, weights, seeds, prompts and settings) and compare."""
+    """Draw a manifest's candidates again (same model, weights, seeds, prompts and settings) and compare.
+
+    Each round draws as many images as its rows (the manifest's indices are checked to fit them); the
+    stored images are read by name from the manifest's folder; only `out` is written to.
+    """
     import io
 
     from PIL import Image
@@ -702,51 +942,38 @@ def run_regenerate(
     from blogart.errors import UsageError
     from blogart.outputs.files import write_drawing
 
-    manifest = _load_manifest(Path(manifest_path))
+    check_out_folder(out)
+    manifest, _ = _load_manifest(Path(manifest_path))
     folder = Path(manifest_path).parent
-    name = manifest.get("generator")
-    if name == "openai-images":
+    if manifest.generator == "openai-images":
         raise UsageError("openai-images takes no seed, so its images cannot be redrawn; only local models can")
-    recorded = manifest.get("settings") or {}
-    weights = (manifest.get("models") or {}).get("weights") or {}
-    g = recorded.get("generate", {})
-    models = {"vqgan": weights.get("vqgan")}
-    if name in ("dalle-mini", "dalle-mega"):
-        models[name.replace("-", "_")] = weights.get("checkpoint")
-    generate = {
-        "model": name,
-        "dtype": weights.get("dtype") or g.get("dtype"),
-        **{k: g.get(k) for k in ("condition_scale", "top_k", "top_p", "temperature", "batch_size")},
-    }
-    current = settings.model_copy(
-        update={
-            "generate": settings.generate.model_copy(update={k: v for k, v in generate.items() if v is not None}),
-            "models": settings.models.model_copy(update={k: v for k, v in models.items() if v}),
-        }
-    )
-    generator: Generator = plugins.create("generators", name, backend_context(current))
-    rows_by_round: dict[int, list[dict[str, Any]]] = {}
-    for row in manifest["candidates"]:
-        rows_by_round.setdefault(row["round"], []).append(row)
+    current = _recorded_generate_settings(manifest, settings)
+    generator: Generator = plugins.create("generators", manifest.generator, backend_context(current))
+    rows_by_round: dict[int, list[Any]] = {}
+    for row in manifest.candidates:
+        rows_by_round.setdefault(row.round, []).append(row)
     results = []
     for round_number, rows in sorted(rows_by_round.items()):
         first = rows[0]
         request = replace(
-            _request(ImagePrompt(first["prompt"], (), "", 0), current),
-            negative_prompt=first["negative_prompt"],
-            n=max(r["index"] for r in rows) + 1,
-            seed=first["seed"],
+            _request(ImagePrompt(first.prompt, (), "", 0), current),
+            negative_prompt=first.negative_prompt,
+            n=max(r.index for r in rows) + 1,
+            seed=first.seed,
         )
         report(f"redrawing round {round_number} ({request.n} images)")
         drawings = {d.index: d for d in generator.generate(request, round=round_number)}
         for row in rows:
-            drawing = drawings[row["index"]]
-            stored = folder / Path(row["path"]).name
+            drawing = drawings[row.index]
+            stored = folder / row.name
             old = stored.read_bytes() if stored.is_file() else b""
             same_pixels = False
             if old:
-                with Image.open(io.BytesIO(old)) as a, Image.open(io.BytesIO(drawing.png)) as b:
-                    same_pixels = a.size == b.size and a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
+                try:
+                    with Image.open(io.BytesIO(old)) as a, Image.open(io.BytesIO(drawing.png)) as b:
+                        same_pixels = a.size == b.size and a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
+                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                    same_pixels = False  # the stored file is no image: it differs
             if out is not None:
                 write_drawing(Path(out), drawing)
             results.append(Redrawn(stored.name, old == drawing.png, same_pixels))
