@@ -171,7 +171,7 @@ def test_generate_bad_output_folder_and_checkpoint_flag_are_one_line_errors(fake
     a_file.write_text("")
     result = runner.invoke(app, [*args, "--no-rank", "--out", str(a_file)])
     assert result.exit_code == 2, result.output
-    assert result.output.startswith("error: cannot create the output folder") and len(result.output.splitlines()) == 1
+    assert result.output.startswith(f"error: --out {a_file} is not a folder") and len(result.output.splitlines()) == 1
     result = runner.invoke(app, [*args, "--checkpoint", str(tmp_path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert result.output.strip() == "error: --checkpoint is for dalle-mini and dalle-mega, not openai-images"

@@ -30,6 +30,15 @@ def tiny_models(tiny_dalle, tiny_checkpoint, monkeypatch):
     monkeypatch.setenv("BLOGART_SOCIAL__CONCEPTS", "{}")
 
 
+@pytest.fixture(scope="module")
+def bundled_model(tmp_path_factory):
+    """The tiny bundled model (tests/tiny_bundled.py) and this checkout's entry points, as a fresh install has."""
+    from tiny_bundled import install_own_metadata, make_tiny_bundled
+
+    root = tmp_path_factory.mktemp("bundled")
+    return make_tiny_bundled(root / "icons"), install_own_metadata(root / "metadata")
+
+
 def _social(*args: str):
     return runner.invoke(app, ["social", *args, "--backend", "local"])
 
@@ -202,3 +211,32 @@ def test_a_slide_whose_prompt_is_refused_is_skipped_and_reported(tiny_models, mo
     # The other topics' next best images take its place; none of them was drawn from a blocked prompt.
     assert len(manifest["slides"]) == 3 and all("loaf" not in s["prompt"] for s in manifest["slides"])
     assert all("loaf" not in c["prompt"] for c in manifest["candidates"])
+
+
+def test_social_works_on_a_fresh_install_with_the_bundled_model(bundled_model, monkeypatch, tmp_path):
+    """The strict preset's CLIP concepts are calibrated on LAION CLIP: with the bundled CLIP they are off, as
+    for `generate`; the prompt blocklist still applies (the tiny random CLIP would match every concept)."""
+    from blogart import assets
+
+    folder, metadata = bundled_model
+    monkeypatch.setenv(assets.ENV, str(folder))
+    monkeypatch.syspath_prepend(str(metadata))
+    args = ["--carousel", "2", "-n", "1", "-p", "x", "--json"]
+    result = _social(str(POSTS / "sourdough.txt"), *args, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(next((tmp_path / "out").glob("*/manifest.json")).read_text())
+    assert manifest["generator"] == "bundled" and manifest["models"]["ranker"].startswith("bundled")
+    assert manifest["moderation"]["preset"] == "social" and manifest["moderation"]["concepts"] == {}
+    assert manifest["moderation"]["flagged"] == [] and len(manifest["slides"]) == 2
+
+    monkeypatch.setenv("BLOGART_MODERATION__PROMPT_BLOCKLIST", '["sourdough", "starter", "bread", "loaf"]')
+    blocked = _social(str(POSTS / "sourdough.txt"), *args, "--out", str(tmp_path / "blocked"))
+    assert blocked.exit_code == 2 and "error: prompt refused by moderation" in blocked.output
+
+    # Concepts the user sets for the social preset still apply to the bundled CLIP (the same rule as `generate`).
+    from blogart.config import load_settings
+    from blogart.generators.defaults import resolve
+
+    monkeypatch.setenv("BLOGART_SOCIAL__CONCEPTS", '{"a gun or other weapon": 0.2}')
+    chosen = resolve(load_settings()).settings
+    assert chosen.social.concepts == {"a gun or other weapon": 0.2} and chosen.moderation.concepts == {}

@@ -165,3 +165,47 @@ def test_missing_folder_and_oversized_posts(tmp_path):
     big.write_text("a" * 101)
     with pytest.raises(InputError, match="over 100 bytes"):
         read_post(str(big), max_bytes=100)
+
+
+@pytest.mark.timeout(120)
+def test_a_200_kb_hostile_post_is_normalised_and_read_for_topics_in_bounded_time():
+    """Normalising and the topics stage do bounded work per character: a tag list per line is found in one
+    pass, one-case tags are split by word frequencies for the first few distinct ones only, and the topics
+    of a post of many chunks come from an evenly spaced sample of them."""
+    import time
+
+    from hostile_text import hostile_text
+
+    from blogart.pipeline.chunking import chunk_document
+    from blogart.social import normalise as module
+    from blogart.topics.local import LocalTopicExtractor
+    from blogart.topics.phrases import CHUNK_BUDGET
+    from blogart.values import Document, Section
+
+    normalise("warm up #bakingfromscratch 🍞")  # word counts and emoji tables loaded once per process
+    tags_line = "#לחם 🍞 #SourdoughLife\u200f " * 8_000  # 200 kB on one line: every tag is in its list
+    clock = time.perf_counter()
+    assert normalise(tags_line).text.startswith("לחם, bread, sourdough life, לחם, bread")
+    distinct = " ".join(f"#{word}{n}" for n, word in enumerate(["bakingfromscratch"] * 5_000))
+    assert normalise(distinct).text  # 5,000 distinct one-case tags
+    many = " ".join(f"#{chr(97 + n % 26)}bakingfromscratch{chr(97 + n // 26 % 26)}x" for n in range(400))
+    normalised = normalise(many)
+    assert sum(words.count(" ") > 0 for _, words in normalised.hashtags) <= module.SEGMENT_MAX_TAGS + 1
+    text = normalise(hostile_text(200_000)).text
+    assert time.perf_counter() - clock < 30
+
+    text = text[:10_000]  # small chunks of it: many more than the stage reads
+    document = Document("post.txt", "social", "", {}, (Section((), text),), text, "0" * 64)
+    chunks = chunk_document(document, max_tokens=48, overlap_tokens=0)
+    assert len(chunks) > CHUNK_BUDGET
+    clock = time.perf_counter()
+    topics = LocalTopicExtractor().extract(chunks)
+    assert time.perf_counter() - clock < 30
+    assert [t.chunk_index for t in topics] == [c.index for c in chunks]
+    assert 0 < sum(bool(t.topics) for t in topics) <= CHUNK_BUDGET
+
+
+def test_zero_width_spaces_separate_words_and_bidi_controls_go():
+    text = "sourdough\u200bstarter \u202eevil\u202c \u200fלחם\u200e and\ufeffcrumb #Bread\u2066"
+    assert normalise(text).text == "sourdough starter evil לחם and crumb, bread."
+    assert normalise("👩🏽\u200d🍳 می\u200cخواهم").text == "woman cook, می\u200cخواهم."  # ZWNJ spells Persian

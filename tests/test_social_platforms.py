@@ -107,3 +107,23 @@ def test_platform_images_are_exact_sizes_and_keep_the_centre(tmp_path):
         "x/01-landscape.png",
     ]
     assert fit(image.convert("L"), 100, 50).mode == "RGB"
+
+
+@pytest.mark.timeout(60)
+def test_a_200_kb_hostile_caption_is_cut_in_bounded_time():
+    """Cutting used to measure the whole text once per dropped word: 244 kB took ~27 minutes."""
+    import time
+
+    from hostile_text import hostile_text
+
+    text = hostile_text(200_000)
+    clock = time.perf_counter()
+    caption, cut = caption_for(PLATFORMS["x"], text)
+    alt = alt_for(PLATFORMS["x"], text.replace("\n", " "))
+    assert time.perf_counter() - clock < 5
+    assert cut and x_length(caption) <= 280 and caption.endswith("…") and text.startswith(caption[:-1])
+    assert len(alt) <= 420
+    one_word = "🍞" * 100_000  # no space to cut at: cut between emoji
+    assert shorten(one_word, 280, x_length) == ("🍞" * 139 + "…", True)
+    assert shorten("e\u0301" * 10, 4) == ("e\u0301" + "…", True)  # never an accent without its letter
+    assert shorten("word", 0) == ("", True)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from blogart.errors import UsageError
@@ -12,6 +14,7 @@ from blogart.text import (
     collapse_whitespace,
     count_tokens,
     encoding,
+    kind_words,
     one_line,
     root_cause,
     shorten,
@@ -33,9 +36,14 @@ def test_shorten():
 def test_one_line():
     multi = ValueError("mapping values are not allowed here\n  in line 3, column 5\n")
     assert one_line(multi) == "mapping values are not allowed here in line 3, column 5"
-    assert one_line(multi, named=True).startswith("ValueError: mapping values")
-    assert one_line(KeyError()) == "KeyError"
-    assert one_line(OSError(" "), named=True) == "OSError"
+    # No class names: a bad value's message says what was wrong; other kinds are named in words.
+    assert one_line(multi, named=True).startswith("mapping values")
+    assert one_line(KeyError()) == "key error"
+    assert one_line(OSError(" "), named=True) == "OS error"
+    assert one_line(ConnectionError("refused"), named=True) == "connection error: refused"
+    assert one_line(UsageError("bad flag"), named=True) == "bad flag"
+    assert kind_words(json.JSONDecodeError("Expecting value", "", 0)) == "JSON decode error"
+    assert one_line(KeyError("model_cfg"), named=True) == "missing key 'model_cfg'"
     long = one_line(RuntimeError("x" * 1000), limit=50)
     assert len(long) == 50 and long.endswith("...")
 

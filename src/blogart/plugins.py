@@ -157,5 +157,6 @@ def _create(kind: str, name: str, ctx: Context) -> Any:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    from blogart.text import one_line
+
+    return one_line(exc, named=True)  # no class names: "module not found error: No module named 'x'"

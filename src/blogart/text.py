@@ -9,7 +9,7 @@ import re
 from functools import cache
 from typing import Any
 
-from blogart.errors import UsageError
+from blogart.errors import BlogartError, UsageError
 
 # -- whitespace -------------------------------------------------------------------------------------
 
@@ -31,13 +31,32 @@ def shorten(text: str, limit: int = 300) -> str:
 def one_line(exc: BaseException, limit: int = 300, *, named: bool = False) -> str:
     """An exception's message fit for a one-line error: all its lines joined, cut at `limit`.
 
-    The type name stands in for an empty message, and leads it with `named` ("ConnectionError: ...").
+    The kind of error, in words ("connection error"), stands in for an empty message, and with `named`
+    leads a message that does not say it by itself (`kind_words`).
     """
+    if isinstance(exc, KeyError) and len(exc.args) == 1:  # str() of a KeyError is only the key's repr
+        return shorten(f"missing key {exc.args[0]!r}", limit)
     message = collapse_whitespace(str(exc))
-    kind = type(exc).__name__
+    kind = kind_words(exc)
     if not message:
         return kind
-    return shorten(f"{kind}: {message}" if named else message, limit)
+    return shorten(f"{kind}: {message}" if named and not _says_itself(exc) else message, limit)
+
+
+# A class name is no sentence: "JSONDecodeError" reads "JSON decode error".
+_NAME_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def kind_words(exc: BaseException) -> str:
+    """The exception's class name as words: ConnectionError -> "connection error", OSError -> "OS error"."""
+    words = _NAME_WORD.findall(type(exc).__name__) or [type(exc).__name__]
+    return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+
+
+def _says_itself(exc: BaseException) -> bool:
+    """Our own errors are sentences, and a bad value's message says what was wrong ("Expecting value:
+    line 1 column 1"); naming their class adds nothing a user can act on."""
+    return isinstance(exc, BlogartError | ValueError | TypeError | AssertionError)
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -66,8 +85,7 @@ def split_sentences(text: str) -> list[str]:
     for line in text.split("\n"):
         start = 0
         for match in _SENTENCE_END.finditer(line):
-            before = line[start : match.start()].split()
-            word = before[-1].lower().strip("\"'([“‘") if before else ""
+            word = _last_word(line, start, match.start()).lower().strip("\"'([“‘")
             if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
                 continue
             end = match.start() + len(match.group(0).rstrip())
@@ -75,6 +93,18 @@ def split_sentences(text: str) -> list[str]:
             start = match.end()
         sentences.append(line[start:].strip())
     return [s for s in sentences if s]
+
+
+def _last_word(line: str, start: int, end: int) -> str:
+    """The last whitespace-separated word of line[start:end], found from the end: a run of skipped
+    abbreviations ("A. B. C. ...") costs the words it has, not the line again for each of them."""
+    j = end
+    while j > start and line[j - 1].isspace():
+        j -= 1
+    i = j
+    while i > start and not line[i - 1].isspace():
+        i -= 1
+    return line[i:j]
 
 
 # -- tokens -----------------------------------------------------------------------------------------

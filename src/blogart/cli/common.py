@@ -19,10 +19,32 @@ class State:
 
 
 def settings(**overrides: dict[str, Any]):
-    """The settings with this command's flags on top (None means 'not given')."""
+    """The settings with this command's flags on top (None means 'not given').
+
+    The folders a command would write to must be folders: checked here, before any work."""
     from blogart.config import configure
 
-    return configure(State.config_file, overrides)
+    current = configure(State.config_file, overrides)
+    check_folders(current, overrides)
+    return current
+
+
+def check_folders(current: Any, overrides: dict[str, dict[str, Any]]) -> None:
+    """`--out` and the per-user folder (BLOGART_HOME) and database, each a folder or absent; one line if not."""
+    import os
+
+    from blogart.config import user_dir
+    from blogart.outputs.files import check_folder
+
+    for section in ("generate", "social"):
+        if out := (overrides.get(section) or {}).get("out_dir"):
+            check_folder(Path(out), "--out")
+    home = "BLOGART_HOME" if os.environ.get("BLOGART_HOME") else "the blogart data folder"
+    check_folder(user_dir(), home)
+    store = current.store.resolved()
+    if store.is_dir():
+        raise UsageError(f"the blogart database {store} is a folder; set [store] path to a file")
+    check_folder(store.parent, "the folder of the blogart database")
 
 
 class Progress:

@@ -60,7 +60,9 @@ def _describe(exc: BaseException) -> tuple[str, int | None]:
 
 
 def _os_error(exc: OSError) -> str:
-    reason = exc.strerror or str(exc) or type(exc).__name__
+    from blogart.text import kind_words
+
+    reason = exc.strerror or str(exc) or kind_words(exc)  # "OS error", never a class name
     if exc.filename is None:
         return reason
     if exc.filename2 is not None:

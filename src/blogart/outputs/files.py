@@ -175,17 +175,32 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
+def blocking_file(folder: Path) -> Path | None:
+    """What stands where `folder` (or the parent it would be made in) must be a folder: a file, a device;
+    None when `folder` is a folder or can be made. Creates nothing."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return None if probe.is_dir() else probe
+
+
+def check_folder(folder: Path, name: str) -> None:
+    """A UsageError (exit 2) naming `name` (a flag, a setting) when `folder` cannot be a folder."""
+    if (blocker := blocking_file(folder)) is not None:
+        where = "it" if blocker == Path(folder) else str(blocker)
+        raise UsageError(f"{name} {folder} is not a folder: {where} is a file; name a folder")
+
+
 def check_writable(base: Path) -> None:
     """Fail early, before any drawing or LLM call, when the output folder cannot be written.
 
     Creates nothing: `base` or its nearest existing parent must be a folder this process may write to.
     """
     base = Path(base)
+    check_folder(base, "the output folder")
     probe = base
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"cannot create the output folder {base}: {probe} is not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write to the output folder {base}: {probe} is not writable")
 

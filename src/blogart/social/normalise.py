@@ -9,18 +9,21 @@ topics are extracted:
 - emoji become their English names (🍞 -> bread), skin tones dropped, a repeated emoji named once;
 - letters stretched for emphasis are cut to two (sooooo -> soo), runs of !!! or ?!? to one mark;
 - abbreviations and slang are expanded from data/slang.toml plus the user's own file (same shape);
-- a line break ends a sentence.
+- a line break ends a sentence;
+- zero-width spaces separate words, bidi controls (RLM, overrides, isolates) are dropped.
 
 Every change is recorded in the result, so the manifest can show what was read and why.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -45,7 +48,13 @@ _HASHTAG = re.compile(r"(?<![\w&#])#(\w+)")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _STRETCHED = re.compile(r"([a-zA-Z])\1{2,}")
 _MARKS = re.compile(r"([!?])[!?]+")
-_ONLY_TAGS = re.compile(r"(?:\s|#\w+|[^\w\s.,;:!?])*")
+# What may follow a hashtag that ends a line's list of tags: spaces, more tags, symbols and emoji; one
+# token at a time (a tag whole), so the line's last "other" token marks where that list can start.
+_TAIL_TOKEN = re.compile(r"(?P<tag>#\w+|\s|[^\w\s.,;:!?])|(?P<other>.)", re.DOTALL)
+# Invisible characters that split or reorder what is shown, not what is said: a zero-width space (and
+# its kin) separates words, bidi marks and overrides go. ZWJ and ZWNJ stay: scripts spell with them.
+_ZERO_WIDTH_SPACE = re.compile("[\u200b\u2060\ufeff]")
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SKIN_TONE = re.compile(r"_(?:light|medium-light|medium|medium-dark|dark)_skin_tone")
 
 
@@ -95,15 +104,31 @@ def _slang_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
 # -- the rules -----------------------------------------------------------------------------------------
 
 
-def hashtag_words(tag: str) -> str:
-    """#SourdoughLife -> "sourdough life"; #bakingfromscratch -> "baking from scratch"."""
-    parts = _CAMEL.findall(tag)
-    if len(parts) <= 1 and tag.isalpha() and len(tag) > 5:
-        from wordsegment import load, segment
+# Splitting a one-case tag by word frequencies costs ~10 ms a tag: a post is read in bounded time
+# however many tags it has. Longer tags, and distinct tags past the budget, are kept as one word.
+SEGMENT_MAX_LETTERS = 40
+SEGMENT_MAX_TAGS = 64
 
-        _load_once(load)
-        parts = segment(tag)
+
+def hashtag_words(tag: str, segment: bool = True) -> str:
+    """#SourdoughLife -> "sourdough life"; #bakingfromscratch -> "baking from scratch" (with `segment`)."""
+    parts = _CAMEL.findall(tag)
+    if segment and needs_segmenting(tag, parts):
+        parts = _segmented(tag)
     return " ".join(p.lower() for p in parts) or tag.lower()
+
+
+def needs_segmenting(tag: str, parts: list[str] | None = None) -> bool:
+    parts = _CAMEL.findall(tag) if parts is None else parts
+    return len(parts) <= 1 and tag.isalpha() and 5 < len(tag) <= SEGMENT_MAX_LETTERS
+
+
+@lru_cache(maxsize=1024)
+def _segmented(tag: str) -> list[str]:
+    from wordsegment import load, segment
+
+    _load_once(load)
+    return segment(tag)
 
 
 _loaded: list[bool] = []
@@ -128,19 +153,26 @@ def normalise(text: str, slang: Mapping[str, str] | None = None) -> Normalised:
     import emoji
 
     slang = load_slang() if slang is None else slang
-    urls = tuple(_URL.findall(text))
-    out = _URL.sub(" ", text)
+    out = _BIDI.sub("", _ZERO_WIDTH_SPACE.sub(" ", text))
+    urls = tuple(_URL.findall(out))
+    out = _URL.sub(" ", out)
     mentions = tuple(_MENTION.findall(out))
     out = _MENTION.sub(" ", out)
 
     hashtags: list[tuple[str, str]] = []
+    tails = _tag_tails(out)
+
+    segmented: set[str] = set()
 
     def tag(match: re.Match[str]) -> str:
-        words = hashtag_words(match.group(1))
+        name = match.group(1)
+        if needs_segmenting(name) and len(segmented) < SEGMENT_MAX_TAGS:
+            segmented.add(name)
+        words = hashtag_words(name, segment=name in segmented)
         hashtags.append((match.group(0), words))
         # A tag inside a sentence is a word of it; tags trailing a line are a list of their own.
-        rest = match.string[match.end() :].split("\n", 1)[0]
-        return f", {words}," if _ONLY_TAGS.fullmatch(rest) else words
+        line = bisect.bisect_right(tails, (match.end(), math.inf)) - 1
+        return f", {words}," if match.end() >= tails[line][1] else words
 
     out = _HASHTAG.sub(tag, out)
 
@@ -176,21 +208,42 @@ def normalise(text: str, slang: Mapping[str, str] | None = None) -> Normalised:
     )
 
 
+def _tag_tails(text: str) -> list[tuple[int, int]]:
+    """Per line, (where it starts, where its tail of only tags, spaces and symbols starts), in one pass.
+
+    A hashtag ending at or after its line's tail start is followed by nothing but more of the same."""
+    tails = []
+    start = 0
+    for line in text.split("\n"):
+        tail = start
+        for match in _TAIL_TOKEN.finditer(line):
+            if match.lastgroup == "other":
+                tail = start + match.end()
+        tails.append((start, tail))
+        start += len(line) + 1
+    return tails
+
+
 def _sentences(text: str) -> str:
     """One sentence per non-empty line, a repeated word said once ("fire, fire, fire" -> "fire")."""
     lines = []
     for line in text.splitlines():
         # Punctuation that lost its word (a dropped link before "!") sticks to nothing.
-        line = re.sub(r"\s+([.,!?;:])", r"\1", " ".join(line.split()))
+        line = _MARKS.sub(r"\1", re.sub(r"\s+([.,!?;:])", r"\1", " ".join(line.split())))
         line = re.sub(r"[,\s]*,[,\s]*", ", ", line)
         line = re.sub(r",\s*([.!?;:])", r"\1", line)
         line = re.sub(r"([.!?;:]),", r"\1", line)
         words = line.split()
-        kept = [w for i, w in enumerate(words) if i == 0 or w.strip(",").lower() != words[i - 1].strip(",").lower()]
-        line = " ".join(kept).strip(" ,;:-")
+        # Not across a sentence end: the lines are joined below, and normalising again must change nothing.
+        kept = [w for i, w in enumerate(words) if i == 0 or not _repeats(words[i - 1], w)]
+        line = " ".join(kept).lstrip(" ,.;:!?-").rstrip(" ,;:-")  # a sentence starts with a word
         if not line:
             continue
         if line[-1] not in ".!?":
             line += "."
         lines.append(line)
     return " ".join(lines)
+
+
+def _repeats(previous: str, word: str) -> bool:
+    return previous[-1] not in ".!?" and word.strip(",").lower() == previous.strip(",").lower()

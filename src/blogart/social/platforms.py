@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import regex
+
 from blogart.errors import UsageError
 
 
@@ -54,34 +56,68 @@ def choose_platforms(asked: Sequence[str]) -> tuple[Platform, ...]:
 
 
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
-# twitter-text v3: these code points weigh 1, all others 2.
-_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+# twitter-text v3: the code points 0-4351, 8192-8205, 8208-8223 and 8242-8247 weigh 1, all others 2.
+_HEAVY = re.compile(r"[^\u0000-\u10ff\u2000-\u200d\u2010-\u201f\u2032-\u2037]")
 X_URL_LENGTH = 23
+ELLIPSIS = "…"
+_TRAILING = frozenset(" ,.;:!?-")  # left off before the ellipsis
+# A user-perceived character (extended grapheme cluster): a cut between two would split an emoji
+# sequence or strip a letter of its accents. The standard library's `re` has no \X.
+_GRAPHEME = regex.compile(r"\X", regex.DOTALL)
 
 
 def x_length(text: str) -> int:
     """A post's length as X counts it (close to twitter-text v3; an emoji sequence counts per code point)."""
     length = 0
     for i, part in enumerate(_URL.split(text)):
-        length += sum(1 if any(lo <= ord(c) <= hi for lo, hi in _LIGHT) else 2 for c in part)
+        length += len(part) + len(_HEAVY.findall(part))
         if i:
             length += X_URL_LENGTH
     return length
 
 
+def grapheme_ends(text: str) -> list[int]:
+    """The offsets in `text` where a grapheme cluster ends, ascending (the last is len(text))."""
+    return [match.end() for match in _GRAPHEME.finditer(text)]
+
+
 def shorten(text: str, limit: int, length: Callable[[str], int] = len) -> tuple[str, bool]:
-    """`text` cut at a word boundary with "…" so that length(result) <= limit; (text, was it cut)."""
+    """`text` cut at a word boundary with "…" so that length(result) <= limit; (text, was it cut).
+
+    Cuts fall between grapheme clusters only. One giant word is cut between clusters instead; a limit
+    that not even "…" fits gives "". Linear-logarithmic in the text: the longest prefix that fits is
+    found by bisection (`length` of a prefix grows with the prefix, as len and x_length do).
+    """
     if length(text) <= limit:
         return text, False
-    words = text.split(" ")
-    while words and length(" ".join(words).rstrip(" ,.;:!?-") + "…") > limit:
-        words.pop()
-    if not words:  # one giant word: cut characters instead
-        cut = text
-        while cut and length(cut + "…") > limit:
-            cut = cut[:-1]
-        return cut + "…", True
-    return " ".join(words).rstrip(" ,.;:!?-") + "…", True
+    ends = grapheme_ends(text)
+    starts = [0, *ends[:-1]]  # cluster i spans starts[i]:ends[i]
+
+    def cut_at(cluster: int) -> str:
+        """The first `cluster` clusters, trailing punctuation clusters left off, and the ellipsis."""
+        while cluster and text[starts[cluster - 1] : ends[cluster - 1]] in _TRAILING:
+            cluster -= 1
+        return text[: starts[cluster]] + ELLIPSIS if cluster < len(starts) else text + ELLIPSIS
+
+    # Word cuts: before each cluster that is a lone space; else between any two clusters.
+    spaces = [i for i in range(1, len(starts)) if text[starts[i] : ends[i]] == " "]
+    for cuts in (spaces, range(len(starts))):
+        best = _last_fitting(cuts, lambda i: length(cut_at(i)) <= limit)
+        if best is not None and (cuts is spaces or best > 0):
+            return cut_at(best), True
+    return ("", True) if length(ELLIPSIS) > limit else (ELLIPSIS, True)
+
+
+def _last_fitting(cuts: Sequence[int], fits: Callable[[int], bool]) -> int | None:
+    """The last of `cuts` that fits, by bisection (fitting is monotone: a longer prefix never fits better)."""
+    lo, hi = 0, len(cuts)  # cuts[:lo] fit, cuts[hi:] do not
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(cuts[mid]):
+            lo = mid + 1
+        else:
+            hi = mid
+    return cuts[lo - 1] if lo else None
 
 
 def caption_for(platform: Platform, text: str) -> tuple[str, bool]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from blogart.topics.phrases import (
     STOPWORDS,
+    chunks_within_budget,
     contains_key,
     content_words,
     phrase_key,
@@ -151,7 +152,7 @@ def closest_sentence(chunks: Sequence[Chunk], kept: Sequence[tuple[Group, float]
     from blogart.llm.embeddings import embed, unit
 
     # The sentences the local extractor read (a long post's sample): already embedded in this process.
-    said = sentences_within_budget([sentences(c.text) for c in chunks])
+    said = sentences_within_budget([sentences(c.text) for c in chunks_within_budget(chunks)])
     # Prefer real sentences over headings and list fragments that chunks may carry.
     said = [s for s in said if len(s.split()) >= 6 and s[-1] in ".!?"] or said
     if not said or not kept:

@@ -12,6 +12,8 @@ vectors come from the SQLite cache when an earlier run already embedded them.
 A long post is read within budgets (`PHRASE_BUDGET`, `phrases.SENTENCE_BUDGET`), so its topics stage stays
 near a second on a laptop core: each chunk embeds its most frequent candidates, and an evenly spaced
 sample of its sentences stands for it. A post up to ~1,500 words fits both budgets and is read whole.
+A post of more than `phrases.CHUNK_BUDGET` chunks is read from an evenly spaced sample of them; the
+others get no topics.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from blogart.topics.phrases import (
     Candidate,
     candidate_phrases,
+    chunks_within_budget,
     commonness,
     contains_key,
     phrase_key,
@@ -108,7 +111,8 @@ class LocalTopicExtractor:
         from blogart.llm.embeddings import embed
 
         texts = []
-        for chunk in chunks:
+        read = chunks_within_budget(chunks)  # a huge post: an evenly spaced sample of its chunks
+        for chunk in read:
             said = sentences(chunk.text)
             outline = [line.strip(" -") for line in chunk.outline.splitlines() if line.strip(" -")]
             texts.append(_ChunkText(chunk, said, outline, candidate_phrases(said, outline)))
@@ -125,7 +129,8 @@ class LocalTopicExtractor:
         outlines = list(dict.fromkeys(". ".join(t.outline) for t in texts if t.outline))
         vectors = dict(zip(said, embed(said), strict=True)) | dict(zip(outlines, embed(outlines), strict=True))
         runners_up = max(self.runners_up, POST_TOPICS // max(len(texts), 1) - self.topics_per_chunk)
-        return [self._rank(text, phrases, vectors, in_post, runners_up) for text in texts]
+        ranked = {text.chunk.index: self._rank(text, phrases, vectors, in_post, runners_up) for text in texts}
+        return [ranked.get(chunk.index) or ChunkTopics(chunk.index, ()) for chunk in chunks]
 
     def phrase_vectors(self, phrases: list[str]) -> dict[str, np.ndarray]:
         """One vector per distinct phrase: from the cache where an earlier run stored it, else embedded."""

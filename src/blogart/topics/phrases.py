@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
+from typing import TypeVar
 
 from blogart.text import collapse_whitespace, split_sentences
 
@@ -26,6 +27,7 @@ def _load_stopwords() -> tuple[frozenset[str], frozenset[str]]:
 
 
 FUNCTION_WORDS, GENERIC_WORDS = _load_stopwords()
+T = TypeVar("T")
 # Words that may not start or end a phrase: grammar words, and words too vague to name a topic.
 STOPWORDS = FUNCTION_WORDS | GENERIC_WORDS
 
@@ -49,6 +51,9 @@ MAX_CANDIDATES = 48  # per chunk, by frequency then position: embedding phrases 
 # Word pieces of sentences a post's topics are read from (~1,500 words); past it, every k-th sentence
 # of each chunk (`sentences_within_budget`): the topics stage of a long post stays near a second.
 SENTENCE_BUDGET = 2000
+# Chunks a post's topics are read from (~12,000 words at 512 tokens a chunk): past it, an evenly
+# spaced sample, so the stage's work (embeddings, merging topics pairwise) is bounded for any text.
+CHUNK_BUDGET = 24
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*|[^\sA-Za-z]")
@@ -63,6 +68,13 @@ def sentences(text: str) -> list[str]:
         if len(_WORD.findall(sentence)) >= 2:
             out.append(sentence)
     return out
+
+
+def chunks_within_budget(chunks: Sequence[T], most: int = CHUNK_BUDGET) -> list[T]:
+    """All chunks when there are at most `most`, else `most` of them evenly spaced (the first always)."""
+    if len(chunks) <= most:
+        return list(chunks)
+    return [chunks[i * len(chunks) // most] for i in range(most)]
 
 
 def sentences_within_budget(chunks: Sequence[Sequence[str]], budget: int = SENTENCE_BUDGET) -> list[str]:
