@@ -58,3 +58,17 @@ def write_posts(folder: Path, count: int, start: int = 0) -> list[Path]:
         )
         paths.append(path)
     return paths
+
+
+_BUNDLED: list[tuple[Path, Path]] = []
+
+
+def tiny_bundled_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(tiny bundled-model folder, dist-info folder with this checkout's entry points), built once per session
+    whichever test module asks first (tests/tiny_bundled.py)."""
+    if not _BUNDLED:
+        from tiny_bundled import install_own_metadata, make_tiny_bundled
+
+        root = tmp_path_factory.mktemp("batch-bundled")
+        _BUNDLED.append((make_tiny_bundled(root / "icons"), install_own_metadata(root / "metadata")))
+    return _BUNDLED[0]

@@ -49,6 +49,24 @@ def clip(tiny_checkpoint):
 
 
 @pytest.fixture(scope="session")
+def bundled_model(tmp_path_factory):
+    """(tiny bundled model folder, dist-info folder with this checkout's entry points), built once a session."""
+    from batch_env import tiny_bundled_model
+
+    return tiny_bundled_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundled(bundled_model):
+    return bundled_model[0]
+
+
+@pytest.fixture(scope="session")
+def own_metadata(bundled_model):
+    return bundled_model[1]
+
+
+@pytest.fixture(scope="session")
 def tiny_dalle(tmp_path_factory):
     """(DalleBart checkpoint folder, VQGAN folder): tiny random weights in the released formats."""
     from tiny_dalle import make_tiny_dalle

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_bundled import CONCEPTS, install_own_metadata, make_tiny_bundled
+from tiny_bundled import CONCEPTS
 from typer.testing import CliRunner
 
 from blogart import assets
@@ -34,16 +34,6 @@ from blogart.values import KeyTopics, Topic
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="session")
-def tiny_bundled(tmp_path_factory):
-    return make_tiny_bundled(tmp_path_factory.mktemp("bundled") / "icons")
-
-
-@pytest.fixture(scope="session")
-def own_metadata(tmp_path_factory):
-    return install_own_metadata(tmp_path_factory.mktemp("metadata"))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from batch_env import clip_folder, write_posts
+from batch_env import clip_folder, tiny_bundled_model, write_posts
 from typer.testing import CliRunner
 
 from blogart.cli import app
@@ -92,4 +92,86 @@ def test_ci_exits_1_when_a_post_fails_and_2_on_a_bad_ref(site, monkeypatch):
 
     bad = runner.invoke(app, ["ci", "content", "--since", "no-such-ref", "--out", "out"])
     assert bad.exit_code == 2
-    assert bad.output.startswith("error: git diff:") and len(bad.output.strip().splitlines()) == 1
+    assert bad.output.startswith("error: --since 'no-such-ref': not a commit") and len(bad.output.splitlines()) == 1
+
+
+@pytest.fixture(scope="session")
+def bundled_model(tmp_path_factory):
+    return tiny_bundled_model(tmp_path_factory)
+
+
+def test_ci_since_with_front_matter_on_draws_nothing_the_second_time(bundled_model, tmp_path, monkeypatch):
+    """blogart's own front-matter edit is not a change: after the covers are committed, the same `--since`
+    draws nothing (a real edit still counts: test_post_hash_ignores_only_the_keys_that_name_a_cover)."""
+    from blogart import assets
+
+    folder, metadata = bundled_model
+    monkeypatch.setenv(assets.ENV, str(folder))
+    monkeypatch.syspath_prepend(str(metadata))
+    monkeypatch.setenv("BLOGART_GENERATE__N", "2")
+    monkeypatch.setenv("BLOGART_PUBLISH__FRONT_MATTER", "hugo")
+    repo = tmp_path / "blog"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    (repo / "hugo.toml").write_text("baseURL = 'https://example.org/'\ntitle = 'Notes'\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "site")
+    before = git(repo, "rev-parse", "HEAD").strip()
+    posts = write_posts(repo / "content" / "posts", 2)
+    # Per-post control: the second post sets its own seed; a draft asks to be passed over.
+    posts[1].write_text(posts[1].read_text().replace("---\n\n", "blogart:\n  seed: 7\n---\n\n", 1))
+    (repo / "content" / "posts" / "draft.md").write_text("---\ntitle: Draft\nblogart: {skip: true}\n---\n\nNot yet.\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "two posts and a draft")
+    monkeypatch.chdir(repo)
+    originals = [p.read_text() for p in posts]
+
+    first = runner.invoke(app, ["ci", "content", "--since", before, "--out", "out"])
+    assert first.exit_code == 0, first.output
+    assert "2 of 2 posts got a cover, 0 failed, 0 already had one, 1 skipped" in first.output
+    assert "- skipped posts/draft.md: its front matter says blogart.skip: true" in first.output
+    assert all(p.read_text() != text for p, text in zip(posts, originals, strict=True))  # the cover is written in
+    manifests = {m: m.stat().st_mtime_ns for m in (repo / "out").glob("*/manifest.json")}
+    assert len(manifests) == 2
+    seeded = [json.loads(m.read_text()) for m in manifests if "part-1" in m.parent.name][0]
+    assert seeded["settings"]["generate"]["seed"] == 7 and seeded["text"]["post_control"] == {"seed": 7}
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "covers")
+
+    second = runner.invoke(app, ["ci", "content", "--since", before, "--out", "out"])
+    assert second.exit_code == 0, second.output
+    assert "0 of 0 posts got a cover, 0 failed, 2 already had one, 1 skipped" in second.output
+    assert {m: m.stat().st_mtime_ns for m in (repo / "out").glob("*/manifest.json")} == manifests
+
+
+def test_post_hash_ignores_only_the_keys_that_name_a_cover(tmp_path, monkeypatch):
+    from blogart.config import load_settings
+    from blogart.pipeline.document import load_document
+    from blogart.pipeline.post_hash import post_hash
+
+    monkeypatch.setenv("BLOGART_PUBLISH__CUSTOM_IMAGE_KEY", "params.cover")
+    current = load_settings()
+    body = "\n# Tide pools\n\nWe watched the tide pools all week.\n"
+    variants = {
+        "bare": body.lstrip("\n"),
+        "bare_hugo": f"---\nimages: [static/covers/tide-pools-1234abcd.png]\n---\n{body}",
+        "plain": f"---\ntitle: Tide pools\n---\n{body}",
+        "hugo": f"---\ntitle: Tide pools\nimages:\n  - static/covers/tide-pools-1234abcd.png\n---\n{body}",
+        "papermod": f"---\ntitle: Tide pools\ncover:\n  image: c.png\n  alt: A pool\n---\n{body}",
+        "toml": f'+++\ntitle = "Tide pools"\nheroImage = "./c.png"\nheroImageAlt = "A pool"\n+++\n{body}',
+        "edited": f"---\ntitle: Tide pools\n---\n{body}More.\n",
+        "control": f"---\ntitle: Tide pools\nblogart:\n  seed: 3\n---\n{body}",
+        "tags": f"---\ntitle: Tide pools\ntags: [sea]\n---\n{body}",
+        "custom": f"---\ntitle: Tide pools\nparams:\n  cover: c.png\n---\n{body}",
+        "params": f"---\ntitle: Tide pools\nparams:\n  cover: c.png\n  math: true\n---\n{body}",
+    }
+    hashes = {}
+    for name, text in variants.items():
+        path = tmp_path / f"{name}.md"
+        path.write_text(text)
+        hashes[name] = post_hash(load_document(str(path)), current)
+    assert hashes["plain"] == hashes["hugo"] == hashes["papermod"] == hashes["toml"] == hashes["custom"]
+    assert hashes["bare"] == hashes["bare_hugo"]  # front matter blogart added to a post that had none
+    assert len({hashes["plain"], hashes["edited"], hashes["control"], hashes["tags"], hashes["params"]}) == 5

@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from tiny_bundled import install_own_metadata, make_tiny_bundled
 from typer.testing import CliRunner
 
 from blogart import assets
@@ -23,16 +21,6 @@ from blogart.cli import app
 ROOT = Path(__file__).parent.parent
 runner = CliRunner()
 SMALL = {"BLOGART_PUBLISH__UPSCALE_SIZE": "128", "BLOGART_PUBLISH__SIZES": '{"og": "240x126"}'}
-
-
-@pytest.fixture(scope="module")
-def tiny_bundled(tmp_path_factory):
-    return make_tiny_bundled(tmp_path_factory.mktemp("bundled") / "icons")
-
-
-@pytest.fixture(scope="module")
-def own_metadata(tmp_path_factory):
-    return install_own_metadata(tmp_path_factory.mktemp("metadata"))
 
 
 def _offline_env(tmp_path: Path, tiny_bundled: Path, own_metadata: Path) -> dict[str, str]:

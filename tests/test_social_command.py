@@ -30,15 +30,6 @@ def tiny_models(tiny_dalle, tiny_checkpoint, monkeypatch):
     monkeypatch.setenv("BLOGART_SOCIAL__CONCEPTS", "{}")
 
 
-@pytest.fixture(scope="module")
-def bundled_model(tmp_path_factory):
-    """The tiny bundled model (tests/tiny_bundled.py) and this checkout's entry points, as a fresh install has."""
-    from tiny_bundled import install_own_metadata, make_tiny_bundled
-
-    root = tmp_path_factory.mktemp("bundled")
-    return make_tiny_bundled(root / "icons"), install_own_metadata(root / "metadata")
-
-
 def _social(*args: str):
     return runner.invoke(app, ["social", *args, "--backend", "local"])
 

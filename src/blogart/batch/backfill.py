@@ -2,17 +2,23 @@
 
 `blogart backfill` plans from the posts that lack a cover, `blogart ci` from the posts changed since a
 git ref; both queue their posts in the job table and hand them to an engine (local or Ray).
+
+Two runs may share one database (two backfills, a backfill and a CI job): each claims jobs under its own
+run id, so each reports as its own only what it drew. A planned post that another live run holds is waited
+for; one whose owner is gone or exiting (a run killed a moment ago) is taken over.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from blogart.batch.jobs import DONE, FAILED, QUEUED, RUNNING, Job, JobTable
-from blogart.batch.select import Post, changed_since, find_posts, inspect
+from blogart.batch.select import Post, changed_since, inspect, scan_posts
 from blogart.config import Settings
 from blogart.errors import UsageError
 
@@ -22,8 +28,15 @@ ENGINES = ("local", "ray")
 @dataclass(frozen=True)
 class Plan:
     todo: tuple[Post, ...]  # what will run, in order
-    skipped: tuple[Post, ...]  # covered already, or made from this exact content
-    unreadable: dict[Path, str] = field(default_factory=dict)  # post -> why it cannot be read
+    skipped: tuple[Post, ...]  # covered already, or made from this content
+    passed_over: dict[Path, str] = field(default_factory=dict)  # input -> why it is not a post to draw
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "todo": self.posts,
+            "covered": [str(p.path) for p in self.skipped],
+            "skipped": [{"path": str(path), "reason": reason} for path, reason in self.passed_over.items()],
+        }
 
     @property
     def posts(self) -> list[str]:
@@ -32,12 +45,22 @@ class Plan:
 
 @dataclass(frozen=True)
 class BatchResult:
-    jobs: tuple[Job, ...]  # the planned posts' rows after the run
+    jobs: tuple[Job, ...]  # the planned posts' rows after the run, this run's own
     seconds: float
+    others: tuple[Job, ...] = ()  # planned posts another run sharing the database drew meanwhile
 
     @property
     def failed(self) -> list[Job]:
-        return [j for j in self.jobs if j.state != DONE]
+        """Planned posts without a cover at the end, whoever ran them."""
+        return [j for j in (*self.jobs, *self.others) if j.state != DONE]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seconds": self.seconds,
+            "posts": [job.to_json() for job in self.jobs],
+            "by_another_run": [job.to_json() for job in self.others],
+            "failed": len(self.failed),
+        }
 
 
 def job_table(settings: Settings) -> JobTable:
@@ -48,14 +71,15 @@ def plan_backfill(
     content_dir: Path, settings: Settings, *, glob: str = "**/*", limit: int | None = None, force: bool = False
 ) -> Plan:
     """Posts under `content_dir` that lack a cover (all of them with `force`), plus any a killed run left."""
-    posts, unreadable = inspect(find_posts(content_dir, glob), Path(settings.generate.out_dir), settings)
+    found, passed_over = scan_posts(content_dir, glob)
+    posts, unusable = inspect(found, Path(settings.generate.out_dir), settings)
     table = job_table(settings)
     unfinished = {j.post for j in table.jobs() if j.state in (QUEUED, RUNNING)}
     todo = [p for p in posts if force or not p.has_cover or str(p.path) in unfinished]
     skipped = [p for p in posts if p not in todo]
     if limit is not None:
         todo = todo[:limit]
-    return Plan(tuple(todo), tuple(skipped), unreadable)
+    return Plan(tuple(todo), tuple(skipped), {**passed_over, **unusable})
 
 
 def plan_ci(content_dir: Path, settings: Settings, *, since: str | None = None) -> Plan:
@@ -63,8 +87,8 @@ def plan_ci(content_dir: Path, settings: Settings, *, since: str | None = None) 
     exactly their content. Without: the posts that lack a cover."""
     if since is None:
         return plan_backfill(content_dir, settings)
-    posts, unreadable = inspect(changed_since(content_dir, since), Path(settings.generate.out_dir), settings)
-    return Plan(tuple(p for p in posts if not p.up_to_date), tuple(p for p in posts if p.up_to_date), unreadable)
+    posts, passed_over = inspect(changed_since(content_dir, since), Path(settings.generate.out_dir), settings)
+    return Plan(tuple(p for p in posts if not p.up_to_date), tuple(p for p in posts if p.up_to_date), passed_over)
 
 
 def estimate_cost(plan: Plan, settings: Settings) -> float | None:
@@ -103,8 +127,13 @@ def execute(
     workers: int = 1,
     ray_address: str | None = None,
     poll: Callable[[], None] = lambda: None,
+    every: float = 0.5,
 ) -> BatchResult:
-    """Queue the plan's posts and run them; returns their rows once every one is done or failed."""
+    """Queue the plan's posts and run them; returns their rows once every one is done or failed.
+
+    Jobs another live run holds are waited for (`poll` every `every` seconds); jobs whose owner is gone
+    or exiting are taken over.
+    """
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
     if workers < 1:
@@ -116,20 +145,50 @@ def execute(
     clock = time.perf_counter()
     settings = _pinned(settings)
     table = job_table(settings)
-    table.requeue_orphans()
+    run_id = uuid.uuid4().hex
+    table.requeue_orphans(idle=True)
     table.enqueue([(str(p.path), p.content_hash) for p in plan.todo], force=True)
     posts = plan.posts
-    if posts:
-        if engine == "ray":
-            from blogart.batch.ray_engine import run_ray
-
-            run_ray(table.path, settings, posts, workers, poll, address=ray_address)
+    while True:
+        states = {job.state for job in _rows(table, posts)}
+        if QUEUED in states:
+            _run_engine(engine, table, settings, posts, workers, poll, ray_address, run_id)
+        elif RUNNING in states:  # held by another run: wait for it, or take over once its owner is gone
+            if not table.requeue_orphans(idle=True):
+                time.sleep(every)
+                poll()
         else:
-            from blogart.batch.local import run_local
+            break
+    rows = _rows(table, posts)
+    mine = tuple(j for j in rows if j.run_id == run_id)
+    others = tuple(j for j in rows if j.run_id != run_id)
+    return BatchResult(mine, time.perf_counter() - clock, others)
 
-            run_local(table.path, settings, posts, workers, poll)
-    rows = tuple(job for post in posts if (job := table.get(post)) is not None)
-    return BatchResult(rows, time.perf_counter() - clock)
+
+def _rows(table: JobTable, posts: list[str]) -> list[Job]:
+    """The rows of `posts`, in their order, read in one query."""
+    by_post = {job.post: job for job in table.jobs()}
+    return [by_post[post] for post in posts if post in by_post]
+
+
+def _run_engine(
+    engine: str,
+    table: JobTable,
+    settings: Settings,
+    posts: list[str],
+    workers: int,
+    poll: Callable[[], None],
+    ray_address: str | None,
+    run_id: str,
+) -> None:
+    if engine == "ray":
+        from blogart.batch.ray_engine import run_ray
+
+        run_ray(table.path, settings, posts, workers, poll, address=ray_address, run_id=run_id)
+    else:
+        from blogart.batch.local import run_local
+
+        run_local(table.path, settings, posts, workers, poll, run_id=run_id)
 
 
 def _pinned(settings: Settings) -> Settings:

@@ -1,9 +1,11 @@
 """The backfill job table: one row per post, in the same SQLite file as `blogart.store` (its own table).
 
 States: queued -> running -> done | failed. A worker claims a job by setting it running under its process
-id; a post is done only once `batch.post.generate_post` has returned, that is, once all its files are
-written. A worker killed at any point leaves its jobs running under a dead process id: the next run puts
-them back in the queue (`requeue_orphans`), so nothing is lost and nothing that was done is done again.
+id (with the process's start time, so a reused id is not mistaken for it) and its run's id; a post is done
+only once `batch.post.generate_post` has returned, that is, once all its files are written. A worker killed
+at any point leaves its jobs running under a dead process: the next run puts them back in the queue
+(`requeue_orphans`), so nothing is lost and nothing that was done is done again. A process that was sent
+SIGKILL, or is a zombie, counts as dead already: a rerun straight after `kill -9` takes its jobs over.
 """
 
 from __future__ import annotations
@@ -36,21 +38,55 @@ CREATE TABLE IF NOT EXISTS batch_jobs (
     seconds REAL,
     cover TEXT,
     score REAL,
-    cost_usd REAL
+    cost_usd REAL,
+    owner_started TEXT,
+    run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS batch_jobs_state ON batch_jobs(state);
 """
+# Columns added after the table first shipped: a database made by an older blogart gets them on open.
+ADDED_COLUMNS = {"owner_started": "TEXT", "run_id": "TEXT"}
+SIGKILL_BIT = 1 << (9 - 1)  # SIGKILL in /proc/PID/status signal masks
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _alive(pid: int | None) -> bool:
+def process_started(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc); None where /proc has no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: the fields after it follow the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None  # field 22: starttime
+
+
+def _exiting(pid: int) -> bool:
+    """Linux: `pid` is a zombie, or has SIGKILL pending (killed, tearing down): it will claim nothing more."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").split()[:1] in (["Z"], ["X"]):
+        return True
+    return any(int(fields.get(mask, "0").strip() or "0", 16) & SIGKILL_BIT for mask in ("SigPnd", "ShdPnd"))
+
+
+def _alive(pid: int | None, started: str | None = None) -> bool:
+    """Whether the process that claimed a job still runs: not gone, not exiting, not a new process with its id."""
     if pid is None:
         return False
     if pid == os.getpid():
         return True
+    if Path("/proc/self/stat").exists():  # Linux: /proc tells gone, zombie, killed and reused ids apart
+        now = process_started(pid)
+        if now is None or (started is not None and now != started):
+            return False
+        return not _exiting(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -75,6 +111,8 @@ class Job:
     cover: str | None = None
     score: float | None = None
     cost_usd: float | None = None
+    owner_started: str | None = None  # the owner process's start time (Linux), against a reused pid
+    run_id: str | None = None  # the batch run that claimed it last
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +142,10 @@ class JobTable:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
+                have = {row[1] for row in conn.execute("PRAGMA table_info(batch_jobs)")}
+                for name, kind in ADDED_COLUMNS.items():
+                    if name not in have:
+                        conn.execute(f"ALTER TABLE batch_jobs ADD COLUMN {name} {kind}")
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -154,20 +196,26 @@ class JobTable:
                 queued.append(post)
         return queued
 
-    def requeue_orphans(self) -> int:
-        """Jobs left running by a process that is gone go back to the queue; returns how many."""
+    def requeue_orphans(self, *, idle: bool = False) -> int:
+        """Jobs left running by a process that is gone or exiting go back to the queue; returns how many.
+
+        `idle`: this process runs no worker now, so a job it holds was left by an earlier run in it.
+        """
         with self._connect() as conn:
-            rows = conn.execute("SELECT post, owner_pid FROM batch_jobs WHERE state = ?", (RUNNING,)).fetchall()
-            dead = [post for post, pid in rows if not _alive(pid)]
+            rows = conn.execute(
+                "SELECT post, owner_pid, owner_started FROM batch_jobs WHERE state = ?", (RUNNING,)
+            ).fetchall()
+            dead = [post for post, pid, started in rows if not _alive(pid, started) or (idle and pid == os.getpid())]
             for post in dead:
                 conn.execute(
-                    "UPDATE batch_jobs SET state = ?, owner_pid = NULL WHERE post = ?",
+                    "UPDATE batch_jobs SET state = ?, owner_pid = NULL, owner_started = NULL WHERE post = ?",
                     (QUEUED, post),
                 )
         return len(dead)
 
-    def claim(self, pid: int | None = None, only: list[str] | None = None) -> Job | None:
-        """Take the oldest queued job (among `only`, if given) for process `pid`; None when there is none."""
+    def claim(self, pid: int | None = None, only: list[str] | None = None, run_id: str | None = None) -> Job | None:
+        """Take the oldest queued job (among `only`, if given) for process `pid` of batch run `run_id`;
+        None when there is none."""
         pid = os.getpid() if pid is None else pid
         with self._connect() as conn:
             rows = conn.execute(
@@ -178,16 +226,17 @@ class JobTable:
             if post is None:
                 return None
             conn.execute(
-                "UPDATE batch_jobs SET state = ?, owner_pid = ?, attempts = attempts + 1, started_at = ?,"
-                " reason = NULL WHERE post = ?",
-                (RUNNING, pid, _now(), post),
+                "UPDATE batch_jobs SET state = ?, owner_pid = ?, owner_started = ?, run_id = ?,"
+                " attempts = attempts + 1, started_at = ?, reason = NULL WHERE post = ?",
+                (RUNNING, pid, process_started(pid), run_id, _now(), post),
             )
             return self._get(conn, post)
 
     def finish(self, post: str, outcome: Outcome) -> None:
         with self._connect() as conn:
             conn.execute(
-                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, finished_at = ?, seconds = ?, cover = ?,"
+                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, owner_started = NULL, finished_at = ?,"
+                " seconds = ?, cover = ?,"
                 " score = ?, cost_usd = ? WHERE post = ?",
                 (DONE, _now(), outcome.seconds, outcome.cover, outcome.score, outcome.cost_usd, post),
             )
@@ -195,7 +244,8 @@ class JobTable:
     def fail(self, post: str, reason: str) -> None:
         with self._connect() as conn:
             conn.execute(
-                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, finished_at = ?, reason = ? WHERE post = ?",
+                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, owner_started = NULL, finished_at = ?,"
+                " reason = ? WHERE post = ?",
                 (FAILED, _now(), reason, post),
             )
 
@@ -203,7 +253,8 @@ class JobTable:
         """Give a claimed job back to the queue untouched (a worker stopping early)."""
         with self._connect() as conn:
             conn.execute(
-                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, attempts = MAX(attempts - 1, 0)"
+                "UPDATE batch_jobs SET state = ?, owner_pid = NULL, owner_started = NULL,"
+                " attempts = MAX(attempts - 1, 0)"
                 " WHERE post = ? AND state = ?",
                 (QUEUED, post, RUNNING),
             )

@@ -21,18 +21,20 @@ from blogart.config import Settings
 from blogart.errors import BlogartError
 
 
-def work(db: Path, settings: Settings, posts: list[str], stop: threading.Event | None = None) -> None:
-    """Claim and run jobs among `posts` until none is queued (or `stop` is set)."""
+def work(
+    db: Path, settings: Settings, posts: list[str], stop: threading.Event | None = None, run_id: str | None = None
+) -> None:
+    """Claim and run jobs among `posts` for batch run `run_id` until none is queued (or `stop` is set)."""
     table = JobTable(db)
     ahead = TextAhead(settings)
     claimed: list[str] = []
     try:
         with plugins.reusing(*REUSED_KINDS):
-            current = table.claim(only=posts)
+            current = table.claim(only=posts, run_id=run_id)
             while current is not None:
                 claimed.append(current.post)
                 # Claim the next post now, so that its text stages are this worker's to run ahead.
-                upcoming = None if stop is not None and stop.is_set() else table.claim(only=posts)
+                upcoming = None if stop is not None and stop.is_set() else table.claim(only=posts, run_id=run_id)
                 if upcoming is not None:
                     claimed.append(upcoming.post)
                     ahead.submit(upcoming.post)
@@ -62,15 +64,21 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
-def _process_main(db: str, settings: Settings, posts: list[str], parent: int) -> None:
+def _process_main(db: str, settings: Settings, posts: list[str], parent: int, run_id: str | None) -> None:
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         return
-    work(Path(db), settings, posts)
+    work(Path(db), settings, posts, run_id=run_id)
 
 
 def run_local(
-    db: Path, settings: Settings, posts: list[str], workers: int, poll: Callable[[], None], every: float = 0.5
+    db: Path,
+    settings: Settings,
+    posts: list[str],
+    workers: int,
+    poll: Callable[[], None],
+    every: float = 0.5,
+    run_id: str | None = None,
 ) -> None:
     """Run the queued `posts` with `workers` workers; `poll` is called every `every` seconds (progress)."""
     if workers <= 1:
@@ -79,7 +87,7 @@ def run_local(
 
         def target() -> None:
             try:
-                work(db, settings, posts, stop)
+                work(db, settings, posts, stop, run_id)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread below
                 errors.append(exc)
 
@@ -97,7 +105,9 @@ def run_local(
         return
     context = multiprocessing.get_context("spawn")  # jax and torch do not survive a fork
     procs = [
-        context.Process(target=_process_main, args=(str(db), settings, posts, os.getpid()), name=f"blogart-worker-{i}")
+        context.Process(
+            target=_process_main, args=(str(db), settings, posts, os.getpid(), run_id), name=f"blogart-worker-{i}"
+        )
         for i in range(workers)
     ]
     for proc in procs:

@@ -84,6 +84,7 @@ def run_ray(
     workers: int,
     poll: Callable[[], None],
     address: str | None = None,
+    run_id: str | None = None,
 ) -> None:
     """Run the queued `posts` on Ray; the driver claims them and records every result in the job table."""
     ray = import_ray()
@@ -93,7 +94,7 @@ def run_ray(
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
     table = JobTable(db)
     claimed = []
-    while (job := table.claim(only=posts)) is not None:
+    while (job := table.claim(only=posts, run_id=run_id)) is not None:
         claimed.append(job.post)
     if not claimed:
         return

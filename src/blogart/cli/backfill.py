@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from blogart.cli.ci import (
+    AsJson,
     Engine,
     Model,
     Num,
@@ -55,6 +56,7 @@ def backfill(
     workers: Workers = 1,
     engine: Engine = "local",
     ray_address: RayAddress = None,
+    as_json: AsJson = False,
 ) -> None:
     """Generate covers for every post under CONTENT_DIR that lacks one; killed and rerun, it resumes."""
     if ctx.invoked_subcommand is not None:
@@ -66,16 +68,19 @@ def backfill(
     current = batch_settings(out, model, n, seed)
     plan = plan_backfill(content_dir, current, glob=glob, limit=limit, force=force)
     if dry_run:
+        cost = estimate_cost(plan, current)
+        if as_json:
+            print_json({**plan.to_json(), "llm_cost_usd": cost})
+            return
         for post in plan.todo:
             typer.echo(str(post.path))
-        for path, reason in plan.unreadable.items():
+        for path, reason in plan.passed_over.items():
             typer.echo(f"skipped {path}: {reason}", err=True)
-        cost = estimate_cost(plan, current)
         priced = "unknown (no price for this model)" if cost is None else f"about ${cost:.4f}"
         typer.echo(f"{len(plan.todo)} posts would run, {len(plan.skipped)} have a cover; LLM cost {priced}")
         return
     result = run_with_progress(plan, current, engine=engine, workers=workers, ray_address=ray_address)
-    report(plan, result, content_dir)
+    report(plan, result, content_dir, as_json)
 
 
 @app.command("status")

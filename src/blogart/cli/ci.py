@@ -23,6 +23,9 @@ RayAddress = Annotated[
 Model = Annotated[str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, openai-images.")]
 Num = Annotated[int | None, typer.Option("-n", "--num", min=1, help="Candidates per post.")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed of every post's first image.")]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (each post's row, the skipped inputs with why).")
+]
 
 
 def batch_settings(out: Path | None, model: str | None, n: int | None, seed: int | None) -> Any:
@@ -68,12 +71,17 @@ def run_with_progress(plan: Any, current: Any, *, engine: str, workers: int, ray
     return result
 
 
-def report(plan: Any, result: Any, content_dir: Path) -> None:
-    """Print the Markdown summary (and append it to $GITHUB_STEP_SUMMARY); exit 1 when a post failed."""
+def report(plan: Any, result: Any, content_dir: Path, as_json: bool = False) -> None:
+    """Print the Markdown summary, or with `as_json` the result as JSON (the summary is appended to
+    $GITHUB_STEP_SUMMARY either way); exit 1 when a post failed."""
     from blogart.batch.summary import markdown, write_step_summary
+    from blogart.cli.common import print_json
 
     text = markdown(plan, result, base=content_dir)
-    typer.echo(text, nl=False)
+    if as_json:
+        print_json({**result.to_json(), **plan.to_json()})
+    else:
+        typer.echo(text, nl=False)
     write_step_summary(text)
     if result.failed:
         raise typer.Exit(1)
@@ -96,11 +104,15 @@ def ci(
     workers: Workers = 1,
     engine: Engine = "local",
     ray_address: RayAddress = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Generate and publish covers for new or changed posts; exit 0 done or nothing to do, 1 some failed."""
+    """Generate and publish covers for new or changed posts; exit 0 done or nothing to do, 1 some failed.
+
+    A post whose front matter has `blogart: {skip: true}` is passed over; its `blogart:` prompt, style,
+    negative and seed are honoured."""
     from blogart.batch.backfill import plan_ci
 
     current = batch_settings(out, model, n, seed)
     plan = plan_ci(content_dir, current, since=since)
     result = run_with_progress(plan, current, engine=engine, workers=workers, ray_address=ray_address)
-    report(plan, result, content_dir)
+    report(plan, result, content_dir, as_json)

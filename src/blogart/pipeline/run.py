@@ -243,7 +243,7 @@ def _own_prompt(text: str, style: Any, negative: list[str], count_tokens: Callab
     )
 
 
-TOPICS_STAGE_VERSION = 3  # bump when extractors change what they return for the same input
+TOPICS_STAGE_VERSION = 4  # bump when extractors change what they return for the same input
 
 
 def _topics_cache_key(document: Document, backend: str, settings: Settings) -> str:
