@@ -210,6 +210,11 @@ def test_bad_data_and_bad_resume_are_one_error_line(tmp_path, config, capsys):
     bad.write_text('{"embed_dim": 4}')
     assert script.main(_args(data, tmp_path / "c", bad, 5)) == 2
     assert "not an open_clip model config" in capsys.readouterr().err
+    for flag, value in (("--lr", "nan"), ("--lr", "inf"), ("--weight-decay", "nan")):
+        assert script.main(_args(data, tmp_path / "d", config, 5, flag, value)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {flag} must be a finite number") and err.count("\n") == 1, err
+        assert not (tmp_path / "d").exists()
 
 
 def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, config):

@@ -26,7 +26,7 @@ FLOORS = [
     {"ranking", "generators"},
     {"llm"},
     {
-        *("values", "store", "config", "text", "modelhub", "plugins", "errors", "atomic", "redact", "protocols"),
+        *("values", "store", "config", "text", "words", "modelhub", "plugins", "errors", "atomic", "redact", "protocols"),
         *("assets", "__init__"),
     },
 ]

@@ -18,6 +18,7 @@ from blogart.prompts.icons import Concept
 
 HERE = Path(__file__).parent
 OVERRIDES = HERE / "concepts.toml"
+DESCRIPTIONS = HERE / "descriptions.toml"  # what each emoji shows, by caption name: what topics match on
 DEFAULT_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 FONT_SIZE = 109  # Noto Color Emoji is a bitmap font with this one strike
 
@@ -214,9 +215,15 @@ def read_overrides(path: Path = OVERRIDES) -> dict:
         return tomllib.load(handle)
 
 
-def build_catalogue(font, overrides: dict | None = None) -> list[Concept]:
+def read_descriptions(path: Path = DESCRIPTIONS) -> dict[str, str]:
+    with path.open("rb") as handle:
+        return dict(tomllib.load(handle).get("descriptions", {}))
+
+
+def build_catalogue(font, overrides: dict | None = None, descriptions: dict[str, str] | None = None) -> list[Concept]:
     """Every drawable candidate, renamed and re-filed by the overrides; names are unique."""
     overrides = read_overrides() if overrides is None else overrides
+    descriptions = read_descriptions() if descriptions is None else descriptions
     dropped = set(overrides.get("drop", {}).get("names", []))
     renamed: dict[str, dict] = overrides.get("concept", {})
     concepts: list[Concept] = []
@@ -231,7 +238,15 @@ def build_catalogue(font, overrides: dict | None = None) -> list[Concept]:
             continue
         seen.add(name)
         keywords = tuple(dict.fromkeys(k for k in [*change.get("keywords", []), original, *aliases(code)] if k != name))
-        concepts.append(Concept(name=name, emoji=code, category=change.get("category", category), keywords=keywords))
+        concepts.append(
+            Concept(
+                name=name,
+                emoji=code,
+                category=change.get("category", category),
+                keywords=keywords,
+                description=descriptions.get(name, ""),
+            )
+        )
     return concepts
 
 

@@ -35,6 +35,7 @@ if str(SRC) not in sys.path:  # run from the source tree, installed or not
 
 from blogart.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 from blogart.errors import InputError, UsageError  # noqa: E402
+from blogart.training.options import check_float  # noqa: E402
 
 DEFAULT_CONFIG = HERE / "blogart-icons-clip.json"
 CONFIG_FILE = "open_clip_config.json"
@@ -67,8 +68,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("steps", "batch_size", "save_every", "log_every", "eval_pairs"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr <= 0:
-        p.error("--lr must be positive")
     return args
 
 
@@ -361,6 +360,8 @@ def train(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        check_float("lr", args.lr, above=0, at_most=1)  # NaN passes any `<= 0` test and ruins a run at its end
+        check_float("weight_decay", args.weight_decay, at_least=0)
         report = train(args)
     except (InputError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)

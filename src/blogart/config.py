@@ -182,8 +182,10 @@ class PublishSettings(Section):
         "portrait": "1080x1350",
         "wide": "1600x900",
     }
-    static_dir: PathSetting = ""  # where a plain (non-bundle) post's cover is copied, e.g. "static/images/covers"
-    static_url: str = ""  # the URL static_dir is served at, e.g. "/images/covers"
+    # Where the cover is copied and the URL that folder is served at, instead of the place the post's site
+    # serves it from (docs/publishing.md); needed for a post in no site blogart recognises.
+    static_dir: PathSetting = ""  # e.g. "static/images/covers"
+    static_url: str = ""  # e.g. "/images/covers"
     astro_alt_key: str = "heroImageAlt"
     custom_image_key: str = ""  # front_matter = "custom": dotted key path of the image, e.g. "params.cover"
     custom_alt_key: str = ""  # and of the alt text ("" : none)

@@ -185,12 +185,45 @@ def _cached_snapshots(model: KnownModel, cache_dir: str | Path | None) -> list[P
     return sorted((p for p in snapshots.iterdir() if p.is_dir()), key=rank)
 
 
+# A training run's layout (blogart.training.checkpoints writes it): RUN/checkpoint.json names the newest
+# folder under RUN/checkpoints/. Kept here, below the trainers, because every model lookup needs it.
+RUN_POINTER = "checkpoint.json"
+RUN_CHECKPOINTS = "checkpoints"
+
+
+def run_model(path: str | Path) -> Path:
+    """`path`, or when it is a training run folder (`blogart finetune --out RUN`) rather than a model folder,
+    the run's newest checkpoint (the one RUN/last links to): a run folder stands wherever a model folder does."""
+    path = Path(path)
+    if not path.is_dir() or any((path / name).is_file() for name in ("config.json", *CLIP_FILES)):
+        return path
+    return run_checkpoint(path) or path
+
+
+def run_checkpoint(run: Path) -> Path | None:
+    """The checkpoint a run folder's pointer names (a whole model folder), or None when `run` holds no run."""
+    import json
+
+    pointer = Path(run) / RUN_POINTER
+    if not pointer.is_file():
+        return None
+    try:
+        folder = Path(run) / json.loads(pointer.read_text(encoding="utf-8"))["current"]
+        inside = folder.resolve().is_relative_to((Path(run) / RUN_CHECKPOINTS).resolve())
+    except (OSError, ValueError, KeyError, TypeError):
+        inside = False
+    if not inside or not folder.is_dir():
+        raise UsageError(f"{run} is a training run whose {RUN_POINTER} names no checkpoint folder")
+    return folder
+
+
 def _locate(name: str, explicit: str | Path | None, cache_dir: str | Path | None) -> tuple[Path, str]:
     model = known(name)
     if explicit:
         path = Path(explicit).expanduser()
         if not path.exists():
             raise MissingWeights(f"{name}: the configured path {path} does not exist")
+        path = run_model(path)
         if path.is_dir() and (missing := missing_files(model, path)):
             raise MissingWeights(f"{name}: {path} lacks {', '.join(missing)}")
         return path, "explicit"

@@ -21,8 +21,9 @@ HELP = (
     "Images are encoded once with the VQGAN; their codes are cached in the user dir.\n\n"
     "OUT gets checkpoints/step-N/ (a model folder that `generate --checkpoint` and `models verify` accept, plus "
     "train_state.msgpack for --resume), checkpoint.json and the link `last` naming the newest, log.jsonl (losses) "
-    "and report.json. Kill it at any moment: --resume goes on from the last checkpoint exactly as if it had "
-    "never stopped.\n\n"
+    "and report.json. OUT itself stands for its newest checkpoint wherever a model folder is asked for "
+    "(`generate --checkpoint OUT`, the `models.dalle_mini` setting, `models verify OUT`, `finetune --model OUT`). "
+    "Kill it at any moment: --resume goes on from the last checkpoint exactly as if it had never stopped.\n\n"
     "Speed (benchmarks/train.py, float32, one step = one optimizer update, on the shared 2-core CPU at load "
     "average ~4): d_model 256, 4+4 layers, 64 image tokens, batch 32: 4.1 s per step (7.7 examples/s); 256 image "
     "tokens, batch 16: 7.8 s; d_model 384, 6+6 layers, 256 tokens, batch 16: 18 s (load ~6). The same code runs "
@@ -34,28 +35,36 @@ HELP = (
 
 
 def _known_or_path(value: str, kind: str) -> Path:
-    """A folder as given, or a known model name looked up as `generate` does (never downloaded)."""
-    from blogart import modelhub
+    """A model folder (or a training run folder: its newest checkpoint) as given, or a known model name
+    looked up as `generate` does (never downloaded); `bundled` is the bundled model's DalleBart."""
+    from blogart import assets, modelhub
     from blogart.config import get_settings
 
     path = Path(value).expanduser()
     if path.is_dir():
-        return path
+        return modelhub.run_model(path)
+    if value == assets.NAME and kind == "dallebart":
+        return assets.require().dallebart
     if value in modelhub.KNOWN and modelhub.KNOWN[value].kind == kind:
         models = get_settings().models
         return modelhub.find(value, models.path_for(value), models.cache_dir or None)
     if path.exists():
         raise UsageError(f"{value} is not a folder: give a {kind} checkpoint folder")
-    names = ", ".join(n for n, m in modelhub.KNOWN.items() if m.kind == kind)
-    raise UsageError(f"{value} is neither a folder nor a known {kind} model ({names})")
+    names = [n for n, m in modelhub.KNOWN.items() if m.kind == kind] + ([assets.NAME] if kind == "dallebart" else [])
+    raise UsageError(f"{value} is neither a folder nor a known {kind} model ({', '.join(names)})")
 
 
-def _default_vqgan() -> Path:
-    from blogart import modelhub
+def _default_vqgan(base: Path | None) -> Path:
+    """The VQGAN `generate` would draw `base` with: the bundled model's for the bundled DalleBart, else the one
+    `generate --checkpoint BASE` decodes with (the same resolver)."""
+    from blogart import assets
     from blogart.config import get_settings
+    from blogart.generators.defaults import DALLE_MINI, vqgan_folder
 
-    models = get_settings().models
-    return modelhub.find("vqgan", models.path_for("vqgan"), models.cache_dir or None)
+    if base is None:
+        return vqgan_folder(get_settings())
+    bundled = base.resolve() == assets.bundled().dallebart.resolve()
+    return vqgan_folder(get_settings(), assets.NAME if bundled else DALLE_MINI)
 
 
 LABELS = {"codes": "encoding images"}  # every other phase belongs to the "training" bar
@@ -110,7 +119,8 @@ def finetune(
     data: Annotated[Path, typer.Argument(help="Image folder with .txt captions, or a .jsonl / .csv list.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for checkpoints, log and report.")],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Base DalleBart: a folder or dalle-mini / dalle-mega.")
+        str | None,
+        typer.Option("--model", "-m", help="Base DalleBart: a folder or run, dalle-mini, dalle-mega or bundled."),
     ] = None,
     init: Annotated[
         Path | None, typer.Option("--init", help="A DalleBart config.json: train a new model from scratch.")
@@ -178,21 +188,22 @@ def finetune(
         sources = Sources(data=data, vqgan=Path())
         config = RunConfig()
     else:
+        config = RunConfig(**{k: v for k, v in given.items() if v is not None}, **flags)
+        config.check()  # before any model is looked up or loaded
         if model is None and init is None:
             raise UsageError("give --model BASE (a DalleBart folder or dalle-mini) or --init CONFIG.json")
         if train_tokenizer and init is None:
             raise UsageError("--train-tokenizer is for a new model (--init); a base model keeps its tokenizer")
         if init is not None and not init.is_file():
             raise UsageError(f"--init {init}: no such file")
+        base = _known_or_path(model, "dallebart") if model else None
         sources = Sources(
             data=data,
-            vqgan=_known_or_path(vqgan, "vqgan") if vqgan else _default_vqgan(),
-            base=_known_or_path(model, "dallebart") if model else None,
+            vqgan=_known_or_path(vqgan, "vqgan") if vqgan else _default_vqgan(base),
+            base=base,
             init=init,
             train_tokenizer=train_tokenizer,
         )
-        config = RunConfig(**{k: v for k, v in given.items() if v is not None}, **flags)
-        config.check()
     _compile_cache()
     with progress_bar(as_json) as progress:
         report = run(out, sources, config, resume=resume, progress=progress)
@@ -207,7 +218,7 @@ def finetune(
     speed = f", {r.seconds_per_step:.3f} s/step, {r.examples_per_second:.1f} examples/s" if r.seconds_per_step else ""
     typer.echo(f"{r.steps} steps ({r.epochs:g} epochs) in {r.seconds:.1f}s{speed}; {loss}")
     typer.echo(f"checkpoint: {r.checkpoint}")
-    typer.echo(f"use it: blogart generate POST --checkpoint {Path(r.out) / 'last'} --vqgan {_vqgan_of(r)}")
+    typer.echo(f"use it: blogart generate POST --checkpoint {r.out} --vqgan {_vqgan_of(r)}")
 
 
 def _compile_cache() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,12 +18,12 @@ app = typer.Typer(
 
 
 def _default_vqgan() -> Path:
-    """The VQGAN `generate` would use: the configured path, else the Hugging Face cache."""
-    from blogart import modelhub
+    """The VQGAN `generate` would use (the same resolver): the bundled model's when it draws with that one,
+    else the configured path or the Hugging Face cache."""
     from blogart.config import get_settings
+    from blogart.generators.defaults import vqgan_folder
 
-    models = get_settings().models
-    return modelhub.find("vqgan", models.path_for("vqgan"), models.cache_dir or None)
+    return vqgan_folder(get_settings())
 
 
 @app.command("check")
@@ -39,8 +40,10 @@ def check(
     the PSNR of the mean squared error of all images. Below the threshold (24 dB by default) the verdict
     is "fine-tune it": `blogart vqgan train IMAGES --from MODEL --out DIR`.
     """
+    from blogart.training.options import check_float
     from blogart.training.vqgan_check import check as run_check
 
+    check_float("threshold", threshold)
     report = run_check(images, model or _default_vqgan(), threshold, sheet)
     if as_json:
         print_json(report.to_json())
@@ -129,8 +132,6 @@ def train(
 
     if base and init:
         raise UsageError("give either --from (fine-tune) or --init (train from scratch), not both")
-    if not base and not init and not (resume and has_run(out)):
-        base = str(_default_vqgan())
     options = TrainOptions(
         data=tuple(data),
         out=str(out),
@@ -151,6 +152,9 @@ def train(
         decoder_blocks=_block_counts(decoder_blocks),
         max_minutes=max_minutes,
     )
+    options.check()  # before any model is looked up or loaded
+    if not base and not init and not (resume and has_run(out)):
+        options = replace(options, base=str(_default_vqgan()))
     with progress_bar(as_json) as progress:
         result = run_train(options, resume=resume, progress=progress)
     report = result.report

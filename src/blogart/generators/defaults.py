@@ -10,8 +10,9 @@ The order, first match wins:
 
 When the generator is the bundled model, ranking uses the bundled CLIP too (`[rank] model = "bundled"`,
 an open_clip folder) unless `[rank] model`/`pretrained` or `[models] clip` were set, and moderation's CLIP concept
-checks are off unless `[moderation] concepts` was set: the bundled CLIP only knows the icon vocabulary,
-so thresholds calibrated on LAION CLIP mean nothing to it (the prompt blocklist still applies).
+checks are off unless `[moderation] concepts` was set (for `social`'s preset: `[social] concepts`): the bundled
+CLIP only knows the icon vocabulary, so thresholds calibrated on LAION CLIP mean nothing to it (the prompt
+blocklist and, with a key, OpenAI's endpoint still apply).
 Its sampling settings (condition scale, top-k, ...) come from its own generation_config.json where the
 user set none (`blogart.generators.dalle.sampling`); so do a DALL-E Mini or Mega checkpoint's, when its
 folder has that file (a fine-tune of the bundled model keeps it; the released checkpoints have none).
@@ -70,6 +71,19 @@ def resolve(settings: Settings) -> Defaults:
     return Defaults(with_checkpoint_sampling(_set(settings, "generate", model=DALLE_MINI), DALLE_MINI))
 
 
+def vqgan_folder(settings: Settings, generator: str | None = None) -> Path:
+    """The VQGAN `generate` decodes with under these settings (with `generate.model` set to `generator` when
+    given): the bundled model's when it draws with the bundled model, else the configured or pulled one
+    (MissingWeights naming the pull command). The default of `vqgan train --from`, `vqgan check --model`
+    and `finetune --vqgan`."""
+    if generator is not None:
+        settings = _set(settings, "generate", model=generator)
+    if resolve(settings).settings.generate.model == assets.NAME:
+        return assets.require().vqgan
+    models = settings.models
+    return modelhub.find("vqgan", models.path_for("vqgan"), models.cache_dir or None)
+
+
 def with_bundled(settings: Settings) -> Settings:
     """What drawing with the bundled model brings: its ranker and its sampling defaults."""
     return with_model_sampling(with_bundled_ranker(settings), assets.bundled().dallebart)
@@ -100,8 +114,10 @@ def with_bundled_ranker(settings: Settings) -> Settings:
     if settings.rank.model_fields_set & {"model", "pretrained"} or settings.models.clip:
         return settings
     settings = _set(settings, "rank", model="bundled")
-    if "concepts" not in settings.moderation.model_fields_set:
-        settings = _set(settings, "moderation", concepts={})
+    # `social`'s strict preset brings LAION-calibrated concepts of its own: off too, unless [social] set some.
+    for section in ("moderation", "social"):
+        if "concepts" not in getattr(settings, section).model_fields_set:
+            settings = _set(settings, section, concepts={})
     return settings
 
 

@@ -50,6 +50,8 @@ class Concept:
     emoji: str  # the character sequence rendered from the emoji font
     category: str = ""  # "objects", "tech", ... (for balance in the recipe and for reports)
     keywords: tuple[str, ...] = field(default=())  # other words for it, used to match key topics
+    # What the emoji shows and what a post would use it for, in a sentence: what key topics are matched on.
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,11 @@ def caption(concepts: Sequence[Concept], background: Background, layout: str = "
 
 
 def save_concepts(concepts: Sequence[Concept], path: Path) -> None:
-    rows = [{"name": c.name, "emoji": c.emoji, "category": c.category, "keywords": list(c.keywords)} for c in concepts]
+    rows = [
+        {"name": c.name, "emoji": c.emoji, "category": c.category, "keywords": list(c.keywords)}
+        | ({"description": c.description} if c.description else {})
+        for c in concepts
+    ]
     atomic_write_json(path, {"concepts": rows})
 
 
@@ -96,6 +102,7 @@ def load_concepts(path: Path) -> list[Concept]:
                 emoji=row["emoji"],
                 category=row.get("category", ""),
                 keywords=tuple(row.get("keywords", ())),
+                description=str(row.get("description", "")),
             )
             for row in rows
         ]

@@ -2,13 +2,24 @@
 
 The bundled model only knows its vocabulary (`concepts.json`) and the caption grammar of
 `prompts.icons.caption()`, so a free-form prompt would be noise to it. Each key topic, in order of
-weight, is matched to its nearest concept by MiniLM cosine similarity (topic phrase against the
-concept's name and keywords); a topic whose best match is below `floor` maps to nothing, and one whose
-best match is (nearly) a concept already chosen adds nothing. At most three distinct concepts, laid out
-in a row in topic order:
+weight, is matched to the concepts by MiniLM cosine similarity, as the post uses it rather than as a
+bare phrase: a blend of the phrase, the topic's own sentences from the post and the post as a whole
+(title, summary and every topic's sentences) against each concept's description of what its emoji
+shows. A topic's best concept is taken when it
+
+- reaches `floor` and stands out from the rest of the vocabulary (`STAND_OUT` standard deviations
+  above its mean), so a topic the vocabulary has nothing for maps to nothing;
+- does not rest on a homograph: when the topic and the concept share a word ("tide pools" and
+  "pool 8 ball", "cloud" costs and a "cloud"), the match must hold with that word masked out of both;
+- is not (nearly) a concept already chosen, which means the topic adds nothing.
+
+At most three distinct concepts, laid out in a row in topic order:
 
     "AI contract review", "legal documents", "fairness"
         -> a robot, a page and a balance scale on a teal background, left to right
+
+When no topic finds a concept, the writer says so (`Choice.fallback`) and draws the neutral
+`NEUTRAL` concept, which suits any post, rather than a wrong object.
 
 The background comes from the style preset where one implies it, else from a hash of the post's title
 and concepts: the same post always gets the same prompt.
@@ -22,7 +33,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +44,27 @@ from blogart.atomic import atomic_write_bytes
 from blogart.errors import InputError
 from blogart.prompts.builder import DALLE_TEXT_TOKENS, TokenCounter, counter_or_estimate, merge_negative
 from blogart.prompts.icons import COLOURS, Background, Concept, caption
-from blogart.values import ImagePrompt, KeyTopics, StylePreset
+from blogart.values import ImagePrompt, KeyTopics, StylePreset, Topic
 
 MAX_ICONS = 3  # more than three emoji in 128 px stop being recognisable
-FLOOR = 0.3  # MiniLM cosine; below it a topic and a concept are unrelated
+FLOOR = 0.28  # blended MiniLM cosine; below it a topic and a concept are unrelated
+# How far above the vocabulary's mean (in standard deviations) a concept must score to stand for a
+# topic: a word-alike scores well on every concept of its kind, a real match stands apart.
+STAND_OUT = 4.0
+# A concept must fit the post as a whole (cosine with its title, summary and topic sentences), not
+# only one topic: a word taken in another sense ("shot" of espresso -> camera flash) fails this.
+POST_FLOOR = 0.25
+# STAND_OUT and POST_FLOOR are measured on the bundled vocabulary (~300 described concepts); a small
+# vocabulary has no spread to stand out from, and one described by keywords alone scores lower, so
+# below this size `floor` alone decides.
+CALIBRATED_VOCABULARY = 50
+# A match on a shared word must keep this cosine with the word masked out of topic and concept alike.
+HOMOGRAPH_FLOOR = 0.2
+CANDIDATES = 5  # a topic's best concepts, in order, tried before it maps to nothing
 MARGIN = 0.05  # a concept already chosen within this of a topic's best match stands for that topic
+# Weights of the topic's phrase, its sentences in the post and the whole post in a concept's score.
+PHRASE, SENTENCES, POST = 0.3, 0.5, 0.2
+NEUTRAL = "notepad"  # drawn when nothing fits: a written page suits any post
 LAYOUT = "row"  # caption order is topic order, left to right
 
 # Presets whose look implies a background; any other style takes a colour from the post's hash.
@@ -52,8 +81,59 @@ Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit rows (blogart.llm
 
 
 def concept_text(concept: Concept) -> str:
-    """What a concept is matched on: its caption name, then its other words."""
+    """What a concept is matched on: its caption name and description, else its name and other words."""
+    if concept.description:
+        return f"{concept.name}: {concept.description}"
     return ", ".join(dict.fromkeys([concept.name, *concept.keywords]))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The concepts for one post, and how they were found."""
+
+    concepts: tuple[Concept, ...]
+    fallback: bool = False  # nothing in the vocabulary fits the topics: the neutral concept stands in
+    homographs: tuple[tuple[str, str], ...] = ()  # (topic, concept) matches refused as word-alikes
+
+    @property
+    def note(self) -> str:
+        """One line saying what was left out, for people; "" when the topics found their concepts."""
+        if not self.fallback:
+            return ""
+        return f"nothing in the bundled model's vocabulary fits this post's topics; drawing a {self.concepts[0].name}"
+
+
+def topic_sentences(topic: Topic) -> list[str]:
+    """The topic as the post uses it: its evidence sentences, else its one-line abstraction, else the phrase."""
+    sentences = [s for s in topic.evidence if s.strip()]
+    if sentences:
+        return sentences
+    return [topic.abstraction] if topic.abstraction.strip() else [topic.phrase]
+
+
+def concept_words(concept: Concept) -> set[str]:
+    """The words a topic phrase can share with a concept's name and keywords, in comparison form."""
+    from blogart.words import content_words
+
+    return content_words(" ".join([concept.name, *concept.keywords]))
+
+
+def shared_words(phrase: str, concept: Concept) -> set[str]:
+    from blogart.words import content_words
+
+    return content_words(phrase) & concept_words(concept)
+
+
+def mask_words(text: str, words: set[str]) -> str:
+    """`text` without the words (and their inflections: "pool" takes "pools" with it)."""
+    for word in sorted(words):
+        text = re.sub(rf"\b{re.escape(word)}\w*", " ", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def concept_texts_digest(concepts: Sequence[Concept]) -> str:
@@ -119,29 +199,88 @@ class IconPromptWriter:
         return self._matrix
 
     def choose(self, key_topics: KeyTopics, title: str = "") -> list[Concept]:
-        """1 to MAX_ICONS distinct concepts for the topics, in topic order (see the module docstring).
+        """1 to MAX_ICONS distinct concepts for the topics, in topic order (see `choice`)."""
+        return list(self.choice(key_topics, title).concepts)
 
-        When no topic reaches the floor, the one concept nearest to the title and summary stands in,
-        so there is always something to draw.
+    def choice(self, key_topics: KeyTopics, title: str = "") -> Choice:
+        """The concepts for the topics, in topic order (see the module docstring).
+
+        When no topic finds a concept, the neutral concept stands in when the vocabulary has it, else
+        the one concept nearest to the title and summary, so there is always something to draw.
         """
-        phrases = [t.phrase for t in key_topics.topics if t.phrase.strip()]
+        topics = [t for t in key_topics.topics if t.phrase.strip()]
+        if not topics and not title.strip() and not key_topics.summary.strip():
+            raise InputError("nothing to draw: no key topics, title or summary")
         matrix = self._concept_matrix()
         chosen: list[int] = []
-        if phrases:
-            similarity = self.embed(phrases) @ matrix.T
-            for row in similarity:
-                best = int(np.argmax(row))
+        homographs: list[tuple[str, str]] = []
+        if topics:
+            scores, whole = self._scores(topics, title, key_topics.summary, matrix)
+            for topic, row in zip(topics, scores, strict=True):
+                best = self._best(topic, row, whole, homographs)
                 # A topic about as near to a concept already drawn adds nothing ("crust" after "bread").
-                if row[best] >= self.floor and not any(row[i] >= row[best] - MARGIN for i in chosen):
+                if best is not None and not any(row[i] >= row[best] - MARGIN for i in chosen):
                     chosen.append(best)
                 if len(chosen) == MAX_ICONS:
                     break
-        if not chosen:
-            context = " ".join(p for p in (title, key_topics.summary, *phrases) if p.strip())
-            if not context:
-                raise InputError("nothing to draw: no key topics, title or summary")
-            chosen = [int(np.argmax(self.embed([context])[0] @ matrix.T))]
-        return [self.concepts[i] for i in chosen]
+        if chosen:
+            return Choice(tuple(self.concepts[i] for i in chosen), homographs=tuple(homographs))
+        return Choice((self._fallback(topics, title, key_topics.summary, matrix),), True, tuple(homographs))
+
+    def _scores(
+        self, topics: Sequence[Topic], title: str, summary: str, matrix: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(topics x concepts: each topic's phrase, its sentences and the whole post, blended; the whole post's row)."""
+        sentences = [topic_sentences(t) for t in topics]
+        head = " ".join(p for p in (title, summary) if p.strip())
+        # One batch: the phrases, every topic's sentences, then the title and summary.
+        vectors = self.embed([*(t.phrase for t in topics), *(s for group in sentences for s in group), head])
+        phrases = vectors[: len(topics)] @ matrix.T
+        starts = np.cumsum([len(topics), *(len(group) for group in sentences)])
+        in_post = np.stack([_unit(vectors[a:b].mean(axis=0)) for a, b in zip(starts[:-1], starts[1:], strict=True)])
+        post = in_post.mean(axis=0) + (vectors[-1] if head else 0.0)
+        whole = _unit(post) @ matrix.T
+        return PHRASE * phrases + SENTENCES * (in_post @ matrix.T) + POST * whole[None, :], whole
+
+    def _best(self, topic: Topic, row: np.ndarray, whole: np.ndarray, homographs: list[tuple[str, str]]) -> int | None:
+        """The index of the concept that stands for `topic`, or None; refused word-alikes go to `homographs`."""
+        spread = float(row.std())
+        if len(row) >= CALIBRATED_VOCABULARY and spread > 0:
+            stand_out = (row - row.mean()) / spread
+            fitting = np.where(whole >= POST_FLOOR, row, -1.0)
+        else:
+            stand_out, fitting = np.full_like(row, np.inf), row
+        for index in np.argsort(-fitting)[:CANDIDATES]:
+            index = int(index)
+            if fitting[index] < self.floor or stand_out[index] < STAND_OUT:
+                return None
+            if self.homograph(topic, self.concepts[index]):
+                homographs.append((topic.phrase, self.concepts[index].name))
+                continue
+            return index
+        return None
+
+    def homograph(self, topic: Topic, concept: Concept) -> bool:
+        """Whether the topic matches the concept only through a word they share, used in another sense.
+
+        With the shared words masked out of the topic's sentences and the concept's text, what is left
+        must still be related: "tide pools" among anemones and a billiard "pool 8 ball" are not,
+        "bees" in a beekeeping post and a "bee" described as honey and pollination are. A topic without
+        sentences from the post has no context to tell the senses apart, so it is taken at its word.
+        """
+        words = shared_words(topic.phrase, concept)
+        if not words or not any(s.strip() for s in topic.evidence):
+            return False
+        sentences = [mask_words(s, words) for s in topic_sentences(topic)]
+        vectors = self.embed([*sentences, mask_words(concept_text(concept), words)])
+        return float(_unit(vectors[:-1].mean(axis=0)) @ vectors[-1]) < HOMOGRAPH_FLOOR
+
+    def _fallback(self, topics: Sequence[Topic], title: str, summary: str, matrix: np.ndarray) -> Concept:
+        for concept in self.concepts:
+            if concept.name == NEUTRAL:
+                return concept
+        context = " ".join(p for p in (title, summary, *(t.phrase for t in topics)) if p.strip())
+        return self.concepts[int(np.argmax(self.embed([context])[0] @ matrix.T))]
 
     def background(self, style: StylePreset, title: str, concepts: Sequence[Concept]) -> Background:
         if style.name in STYLE_BACKGROUNDS:

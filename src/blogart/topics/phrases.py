@@ -10,26 +10,25 @@ packages ship their data. Stopwords are read once from data/stopwords.toml.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib.resources import files
 from typing import TypeVar
 
 from blogart.text import collapse_whitespace, split_sentences
+from blogart.words import (  # noqa: F401 - re-exported: the comparison form lives in words.py
+    FUNCTION_WORDS,
+    GENERIC_WORDS,
+    STOPWORDS,
+    WORD,
+    content_words,
+    dictionary_forms,
+    noun_lemma,
+    phrase_key,
+)
 
-
-def _load_stopwords() -> tuple[frozenset[str], frozenset[str]]:
-    data = tomllib.loads((files("blogart.topics") / "data" / "stopwords.toml").read_text(encoding="utf-8"))
-    return frozenset(data["function"].lower().split()), frozenset(data["generic"].lower().split())
-
-
-FUNCTION_WORDS, GENERIC_WORDS = _load_stopwords()
 T = TypeVar("T")
-# Words that may not start or end a phrase: grammar words, and words too vague to name a topic.
-STOPWORDS = FUNCTION_WORDS | GENERIC_WORDS
 
 
 def _wordset(text: str) -> frozenset[str]:
@@ -55,7 +54,6 @@ SENTENCE_BUDGET = 2000
 # spaced sample, so the stage's work (embeddings, merging topics pairwise) is bounded for any text.
 CHUNK_BUDGET = 24
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*|[^\sA-Za-z]")
 
 
@@ -65,7 +63,7 @@ def sentences(text: str) -> list[str]:
     out = []
     for sentence in split_sentences(text):
         sentence = collapse_whitespace(sentence).lstrip("-*•#> ").strip()
-        if len(_WORD.findall(sentence)) >= 2:
+        if len(WORD.findall(sentence)) >= 2:
             out.append(sentence)
     return out
 
@@ -96,30 +94,11 @@ def sentences_within_budget(chunks: Sequence[Sequence[str]], budget: int = SENTE
 # -- comparing phrases ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)
-def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
-    """lemminflect's dictionary forms of a lowercase word by part of speech ({} for unknown words)."""
-    from lemminflect import getAllLemmas
-
-    return getAllLemmas(word)
-
-
-def noun_lemma(word: str) -> str:
-    """The singular of a lowercase noun ("analyses" -> "analysis", "glasses" -> "glass"), other known
-    words unchanged; a word the dictionary does not know loses a plural-looking s ("autoscalers")."""
-    lemmas = _lemmas(word)
-    if nouns := lemmas.get("NOUN"):
-        return nouns[0] if len(word) > 2 else word
-    if not lemmas and len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
 def can_be_noun(word: str) -> bool:
     """Whether a lowercase word may head a noun phrase: a noun, a gerund ("tapering"), or a word the
     dictionary does not know (names, jargon). Verb forms ("performs", "learned"), adjectives and
     adverbs may not."""
-    lemmas = _lemmas(word)
+    lemmas = dictionary_forms(word)
     return not lemmas or "NOUN" in lemmas or "PROPN" in lemmas or word.endswith("ing")
 
 
@@ -130,18 +109,6 @@ def commonness(word: str) -> float:
     from wordfreq import zipf_frequency  # 0.1-0.6 s to import: only when phrases are ranked
 
     return min(max((zipf_frequency(word, "en") - 3.0) / 3.0, 0.0), 1.0)
-
-
-def phrase_key(phrase: str) -> str:
-    """Comparison form: lowercase, possessives dropped, nouns in the singular, leading stopwords dropped."""
-    words = [noun_lemma(w.lower().replace("’", "'").removesuffix("'s")) for w in _WORD.findall(phrase)]
-    while words and words[0] in STOPWORDS:
-        words.pop(0)
-    return " ".join(words)
-
-
-def content_words(phrase: str) -> set[str]:
-    return {w for w in phrase_key(phrase).split() if w not in STOPWORDS}
 
 
 def contains_key(text_key: str, key: str) -> bool:
@@ -238,7 +205,7 @@ def _runs(sentence: str) -> list[tuple[list[str], str, str, bool]]:
     for token in _TOKEN.findall(sentence):
         word = token.replace("’", "'").removesuffix("'s")
         low = word.lower()
-        if not _WORD.fullmatch(word) or (low in STOPWORDS and low not in CONNECTORS):
+        if not WORD.fullmatch(word) or (low in STOPWORDS and low not in CONNECTORS):
             if current:
                 runs.append((current, before, low, opens))
             current = []
@@ -259,7 +226,7 @@ def _verb_forms(sentences: Sequence[str]) -> set[str]:
         for token in _TOKEN.findall(sentence):
             low = token.lower()
             bare = previous in BARE_AFTER and not low.endswith("s")
-            if _WORD.fullmatch(token) and low not in STOPWORDS and (bare or previous in S_FORM_AFTER):
+            if WORD.fullmatch(token) and low not in STOPWORDS and (bare or previous in S_FORM_AFTER):
                 verbs.add(low)
             previous = low
     return verbs
@@ -281,7 +248,7 @@ def _proper_words(sentences: Sequence[str]) -> set[str]:
     upper: set[str] = set()
     lower: set[str] = set()
     for sentence in sentences:
-        for i, word in enumerate(_WORD.findall(sentence)):
+        for i, word in enumerate(WORD.findall(sentence)):
             if word[0].isupper() and i > 0:
                 upper.add(word.lower())
             elif word[0].islower():

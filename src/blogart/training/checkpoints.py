@@ -23,10 +23,10 @@ from typing import Any
 
 from blogart.atomic import atomic_write_bytes, atomic_write_json
 from blogart.errors import UsageError
+from blogart.modelhub import RUN_CHECKPOINTS as FOLDER
+from blogart.modelhub import RUN_POINTER as POINTER
 
-POINTER = "checkpoint.json"
 LINK = "last"
-FOLDER = "checkpoints"
 STATE_FILE = "train_state.msgpack"
 TRAINER_FILE = "trainer.json"
 KEEP = 2
@@ -48,9 +48,39 @@ def current(out: Path) -> Checkpoint | None:
         data = json.loads(pointer.read_text(encoding="utf-8"))
         folder = Path(out) / data["current"]
         trainer = json.loads((folder / TRAINER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{pointer} names no readable checkpoint ({type(exc).__name__}); start a new --out") from None
-    return Checkpoint(folder, int(data["step"]), trainer)
+        step = int(data["step"])
+        if not isinstance(trainer, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{pointer} names no readable checkpoint; start a new --out") from None
+    return Checkpoint(folder, step, trainer)
+
+
+# trainer.json's "trainer" -> the command whose runs carry it
+TRAINERS = {"dallebart": "blogart finetune", "vqgan": "blogart vqgan train"}
+
+
+def trainer_kind(trainer: dict[str, Any]) -> str | None:
+    """Which trainer saved a checkpoint: its "trainer" key, or for runs saved before that key, the one
+    key only that trainer writes; None for neither."""
+    kind = trainer.get("trainer")
+    if kind in TRAINERS:
+        return kind
+    if kind is None and "sources" in trainer:
+        return "dallebart"
+    if kind is None and "options" in trainer:
+        return "vqgan"
+    return None
+
+
+def require_kind(out: Path, saved: Checkpoint, kind: str) -> None:
+    """UsageError (one line) unless the run in `out` was saved by the trainer `kind`."""
+    found = trainer_kind(saved.trainer)
+    if found == kind:
+        return
+    what = f"a `{TRAINERS[found]}` run" if found else "a run this version of blogart does not know"
+    hint = "resume it with that command" if found else "start a new --out"
+    raise UsageError(f"{out} holds {what}, not a `{TRAINERS[kind]}` one: {hint}, or choose another --out")
 
 
 def write(out: Path, step: int, files: dict[str, bytes], trainer: dict[str, Any]) -> Checkpoint:

@@ -30,19 +30,15 @@ def default_cache_root() -> Path:
 
 
 def load_pixels(path: Path, size: int) -> np.ndarray:
-    """An image as float32 RGB pixels in [0, 1], shape (size, size, 3), prepared exactly as the VQGAN
-    trainer prepares its images (`training.images.square_pixels`: transparency over white, centre
-    square, resized), so the codes a DalleBart learns are those of the pictures the VQGAN learned."""
-    from PIL import Image
-
-    from blogart.training.images import square_pixels
+    """An image as float32 RGB pixels in [0, 1], shape (size, size, 3), read and prepared exactly as the
+    VQGAN trainer reads its images (`training.images.load_image`), so the codes a DalleBart learns are
+    those of the pictures the VQGAN learned."""
+    from blogart.training.images import UnusableImage, load_image
 
     try:
-        with Image.open(path) as image:
-            image.load()
-            pixels = square_pixels(image, size)
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for broken files
-        raise InputError(f"cannot read image {path}: {type(exc).__name__}") from None
+        pixels = load_image(path, size)
+    except UnusableImage as exc:
+        raise InputError(f"cannot read image {path}: {exc}") from None
     return pixels.astype(np.float32) / 255.0
 
 
@@ -57,7 +53,7 @@ def vqgan_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-PIXELS_VERSION = 2  # bump when load_pixels changes: codes made the old way are not reused
+PIXELS_VERSION = 3  # bump when load_pixels changes: codes made the old way are not reused
 
 
 class CodeCache:

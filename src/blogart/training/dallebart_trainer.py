@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from blogart.errors import BlogartError, UsageError
 from blogart.training import checkpoints
 from blogart.training.codes import image_codes
 from blogart.training.data import DataReport, Example, load_examples, split_examples
+from blogart.training.options import check_float, check_int, check_seed
 from blogart.training.progress import Progress, TrainEvent
 from blogart.training.runlog import LOG_FILE, RunLog
 
@@ -69,26 +70,39 @@ class RunConfig:
     save_every: int | None = None  # updates; None: at the end of every epoch
     strict: bool = False
 
+    # A saved run with a key this version does not know is refused: that option would be silently dropped.
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+
     def check(self) -> None:
+        """One UsageError line for the first option out of range (numbers finite, shares in [0, 1))."""
         for name in ("epochs", "batch_size", "accumulate"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.steps is not None and self.steps < 1:
-            raise UsageError("--steps must be >= 1")
-        if self.save_every is not None and self.save_every < 1:
-            raise UsageError("--save-every must be >= 1")
-        if self.lr <= 0:
-            raise UsageError("--lr must be > 0")
-        if self.freeze_decoder_layers < 0:
-            raise UsageError("--freeze-decoder-layers must be >= 0")
-        if not 0 <= self.text_dropout < 1 or not 0 <= self.warmup < 1:
-            raise UsageError("text dropout and warmup are shares in [0, 1)")
-        if not 0 <= self.test_fraction < 1:
-            raise UsageError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+            check_int(name, getattr(self, name), 1)
+        for name in ("steps", "save_every"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        check_int("freeze_decoder_layers", self.freeze_decoder_layers, 0)
+        check_seed(self.seed)
+        check_float("lr", self.lr, above=0, at_most=1)
+        for name in ("test_fraction", "text_dropout", "warmup"):
+            check_float(name, getattr(self, name), at_least=0, below=1)
+        check_float("weight_decay", self.weight_decay, at_least=0)
+        check_float("clip_norm", self.clip_norm, above=0)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        """The config a run saved; UsageError naming the first key that is missing, unknown or mistyped."""
+        from pydantic import TypeAdapter, ValidationError
+
+        if not isinstance(data, dict):
+            raise UsageError("its config is not a JSON object")
+        try:
+            config = TypeAdapter(cls).validate_python(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "config"
+            raise UsageError(f"its config key {where!r}: {error['msg'].lower()}") from None
+        config.check()
+        return config
 
 
 @dataclass(frozen=True)
@@ -465,6 +479,52 @@ def _data_digest(train: list[Example], test: list[Example]) -> str:
 # -- the run -------------------------------------------------------------------------------------------------
 
 
+KIND = "dallebart"  # trainer.json's "trainer": which command's run a folder holds
+
+
+@dataclass(frozen=True)
+class _SavedSources:
+    vqgan: str
+    base: str | None = None
+    data: str | None = None
+    init: str | None = None
+    train_tokenizer: bool = False
+
+
+@dataclass(frozen=True)
+class _Counters:
+    micro_step: int
+    pending_losses: list[float]
+    seconds: float
+    step: int | None = None
+    epoch: float | None = None
+    first_eval_loss: float | None = None
+
+
+def _saved_run(out: Path, trainer: dict[str, Any]) -> tuple[RunConfig, _SavedSources, _Counters]:
+    """The config, sources and counters a run saved, checked; one UsageError line naming what is wrong."""
+    from pydantic import TypeAdapter, ValidationError
+
+    where = f"cannot resume {out}"
+    for key in ("config", "sources", "counters"):
+        if key not in trainer:
+            raise UsageError(f"{where}: its {checkpoints.TRAINER_FILE} has no {key!r}; start a new --out")
+    try:
+        config = RunConfig.from_dict(trainer["config"])
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}; start a new --out") from None
+    try:
+        kept = TypeAdapter(_SavedSources).validate_python(trainer["sources"])
+        counters = TypeAdapter(_Counters).validate_python(trainer["counters"])
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        raise UsageError(f"{where}: its {checkpoints.TRAINER_FILE} key {key!r}: {error['msg'].lower()}") from None
+    if counters.micro_step < 0 or not math.isfinite(counters.seconds):
+        raise UsageError(f"{where}: its {checkpoints.TRAINER_FILE} counters are out of range; start a new --out")
+    return config, kept, counters
+
+
 def finetune(
     out: Path,
     sources: Sources,
@@ -487,11 +547,11 @@ def finetune(
     if resume:
         if saved is None:
             raise UsageError(f"nothing to resume in {out}: it has no {checkpoints.POINTER}")
-        config = RunConfig.from_dict(saved.trainer["config"])
-        kept = saved.trainer["sources"]
+        checkpoints.require_kind(out, saved, KIND)
+        config, kept, counters = _saved_run(out, saved.trainer)
         sources = Sources(
             data=Path(sources.data),
-            vqgan=Path(kept["vqgan"]),
+            vqgan=Path(kept.vqgan),
             base=saved.folder,  # the checkpoint is the model now: its weights, config and tokenizer
             cache_root=sources.cache_root,
         )
@@ -549,9 +609,8 @@ def finetune(
         opt_state = state["opt_state"]
         if state["master"] is not None:
             params = state["master"]
-        counters = saved.trainer["counters"]
-        micro, pending = counters["micro_step"], counters["pending_losses"]
-        elapsed_before, first_eval = counters["seconds"], counters.get("first_eval_loss")
+        micro, pending = counters.micro_step, list(counters.pending_losses)
+        elapsed_before, first_eval = counters.seconds, counters.first_eval_loss
         RunLog(out / LOG_FILE).trim_after("micro_step", micro)
         checkpoints.prune(out)
     params = jax.device_put(params)
@@ -570,7 +629,7 @@ def finetune(
     run_sources = {
         "data": str(sources.data),
         "vqgan": str(sources.vqgan),
-        "base": str(saved.trainer["sources"]["base"]) if resume else (str(sources.base) if sources.base else None),
+        "base": kept.base if resume else (str(sources.base) if sources.base else None),
         "init": None if resume else (str(sources.init) if sources.init else None),
         "train_tokenizer": False if resume else sources.train_tokenizer,
     }
@@ -588,6 +647,7 @@ def finetune(
         master = jax.device_get(params) if _needs_master(model.dtypes) else None
         files[checkpoints.STATE_FILE] = to_bytes({"opt_state": jax.device_get(opt_state), "master": master})
         trainer = {
+            "trainer": KIND,
             "config": asdict(config),
             "sources": run_sources,
             "data_digest": digest,

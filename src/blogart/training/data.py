@@ -7,9 +7,9 @@ A data set (the DATA argument) is one of:
 Image paths in JSONL/CSV are relative to the file. Accepted column names: image, file_name, file,
 path for the image; caption, text for the caption.
 
-Bad entries (unreadable or tiny images, missing or empty captions, duplicate images, rows that are
-not JSON or name no image) are skipped and listed in a `DataReport`; with `strict=True` the first one
-is an error instead.
+Bad entries (images `training.images.read_rgb` refuses, missing or empty captions, duplicate images,
+rows that are not JSON or name no image) are skipped and listed in a `DataReport`; with `strict=True`
+the first one is an error instead.
 
 `list_images` is the one image listing of the package: what a VQGAN trains on or is checked with. It
 reads the same folders and files without needing captions (a CSV needs no caption column, and may be
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blogart.errors import InputError, UsageError
+from blogart.training.images import MIN_SIDE, UnusableImage, read_rgb, skipped_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 IMAGE_KEYS = ("image", "file_name", "file", "path")
 CAPTION_KEYS = ("caption", "text")
-MIN_SIDE = 16  # pixels: anything smaller carries no picture worth learning
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,7 @@ class DataReport:
         line = f"{self.kept} of {self.found} examples usable in {self.source}"
         if not self.skipped:
             return line
-        why = ", ".join(f"{n} {reason}" for reason, n in self.reasons().items())
-        names = ", ".join(s.name for s in self.skipped[:first])
-        more = f" and {len(self.skipped) - first} more" if len(self.skipped) > first else ""
-        return f"{line}; skipped {len(self.skipped)} ({why}): {names}{more}"
+        return f"{line}; {skipped_line([(s.name, s.reason) for s in self.skipped], first)}"
 
     def to_dict(self) -> dict:
         return {
@@ -300,6 +297,8 @@ def _check(entry: _Entry, min_side: int, first_of: dict[str, str]) -> tuple[Exam
     caption = " ".join(entry.caption.split())
     if not caption:
         return None, "empty caption"
+    if entry.image.exists() and not entry.image.is_file():
+        return None, "unreadable image: not a regular file"
     try:
         data = entry.image.read_bytes()
     except OSError:
@@ -307,20 +306,8 @@ def _check(entry: _Entry, min_side: int, first_of: dict[str, str]) -> tuple[Exam
     digest = hashlib.sha256(data).hexdigest()
     if digest in first_of:
         return None, f"duplicate image: same as {first_of[digest]}"
-    size = _image_size(data)
-    if size is None:
-        return None, "unreadable image: not a picture Pillow can decode"
-    if min(size) < min_side:
-        return None, f"tiny image: {size[0]}x{size[1]}, under {min_side} px"
-    return Example(entry.name, entry.image, caption, digest), None
-
-
-def _image_size(data: bytes) -> tuple[int, int] | None:
-    from PIL import Image
-
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()  # decode it all: a truncated file fails here, not during training
-            return image.size
-    except Exception:  # noqa: BLE001 - Pillow raises many types for broken files
-        return None
+        read_rgb(data, min_side)
+    except UnusableImage as exc:
+        return None, str(exc)
+    return Example(entry.name, entry.image, caption, digest), None

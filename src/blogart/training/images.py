@@ -1,66 +1,104 @@
-"""Images for the VQGAN as square pixel arrays.
+"""Images for training: the one reader both trainers use, and images as square pixel arrays.
+
+`read_rgb` decides for `finetune` and `vqgan train` alike which files are images: CMYK, 16-bit,
+greyscale and palette images (with or without transparency) are converted to RGB; a file that is
+missing, not an image, truncated or damaged, larger than MAX_PIXELS (a decompression bomb: the
+header alone is read before refusing it) or smaller than MIN_SIDE raises `UnusableImage`, whose
+message is the reason the trainers list it under.
 
 Which files the sources name is `training.data.list_images` (folders, JSONL / CSV data sets with or
 without captions, `.txt` lists, image files). Rows that name no image and images that cannot be used
-(unreadable, smaller than MIN_SIDE) are skipped and counted, never fatal; an empty result is one
-clean error.
+are skipped and listed, never fatal; an empty result is one clean error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import io
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from blogart.errors import UsageError
-from blogart.training.data import MIN_SIDE, list_images
+
+MIN_SIDE = 16  # pixels: anything smaller carries no picture worth learning
+# Pillow's default limit, fixed here so that no other code changing Pillow's global moves it; the largest
+# training image is resized to a few hundred pixels, so nothing near this size is worth decoding.
+MAX_PIXELS = 89_478_485
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
-@dataclass
-class ImageSet:
-    """Images as uint8 arrays (N, size, size, 3), with the paths they came from and what was skipped."""
-
-    pixels: np.ndarray
-    paths: list[Path]
-    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (path, why)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def skipped_summary(self, shown: int = 3) -> str:
-        """'2 images skipped: a.png (unreadable), b.png (too small)', or '' when none were."""
-        if not self.skipped:
-            return ""
-        names = ", ".join(f"{p.name} ({why})" for p, why in self.skipped[:shown])
-        more = f" and {len(self.skipped) - shown} more" if len(self.skipped) > shown else ""
-        return f"{len(self.skipped)} images skipped: {names}{more}"
+class UnusableImage(ValueError):
+    """A file no trainer can use; the message is the reason it is listed under."""
 
 
-def load_image(path: Path, size: int) -> np.ndarray:
-    """One image as uint8 (size, size, 3): transparency over white, centre-cropped square, resized.
+def read_rgb(source: Path | bytes, min_side: int = MIN_SIDE):
+    """The picture in a file (or its bytes) as an RGB PIL image, transparency over white.
 
-    Raises OSError/ValueError for files that are not usable images (the caller skips them).
+    Raises UnusableImage (see the module docstring); never anything else for a bad file.
     """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(source, Path) and source.exists() and not source.is_file():
+        raise UnusableImage("unreadable image: not a regular file")  # a FIFO would block, a folder fail later
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise UnusableImage(f"image too large: {width}x{height}, over {MAX_PIXELS} pixels")
+                if min(width, height) < min_side:
+                    raise UnusableImage(f"tiny image: {width}x{height}, under {min_side} px")
+                image.load()  # decode it all: a truncated file fails here, not during training
+                rgb = to_rgb(image)
+                return rgb.copy() if rgb is image else rgb  # closing the file closes `image` too
+    except UnusableImage:
+        raise
+    except FileNotFoundError:
+        raise UnusableImage("unreadable image: file not found") from None
+    except Image.DecompressionBombError:
+        raise UnusableImage(f"image too large: over {MAX_PIXELS} pixels") from None
+    except UnidentifiedImageError:
+        raise UnusableImage("unreadable image: not a picture Pillow can decode") from None
+    except MemoryError:
+        raise UnusableImage("image too large: out of memory decoding it") from None
+    except Exception:  # noqa: BLE001 - Pillow raises many types for truncated and damaged files
+        raise UnusableImage("unreadable image: truncated or damaged") from None
+
+
+def to_rgb(image):
+    """A PIL image of any mode as RGB: transparency composited over white, 16-bit scaled to 8 bits."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        image.load()
-        if min(image.size) < MIN_SIDE:
-            raise ValueError("too small")
-        return square_pixels(image, size)
+    mode = image.mode
+    if mode == "RGB" and "transparency" not in image.info:
+        return image
+    if mode in _SIXTEEN_BIT or mode in ("I", "F"):
+        # Pillow's own conversion clips these at 255 (a 16-bit picture turns white): scale them instead.
+        values = np.asarray(image, dtype=np.float64)
+        if mode != "F" and (mode in _SIXTEEN_BIT or values.max(initial=0) > 255):
+            values = values / 257.0
+        grey = np.clip(np.nan_to_num(values) + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    try:
+        if mode in ("RGBA", "LA", "PA", "RGBa", "La", "P") or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(background, rgba).convert("RGB")
+        return image.convert("RGB")
+    except (ValueError, OSError):
+        raise UnusableImage(f"unreadable image: mode {mode} cannot be converted to RGB") from None
 
 
 def square_pixels(image, size: int) -> np.ndarray:
-    """A PIL image as uint8 (size, size, 3): transparency over white, centre-cropped square, resized."""
+    """A PIL image as uint8 (size, size, 3): RGB as `to_rgb` makes it, centre-cropped square, resized."""
     from PIL import Image
 
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    image = image.convert("RGB")
+    image = to_rgb(image)
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
@@ -70,26 +108,67 @@ def square_pixels(image, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
+def load_image(path: Path, size: int) -> np.ndarray:
+    """One image as uint8 (size, size, 3), read by `read_rgb`; UnusableImage when it cannot be used."""
+    return square_pixels(read_rgb(Path(path)), size)
+
+
+def skipped_line(skipped: Sequence[tuple[str, str]], first: int = 5) -> str:
+    """'skipped 2 (unreadable image 1, tiny image 1): a.png, b.png' for (name, reason) pairs; '' for none.
+
+    The one way both trainers list what they left out (a reason's kind is the part before its colon).
+    """
+    if not skipped:
+        return ""
+    kinds = Counter(reason.split(":")[0] for _, reason in skipped)
+    why = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    names = ", ".join(name for name, _ in skipped[:first])
+    more = f" and {len(skipped) - first} more" if len(skipped) > first else ""
+    return f"skipped {len(skipped)} ({why}): {names}{more}"
+
+
+@dataclass
+class ImageSet:
+    """Images as uint8 arrays (N, size, size, 3), with the paths they came from and what was skipped."""
+
+    pixels: np.ndarray
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (path, why)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def skipped_summary(self, shown: int = 5) -> str:
+        """'12 of 14 images usable in DIR; skipped 2 (...): a.png, b.png', or '' when none were skipped."""
+        if not self.skipped:
+            return ""
+        found = len(self.paths) + len(self.skipped)
+        listed = skipped_line([(p.name, why) for p, why in self.skipped], shown)
+        return f"{len(self.paths)} of {found} images usable in {self.source}; {listed}"
+
+    def skipped_json(self) -> list[dict[str, str]]:
+        return [{"name": str(p), "reason": why} for p, why in self.skipped]
+
+
 def load_images(sources: Iterable[str | Path], size: int) -> ImageSet:
     """Every usable image the sources name, as an ImageSet at `size` x `size`."""
+    from blogart.training.data import list_images  # data reads images with this module's reader
+
     sources = list(sources)
+    where = ", ".join(str(s) for s in sources)
     arrays, kept = [], []
     paths, rows = list_images(sources)
     skipped: list[tuple[Path, str]] = [(Path(row.name), row.reason) for row in rows]
     for path in paths:
         try:
             arrays.append(load_image(path, size))
-        except FileNotFoundError:
-            skipped.append((path, "missing"))
-            continue
-        except ValueError as exc:
-            skipped.append((path, str(exc) if str(exc) == "too small" else "unreadable"))
-            continue
-        except OSError:
-            skipped.append((path, "unreadable"))
+        except UnusableImage as exc:
+            skipped.append((path, str(exc)))
             continue
         kept.append(path)
-    if not kept:
-        why = f" ({ImageSet(np.zeros((0, size, size, 3), np.uint8), [], skipped).skipped_summary()})" if skipped else ""
-        raise UsageError(f"no usable images in {', '.join(str(s) for s in sources)}{why}")
-    return ImageSet(np.stack(arrays), kept, skipped)
+    if not kept:  # every reason in full: nothing else will be printed
+        listed = ", ".join(f"{p.name} ({why})" for p, why in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        raise UsageError(f"no usable images in {where}" + (f": skipped {listed}{more}" if listed else ""))
+    return ImageSet(np.stack(arrays), kept, skipped, where)

@@ -29,14 +29,15 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from blogart.atomic import atomic_write_json
 from blogart.errors import UsageError
 from blogart.training import checkpoints
-from blogart.training.images import ImageSet, load_images
+from blogart.training.images import MIN_SIDE, ImageSet, load_images
+from blogart.training.options import check_float, check_int, check_seed
 from blogart.training.progress import Progress, TrainEvent
 from blogart.training.runlog import LOG_FILE, RunLog
 from blogart.training.vqgan_model import (
@@ -61,6 +62,7 @@ from blogart.training.vqgan_model import (
 LEGACY_STATE = Path("train") / "state.msgpack"  # the layout before checkpoints/: still resumed
 LEGACY_RUN = Path("train") / "run.json"
 REPORT_FILE = "report.json"
+KIND = "vqgan"  # trainer.json's "trainer": which command's run a folder holds
 EVAL_BATCH = 16
 DEFAULT_EPOCHS = 10
 
@@ -92,6 +94,33 @@ class TrainOptions:
     test_fraction: float = 0.05
     max_test: int = 128
 
+    # A saved run with a key this version does not know is refused: that option would be silently dropped.
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+
+    def check(self) -> None:
+        """One UsageError line for the first option out of range (every number finite)."""
+        for name in ("batch_size", "save_every", "log_every"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("steps", "epochs", "crop"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        if self.size is not None:
+            check_int("size", self.size, MIN_SIDE)
+        for name in ("warmup", "restart_every", "max_test"):
+            check_int(name, getattr(self, name), 0)
+        if self.disc_start is not None:
+            check_int("disc_start", self.disc_start, 0)
+        for count in self.decoder_blocks or ():
+            check_int("decoder_blocks", count, 1)
+        check_seed(self.seed)
+        check_float("lr", self.lr, above=0, at_most=1)
+        check_float("disc_weight", self.disc_weight, at_least=0)
+        if self.max_minutes is not None:
+            check_float("max_minutes", self.max_minutes, above=0)
+        check_float("weight_decay", self.weight_decay, at_least=0)
+        check_float("beta", self.beta, at_least=0)
+        check_float("test_fraction", self.test_fraction, at_least=0, below=1)
+
 
 @dataclass
 class TrainResult:
@@ -119,6 +148,7 @@ def train(options: TrainOptions, resume: bool = False, progress: Progress | None
 
     `progress` gets a TrainEvent after every step (loss, and PSNR and codes in use in its note).
     """
+    options.check()
     out = Path(options.out)
     saved_options, state_bytes, saved_step = _saved_run(out)
     if state_bytes is not None and not resume:
@@ -204,18 +234,38 @@ def has_run(out: str | Path) -> bool:
 def _saved_run(out: Path) -> tuple[TrainOptions | None, bytes | None, int | None]:
     """(options, train state bytes, step) of the run saved in `out`; Nones when there is none."""
     saved = checkpoints.current(out)
-    if saved is not None:
-        options = saved.trainer["options"]
-        state = (saved.folder / checkpoints.STATE_FILE).read_bytes()
-        step = saved.step
-    elif (out / LEGACY_STATE).is_file() and (out / LEGACY_RUN).is_file():
-        options = json.loads((out / LEGACY_RUN).read_text(encoding="utf-8"))["options"]
-        state, step = (out / LEGACY_STATE).read_bytes(), None
-    else:
-        return None, None, None
-    blocks = options.get("decoder_blocks")
-    options = {**options, "data": tuple(options["data"]), "decoder_blocks": tuple(blocks) if blocks else None}
-    return TrainOptions(**options), state, step
+    try:
+        if saved is not None:
+            checkpoints.require_kind(out, saved, KIND)
+            options = saved.trainer.get("options")
+            state = (saved.folder / checkpoints.STATE_FILE).read_bytes()
+            step = saved.step
+        elif (out / LEGACY_STATE).is_file() and (out / LEGACY_RUN).is_file():
+            options = json.loads((out / LEGACY_RUN).read_text(encoding="utf-8")).get("options")
+            state, step = (out / LEGACY_STATE).read_bytes(), None
+        else:
+            return None, None, None
+    except (OSError, ValueError, AttributeError):
+        raise UsageError(f"cannot resume {out}: its saved run cannot be read; start a new --out") from None
+    return _saved_options(out, options), state, step
+
+
+def _saved_options(out: Path, options: Any) -> TrainOptions:
+    """The options a run saved, checked as the command line's are; one UsageError line naming what is wrong."""
+    from pydantic import TypeAdapter, ValidationError
+
+    if not isinstance(options, dict):
+        raise UsageError(f"cannot resume {out}: its saved run has no options; start a new --out")
+    try:
+        parsed = TypeAdapter(TrainOptions).validate_python(options)
+        parsed.check()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        raise UsageError(f"cannot resume {out}: its saved option {key!r}: {error['msg'].lower()}") from None
+    except UsageError as exc:
+        raise UsageError(f"cannot resume {out}: its saved {exc}") from None
+    return parsed
 
 
 def _model_config(options: TrainOptions) -> tuple[VQGANConfig, dict | None]:
@@ -283,8 +333,6 @@ def _overlay(fresh: dict, trained: dict) -> dict:
 
 
 def _prepare(options: TrainOptions, config: VQGANConfig, images: ImageSet) -> _Run:
-    if options.batch_size < 1 or options.lr <= 0 or options.save_every < 1 or options.log_every < 1:
-        raise UsageError("--batch-size, --save-every and --log-every must be >= 1 and --lr > 0")
     factor = 2 ** (config.num_resolutions - 1)
     if options.crop is not None and (options.crop % factor or options.crop > images.pixels.shape[1]):
         raise UsageError(f"--crop must be a multiple of {factor} no larger than the image side")
@@ -558,7 +606,7 @@ def _save(out: Path, run: _Run, state: dict) -> None:
     from flax.serialization import to_bytes
 
     files = {**vqgan_files(run.config, state["params"]), checkpoints.STATE_FILE: to_bytes(state)}
-    trainer = {"options": asdict(run.options), "config": run.config.to_dict()}
+    trainer = {"trainer": KIND, "options": asdict(run.options), "config": run.config.to_dict()}
     checkpoints.write(out, int(state["step"]), files, trainer)
     save_vqgan(out, run.config, state["params"])
 
@@ -578,6 +626,7 @@ def _report(run: _Run, state: dict, latest: dict, seconds: float, start: int, im
         "train_images": len(run.train),
         "test_images": len(run.test),
         "skipped_images": [str(p) for p, _ in images.skipped],
+        "skipped": images.skipped_json(),
         "last": latest,
         "config": run.config.to_dict(),
         "options": asdict(run.options),

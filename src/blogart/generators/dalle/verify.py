@@ -57,6 +57,7 @@ def verify(
         path = Path(name_or_path).expanduser()
         if not path.exists():
             raise UsageError(f"{path} does not exist and is not a known model ({', '.join(modelhub.KNOWN)})")
+        path = modelhub.run_model(path)
         kind = detect_kind(path)
     if path.is_file():
         return VerifyReport(path, kind, ("a single file cannot be verified; give its folder",), name=name)
