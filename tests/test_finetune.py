@@ -135,6 +135,10 @@ def test_jsonl_and_csv_lists_with_relative_paths(tmp_path):
     assert [e.caption for e in examples] == ["circle, 0", "circle, 1", "circle, 2"]
     assert report.skipped[0].reason == "unreadable image: file not found"
 
+    # An unterminated quote would make one caption of every row after it: refused, naming where it opens.
+    (tmp_path / "open.csv").write_text('image,caption\nimgs/img00.png,"a loaf\nimgs/img01.png,a cat\n')
+    with pytest.raises(InputError, match=r"open\.csv: the quoted field from line 2 is never closed"):
+        load_examples(tmp_path / "open.csv")
     (tmp_path / "bad.csv").write_text("picture;words\na.png;b\n")
     with pytest.raises(InputError, match="bad CSV .* image column"):
         load_examples(tmp_path / "bad.csv")

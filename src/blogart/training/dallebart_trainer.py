@@ -27,6 +27,7 @@ import numpy as np
 
 from blogart.atomic import atomic_write_json
 from blogart.errors import BlogartError, UsageError
+from blogart.text import one_line
 from blogart.training import checkpoints
 from blogart.training.codes import image_codes
 from blogart.training.data import DataReport, Example, load_examples, split_examples
@@ -180,7 +181,7 @@ def _load_model(sources: Sources, seed: int) -> _Model:
         try:
             raw = json.loads(Path(sources.init).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read --init {sources.init}: {type(exc).__name__}") from None
+            raise UsageError(f"cannot read --init {sources.init}: {one_line(exc, named=True)}") from None
         if not isinstance(raw, dict):
             raise UsageError(f"--init {sources.init} is not a JSON object")
         raw = {"model_type": "dallebart", **raw}
@@ -221,7 +222,7 @@ def _check_vqgan_fits(config: Any, vqgan: Path) -> None:
     try:
         vq = VQGANConfig.from_dict(json.loads((Path(vqgan) / "config.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"cannot read the VQGAN config in {vqgan}: {type(exc).__name__}") from None
+        raise UsageError(f"cannot read the VQGAN config in {vqgan}: {one_line(exc, named=True)}") from None
     if vq.num_codes != config.image_length or not config.codebook_size <= vq.n_embed <= config.image_vocab_size:
         raise UsageError(
             f"the VQGAN in {vqgan} ({vq.num_codes} codes of {vq.n_embed}) does not fit the model "
@@ -743,4 +744,4 @@ def load_report(out: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise BlogartError(f"cannot read {path}: {type(exc).__name__}") from None
+        raise BlogartError(f"cannot read {path}: {one_line(exc, named=True)}") from None

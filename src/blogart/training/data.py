@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blogart.errors import InputError, UsageError
+from blogart.text import one_line
 from blogart.training.images import MIN_SIDE, UnusableImage, read_rgb, skipped_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -200,7 +201,7 @@ def _folder_entries(folder: Path, captions: bool) -> Iterator[_Entry]:
             try:
                 caption = text.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                yield _Entry(name, image, None, f"unreadable caption: {type(exc).__name__}")
+                yield _Entry(name, image, None, f"unreadable caption: {one_line(exc, named=True)}")
                 continue
         yield _Entry(name, image, caption)
 
@@ -229,10 +230,18 @@ def _jsonl_entries(path: Path, captions: bool) -> Iterator[_Entry]:
 def _csv_entries(path: Path, captions: bool) -> Iterator[_Entry]:
     text = _read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: an unterminated quote is an error, not a caption that swallows every row after it
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    last = 0
     try:
-        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((reader.line_num, row))
+            last = reader.line_num
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputError(f"bad CSV {path}: the quoted field from line {last + 1} is never closed") from None
         raise InputError(f"bad CSV {path}, line {reader.line_num}: {exc}") from None
     if not rows:
         return
@@ -282,7 +291,7 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {type(exc).__name__}") from None
+        raise InputError(f"cannot read {path}: {one_line(exc, named=True)}") from None
 
 
 # -- checking one entry -----------------------------------------------------------------------------------
