@@ -73,7 +73,7 @@ def inputs_hash(source_png: bytes, options: PublishOptions, scorer_id: str) -> s
         "upscaler": options.upscaler,
         "upscale_size": options.upscale_size,
         "scorer": scorer_id,
-        "version": 1,  # bump when the cropping or upscaling changes what it makes of the same inputs
+        "version": 2,  # bump when the cropping or upscaling changes what it makes of the same inputs
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -136,6 +136,7 @@ def write_outputs(
     gallery = render_gallery(
         title=title,
         folder_name=final_folder.name,
+        run_folder=final_folder,
         generator=generator,
         prompt=prompt,
         key_topics=key_topics,

@@ -59,7 +59,7 @@ def _checked_folder(folder: Path, model: str) -> Path:
         model_cfg = json.loads(config.read_text(encoding="utf-8"))["model_cfg"]
         model_cfg["vision_cfg"], model_cfg["text_cfg"]  # noqa: B018 - open_clip needs both towers
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MissingWeights(f"{config} is not an open_clip config ({type(exc).__name__}: {exc})") from None
+        raise MissingWeights(f"{config} is not an open_clip config ({one_line(exc, named=True)})") from None
     if _checkpoint_in(folder) is None:
         raise MissingWeights(f"no checkpoint file in {folder}")
     return folder
@@ -364,12 +364,39 @@ class ClipRanker:
 
     def score_images(self, images: Sequence[Any], text: str) -> list[float]:
         """Cosine similarity of each PIL image to `text` (not CLIPScore's clamp at 0, which would tie the windows
-        of a weak match); no moderation: these are crops of an image already ranked."""
+        of a weak match); no moderation: these are crops of an image already ranked.
+
+        Each image is letterboxed to a square first: CLIP's own preprocessing keeps only the centre square,
+        which for a wide crop window would hide the very parts that tell the windows apart."""
         set_threads(self.threads)
         if not images:
             return []
-        cos = self.clip.encode_images(list(images)) @ self.clip.encode_texts([text])[0]
+        fill = _mean_colour(self.clip.preprocess)
+        cos = self.clip.encode_images([letterbox(image, fill) for image in images]) @ self.clip.encode_texts([text])[0]
         return [float(c) for c in cos]
+
+
+def letterbox(image: Any, fill: tuple[int, int, int] = (0, 0, 0)) -> Any:
+    """`image` (PIL) centred on a square of `fill`, as large as its long side: all of it survives a centre crop."""
+    from PIL import Image
+
+    picture = image.convert("RGB")
+    width, height = picture.size
+    if width == height:
+        return picture
+    side = max(width, height)
+    square = Image.new("RGB", (side, side), fill)
+    square.paste(picture, ((side - width) // 2, (side - height) // 2))
+    return square
+
+
+def _mean_colour(preprocess: Any) -> tuple[int, int, int]:
+    """The normalisation mean of an open_clip transform as a colour: padding in it is zero to the model."""
+    for step in getattr(preprocess, "transforms", ()):
+        mean = getattr(step, "mean", None)
+        if mean is not None and len(mean) == 3:
+            return tuple(round(255 * float(m)) for m in mean)  # type: ignore[return-value]
+    return (128, 128, 128)
 
 
 def sort_ranked(ranked: Sequence[Ranked]) -> list[Ranked]:
