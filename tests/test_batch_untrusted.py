@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from batch_env import tiny_bundled_model, write_posts
+from cli_checks import one_error_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -46,13 +47,6 @@ def make_repo(repo: Path, posts: int = 2) -> str:
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "posts")
     return first
-
-
-def one_error_line(result, code: int = 2) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
-    return lines[0]
 
 
 # -- git refs: never an option, a bad one is one line --------------------------------------------------------

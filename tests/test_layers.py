@@ -26,8 +26,8 @@ FLOORS = [
     {"ranking", "generators"},
     {"llm"},
     {
-        *("values", "store", "config", "text", "words", "modelhub", "plugins", "errors", "atomic", "redact", "protocols"),
-        *("assets", "__init__"),
+        *("values", "store", "config", "text", "words", "modelhub", "plugins", "errors", "atomic", "redact"),
+        *("protocols", "assets", "__init__"),
     },
 ]
 FLOOR = {part: len(FLOORS) - 1 - i for i, parts in enumerate(FLOORS) for part in parts}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_checks import one_error_line
 from typer.testing import CliRunner
 
 from blogart.cli import app
@@ -22,18 +23,6 @@ from blogart.cli import app
 runner = CliRunner()
 POST_TEXT = "---\ntitle: Tide pools\n---\n\nTide pools hold crabs, anemones and small fish at low tide.\n"
 VICTIM_TEXT = "---\ntitle: My notes\n---\n\nNot blogart's to touch.\n"
-
-
-def one_error_line(result, code: int, *needles: str) -> str:
-    """stderr is exactly one `error:` line (no traceback) and the exit code is `code`."""
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle.lower() in lines[0].lower(), lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import one_error_line
 from typer.testing import CliRunner
 
 from blogart.cli import app
@@ -31,18 +32,6 @@ runner = CliRunner()
 
 def run(*args: str):
     return runner.invoke(app, list(args))
-
-
-def one_error_line(result, code: int, *needles: str) -> str:
-    """stderr is exactly one `error:` line (no box, no traceback) and the exit code is `code`."""
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle.lower() in lines[0].lower(), lines[0]
-    return lines[0]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import one_error_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -29,15 +30,6 @@ from blogart.training.vqgan_trainer import TrainOptions
 
 runner = CliRunner()
 VQGAN = Path(__file__).parent / "data" / "vqgan"
-
-
-def one_error_line(result, *needles: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 # -- numbers: finite and in range, refused before anything is read --------------------------------------
@@ -71,7 +63,7 @@ def test_a_number_out_of_range_is_one_line_before_anything_is_read(tmp_path, tra
         args = ["finetune", nowhere, "--model", str(tmp_path / "no-model"), "--vqgan", str(VQGAN)]
     else:
         args = ["vqgan", "train", nowhere, "--from", str(VQGAN)]
-    one_error_line(runner.invoke(app, [*args, *extra, "--out", str(tmp_path / "out")]), message)
+    one_error_line(runner.invoke(app, [*args, *extra, "--out", str(tmp_path / "out")]), 2, message)
     assert not (tmp_path / "out").exists()
 
 
@@ -293,7 +285,7 @@ def test_resuming_a_foreign_or_damaged_run_is_one_line(runs, zoo, tmp_path, trai
         args = ["finetune", str(zoo[0]), "--out", str(folder), "--resume"]
     else:
         args = ["vqgan", "train", str(zoo[0]), "--out", str(folder), "--resume"]
-    one_error_line(runner.invoke(app, args), message)
+    one_error_line(runner.invoke(app, args), 2, message)
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before  # nothing written
 
 
@@ -314,4 +306,4 @@ def test_a_run_folder_stands_where_a_model_folder_does(runs, tmp_path, monkeypat
     (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
     (tmp_path / "empty" / "checkpoint.json").write_text('{"current": "../../etc", "step": 1}')
     monkeypatch.setenv("BLOGART_MODELS__DALLE_MINI", str(tmp_path / "empty"))
-    one_error_line(runner.invoke(app, ["models", "path", "dalle-mini"]), "names no checkpoint folder")
+    one_error_line(runner.invoke(app, ["models", "path", "dalle-mini"]), 2, "names no checkpoint folder")

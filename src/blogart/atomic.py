@@ -39,23 +39,7 @@ def file_mode() -> int:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` in one step; an OSError names `path`, not the temporary file."""
     path = Path(path)
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except OSError as exc:
-        _discard(tmp)
-        # A full disk or a read-only folder: say which file could not be written.
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-    except BaseException:
-        _discard(tmp)
-        raise
+    _replace(path, data, path, mkdir=True)
 
 
 def rewrite_bytes(path: Path, data: bytes) -> Path:
@@ -65,24 +49,37 @@ def rewrite_bytes(path: Path, data: bytes) -> Path:
     mode, and its owner and group where this process may set them (root, or a group it belongs to).
     """
     target = Path(os.path.realpath(path))
-    tmp: str | None = None
     try:
         old = target.stat()
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    _replace(target, data, Path(path), old=old)
+    return target
+
+
+def _replace(target: Path, data: bytes, named: Path, *, old: os.stat_result | None = None, mkdir: bool = False) -> None:
+    """Write a temporary file beside `target` and rename it over `target`: the mode and owner of `old` when
+    given, else what `open()` would give. An OSError names `named` (what the user asked for)."""
+    tmp: str | None = None
+    try:
+        if mkdir:
+            target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fchmod(handle.fileno(), stat.S_IMODE(old.st_mode))
-            _keep_owner(handle.fileno(), old)
+            os.fchmod(handle.fileno(), stat.S_IMODE(old.st_mode) if old else file_mode())
+            if old is not None:
+                _keep_owner(handle.fileno(), old)
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except OSError as exc:
         _discard(tmp)
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        # A full disk or a read-only folder: say which file could not be written.
+        raise OSError(exc.errno, exc.strerror or str(exc), str(named)) from exc
     except BaseException:
         _discard(tmp)
         raise
-    return target
 
 
 def _keep_owner(fd: int, old: os.stat_result) -> None:
