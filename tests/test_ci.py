@@ -128,11 +128,20 @@ def test_ci_since_with_front_matter_on_draws_nothing_the_second_time(bundled_mod
     monkeypatch.chdir(repo)
     originals = [p.read_text() for p in posts]
 
-    first = runner.invoke(app, ["ci", "content", "--since", before, "--out", "out"])
+    step_summary = tmp_path / "step-summary.md"  # what a GitHub job page shows; written with --json too
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    first = runner.invoke(app, ["ci", "content", "--since", before, "--out", "out", "--json"])
     assert first.exit_code == 0, first.output
-    assert "2 of 2 posts got a cover, 0 failed, 0 already had one, 1 skipped" in first.output
-    assert "- skipped posts/draft.md: its front matter says blogart.skip: true" in first.output
+    rows = {Path(row["post"]).name: row for row in json.loads(first.stdout)["posts"]}
+    summary = step_summary.read_text()  # the Markdown summary, as a person reads it on the job page
+    assert "2 of 2 posts got a cover, 0 failed, 0 already had one, 1 skipped" in summary
+    assert "- skipped posts/draft.md: its front matter says blogart.skip: true" in summary
     assert all(p.read_text() != text for p, text in zip(posts, originals, strict=True))  # the cover is written in
+    # Each post's line says where its cover went and what changed in which file, in the summary and --json.
+    for post in posts:
+        line = next(x for x in summary.splitlines() if x.startswith(f"- posts/{post.name}: cover copied to "))
+        assert f"added images in {post}" in line and "(hugo static) as covers/" in line
+        assert rows[post.name]["front_matter"] == line.split(": ", 1)[1]
     manifests = {m: m.stat().st_mtime_ns for m in (repo / "out").glob("*/manifest.json")}
     assert len(manifests) == 2
     seeded = [json.loads(m.read_text()) for m in manifests if "part-1" in m.parent.name][0]

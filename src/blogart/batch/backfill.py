@@ -57,10 +57,25 @@ class BatchResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "seconds": self.seconds,
-            "posts": [job.to_json() for job in self.jobs],
+            "posts": [{**job.to_json(), "front_matter": front_matter_report(job)} for job in self.jobs],
             "by_another_run": [job.to_json() for job in self.others],
             "failed": len(self.failed),
         }
+
+
+def front_matter_report(job: Job) -> str | None:
+    """The one line the post's run wrote about its front matter (where the cover went, which keys changed in
+    which file), read back from the run's manifest; None when the run did not touch the post."""
+    import json
+
+    if job.state != DONE or not job.cover:
+        return None
+    try:
+        manifest = json.loads((Path(job.cover).parent / "manifest.json").read_text(encoding="utf-8"))
+        line = manifest["publish"]["front_matter"]["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return line if isinstance(line, str) else None
 
 
 def job_table(settings: Settings) -> JobTable:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from blogart.batch.backfill import BatchResult, Plan
+from blogart.batch.backfill import BatchResult, Plan, front_matter_report
 from blogart.batch.jobs import DONE
 
 
@@ -63,6 +63,10 @@ def markdown(plan: Plan, result: BatchResult, base: Path | None = None) -> str:
                 f"| {_cell(name(job.post))} | {_cell(state)} | {_cell(cover)} | {score} | {seconds} "
                 f"| {_money(job.cost_usd)} |"
             )
+    edits = [(job, line) for job in result.jobs if (line := front_matter_report(job))]
+    if edits:
+        lines.append("")
+        lines += [f"- {_cell(name(job.post))}: {_cell(line)}" for job, line in edits]
     for path, reason in plan.passed_over.items():
         lines.append(f"\n- skipped {_cell(name(path))}: {_cell(reason)}")
     return "\n".join(lines) + "\n"
