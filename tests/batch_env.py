@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 from tiny_clip import CONFIG
@@ -58,6 +59,19 @@ def write_posts(folder: Path, count: int, start: int = 0) -> list[Path]:
         )
         paths.append(path)
     return paths
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def init_repo(repo: Path) -> Path:
+    """An empty git repository on branch main with a committer set, at `repo` (made if missing)."""
+    repo.mkdir(parents=True, exist_ok=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    return repo
 
 
 _BUNDLED: list[tuple[Path, Path]] = []

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from batch_env import tiny_bundled_model, write_posts
+from batch_env import git, init_repo, tiny_bundled_model, write_posts
 from cli_checks import one_error_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,16 +29,9 @@ from blogart.pipeline.post_control import PostControl, read_control
 runner = CliRunner()
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
 def make_repo(repo: Path, posts: int = 2) -> str:
     """A git repository with a first commit (README only), then `posts` posts in a second; returns the first."""
-    repo.mkdir(parents=True, exist_ok=True)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "t")
+    init_repo(repo)
     (repo / "README.md").write_text("not a post\n")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "start")

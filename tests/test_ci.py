@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from batch_env import clip_folder, tiny_bundled_model, write_posts
+from batch_env import clip_folder, git, init_repo, tiny_bundled_model, write_posts
 from typer.testing import CliRunner
 
 from blogart.cli import app
 
 runner = CliRunner()
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture
@@ -30,11 +25,7 @@ def site(tmp_path, fake_openai, tiny_checkpoint, monkeypatch):
     monkeypatch.setenv("BLOGART_RANK__MODEL", f"local-dir:{clip_folder(tiny_checkpoint, tmp_path)}")
     monkeypatch.setenv("BLOGART_RANK__PRETRAINED", "")
     monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", "{}")
-    repo = tmp_path / "blog"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "t")
+    repo = init_repo(tmp_path / "blog")
     write_posts(repo / "content", 3)
     (repo / "README.md").write_text("not a post\n")
     git(repo, "add", ".")
@@ -110,11 +101,7 @@ def test_ci_since_with_front_matter_on_draws_nothing_the_second_time(bundled_mod
     monkeypatch.syspath_prepend(str(metadata))
     monkeypatch.setenv("BLOGART_GENERATE__N", "2")
     monkeypatch.setenv("BLOGART_PUBLISH__FRONT_MATTER", "hugo")
-    repo = tmp_path / "blog"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "t")
+    repo = init_repo(tmp_path / "blog")
     (repo / "hugo.toml").write_text("baseURL = 'https://example.org/'\ntitle = 'Notes'\n")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "site")

@@ -192,10 +192,8 @@ def test_the_reader_converts_what_is_an_image_and_names_why_for_the_rest(zoo):
 
 
 @pytest.fixture(scope="module")
-def bundled(tmp_path_factory) -> Path:
-    from tiny_bundled import make_tiny_bundled
-
-    return make_tiny_bundled(tmp_path_factory.mktemp("bundled") / "icons")
+def bundled(tiny_bundled) -> Path:
+    return tiny_bundled  # conftest's, built once a session
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,8 @@ def pick(
 ) -> None:
     """Make candidate N the cover: cover, crops, gallery, manifest and front matter, all updated together."""
     from blogart.errors import UsageError
-    from blogart.pipeline.run import check_out_folder, publish_options, run_pick
+    from blogart.pipeline.run import publish_options, run_pick
 
-    check_out_folder(out)
     if number < 1:
         raise UsageError(f"there is no candidate {number}; candidates are numbered from 1, as in the gallery")
     current = settings(publish={"front_matter": front_matter}, generate={"out_dir": str(out) if out else None})

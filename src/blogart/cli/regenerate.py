@@ -20,10 +20,9 @@ def regenerate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
     """Redraw a run's images from its manifest (same model, seeds, prompts, settings); say if they match."""
-    from blogart.pipeline.run import check_out_folder, run_regenerate
+    from blogart.pipeline.run import run_regenerate
     from blogart.values import to_dict
 
-    check_out_folder(out)
     path = manifest / "manifest.json" if manifest.is_dir() else manifest
     with progress() as report:
         results = run_regenerate(path, settings(), out=out, report=report)

@@ -787,19 +787,6 @@ def _prior_placement(previous: PublishSection, post: Path, settings: Settings) -
     return previous.front_matter.placed_within(roots)
 
 
-def check_out_folder(out: Path | None) -> None:
-    """`--out` names a folder (or nothing yet): one line before any work when it names a file."""
-    from blogart.errors import UsageError
-
-    if out is None:
-        return
-    probe = Path(out)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise UsageError(f"--out {out}: {probe} is not a folder")
-
-
 def run_pick(
     target: str,
     number: int,
@@ -940,9 +927,10 @@ def run_regenerate(
     from PIL import Image
 
     from blogart.errors import UsageError
-    from blogart.outputs.files import write_drawing
+    from blogart.outputs.files import check_folder, write_drawing
 
-    check_out_folder(out)
+    if out is not None:
+        check_folder(Path(out), "--out")
     manifest, _ = _load_manifest(Path(manifest_path))
     folder = Path(manifest_path).parent
     if manifest.generator == "openai-images":
