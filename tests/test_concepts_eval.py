@@ -80,8 +80,33 @@ def test_the_issue_posts_get_concepts_a_person_accepts(writer):
         assert not set(names) & set(label["contradict"]), (name, names)
 
 
+def test_no_post_of_the_set_gets_a_concept_that_contradicts_it(writer):
+    picks = {name: bench.choose(writer, *FOUND[name]) for name in LABELS}
+    assert bench.score(picks, LABELS)["contradicting_posts"] == 0, picks
+
+
 def test_a_post_the_vocabulary_has_nothing_for_gets_the_neutral_concept_and_says_so(writer):
     choice = writer.choice(FOUND["dog-recall"][1], FOUND["dog-recall"][0])
     assert choice.fallback and [c.name for c in choice.concepts] == [NEUTRAL]
     assert "nothing" in choice.note and NEUTRAL in choice.note
     assert "hot dog" not in [c.name for c in choice.concepts]
+
+
+def test_blogart_prompt_says_when_nothing_fits(own_metadata, monkeypatch):
+    from typer.testing import CliRunner
+
+    from blogart.cli import app
+
+    monkeypatch.setenv(assets.ENV, str(assets.package_dir()))
+    monkeypatch.syspath_prepend(str(own_metadata))
+    post = str(bench.EVAL / "dog-recall.md")
+    result = CliRunner().invoke(app, ["prompt", post, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["writer"] == "icons" and NEUTRAL in data["prompt"], data["prompt"]
+    assert data["prompt_note"].startswith("nothing in the bundled model's vocabulary fits"), data
+    shown = CliRunner().invoke(app, ["prompt", post])
+    assert "Note" in shown.output and "nothing in the bundled" in shown.output
+    # A post the vocabulary has concepts for carries no note.
+    fitting = json.loads(CliRunner().invoke(app, ["prompt", str(bench.EVAL / "bike-puncture.md"), "--json"]).output)
+    assert "prompt_note" not in fitting and fitting["writer"] == "icons"

@@ -146,3 +146,35 @@ def test_the_shipped_descriptions_are_the_recipes_and_describe_writes_them_with_
     assert [c.description for c in described] == ["a robot: artificial intelligence", "a sheet of paper", ""]
     assert [c.name for c in described] == [c.name for c in CONCEPTS[:3]]
     assert load_concept_vectors(tmp_path / "concept_vectors.npz", described, model_id()) is not None
+
+
+def test_words_after_a_denial_are_counted_as_denied():
+    from blogart.words import mentions
+
+    assert mentions(["We crossed Europe with no flights at all."], {"flight"}) == (1, 0)
+    assert mentions(["We didn't take a single flight."], {"flight"}) == (1, 0)
+    assert mentions(["Without a single flight, we saw nine cities."], {"flight"}) == (1, 0)
+    # "not only X" affirms X; a denial further back than a few words denies something else.
+    assert mentions(["Not only bread but cakes."], {"bread"}) == (0, 1)
+    assert mentions(["No sugar is added to the dough before the bread is shaped."], {"bread"}) == (0, 1)
+    assert mentions(["Flights cost more.", "Flights cost more."], {"flight"}) == (0, 1)  # a sentence counts once
+
+
+def test_a_topic_the_post_denies_is_not_drawn(packaged):
+    trains = Topic(
+        "night trains",
+        "Night trains across Europe.",
+        ("Two night trains saved two hotel nights.", "The couchette from Munich to Budapest was cramped but fine."),
+    )
+    flights = Topic(
+        "flights",
+        "We crossed Europe with no flights at all.",
+        ("We crossed Europe by train on an Interrail pass, with no flights at all.",),
+    )
+    choice = packaged.choice(KeyTopics((flights, trains), "Europe by train."), "Three Weeks Across Europe by Train")
+    names = [c.name for c in choice.concepts]
+    assert "airplane" not in names and choice.denied == ("flights",), names
+    # The same topic used plainly is drawn.
+    flown = Topic("flights", "We flew.", ("We took three flights across Europe, one a day.",))
+    plain = packaged.choice(KeyTopics((flown,), "Europe by air."), "Three Flights Across Europe")
+    assert plain.denied == () and "airplane" in [c.name for c in plain.concepts]

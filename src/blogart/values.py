@@ -114,6 +114,7 @@ class ImagePrompt:
     style: str
     tokens: int  # in the generator's text tokenizer when known, else an estimate
     writer: str = "templates"  # "templates" | "openai" | "pez"
+    note: str = ""  # what the writer could not do, for people ("nothing in the vocabulary fits ...")
 
     @property
     def negative_prompt(self) -> str:

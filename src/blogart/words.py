@@ -53,3 +53,34 @@ def phrase_key(phrase: str) -> str:
 
 def content_words(phrase: str) -> set[str]:
     return {w for w in phrase_key(phrase).split() if w not in STOPWORDS}
+
+
+# Words that deny what follows within a few words ("no flights at all", "without a single flight").
+NEGATIONS = frozenset(
+    ["no", "not", "never", "without", "nor", "zero", "instead", "rather", "avoid", "avoided", "skip", "skipped"]
+)
+NOT_DENIALS = frozenset({("not", "only"), ("not", "just"), ("no", "matter")})  # "not only X" affirms X
+NEGATION_REACH = 3  # words between a denial and the word it denies
+
+
+def mentions(sentences: list[str], words: set[str]) -> tuple[int, int]:
+    """(denied, affirmed): how often the sentences use one of `words` (comparison form) after a denial
+    within NEGATION_REACH words, and otherwise. Contractions count ("didn't fly" denies "fly")."""
+    denied = affirmed = 0
+    for sentence in dict.fromkeys(sentences):
+        tokens = [w.lower().replace("’", "'") for w in WORD.findall(sentence)]
+        for i, token in enumerate(tokens):
+            if noun_lemma(token.removesuffix("'s")) not in words:
+                continue
+            before = tokens[max(0, i - NEGATION_REACH - 1) : i]
+            cues = [
+                j
+                for j, w in enumerate(before)
+                if (w in NEGATIONS or w.endswith("n't"))
+                and (j + 1 == len(before) or (w, before[j + 1]) not in NOT_DENIALS)
+            ]
+            if cues:
+                denied += 1
+            else:
+                affirmed += 1
+    return denied, affirmed

@@ -30,6 +30,8 @@ def show_prompt_run(run: PromptRun) -> None:
         f"[bold]Prompt[/bold]   {run.prompt.text}  [dim]({run.prompt.tokens} tokens, {run.prompt.style})[/dim]"
     )
     console.print(f"[bold]Negative[/bold] {run.prompt.negative_prompt}")
+    if run.prompt.note:
+        console.print(f"[yellow]Note[/yellow]     {run.prompt.note}")
     if run.optimized:
         best = max(run.optimize_history) if run.optimize_history else float("nan")
         console.print(f"[bold]PEZ[/bold]      {run.optimized.text}  [dim](best similarity {best:.3f})[/dim]")

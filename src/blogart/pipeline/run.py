@@ -72,6 +72,7 @@ class PromptRun:
             "negative_prompt": self.prompt.negative_prompt,
             "style": self.prompt.style,
             "writer": self.prompt.writer,
+            **({"prompt_note": self.prompt.note} if self.prompt.note else {}),
             "optimized_prompt": self.optimized.text if self.optimized else None,
             "optimize_scores": (
                 {"start": self.optimize_history[0], "best": max(self.optimize_history)}

@@ -13,6 +13,9 @@ shows. A topic's best concept is taken when it
   "pool 8 ball", "cloud" costs and a "cloud"), the match must hold with that word masked out of both;
 - is not (nearly) a concept already chosen, which means the topic adds nothing.
 
+A topic the post denies ("no flights at all": as often after "no", "not", "without" as not) is not
+drawn: it names what the post is not about.
+
 At most three distinct concepts, laid out in a row in topic order:
 
     "AI contract review", "legal documents", "fairness"
@@ -94,6 +97,7 @@ class Choice:
     concepts: tuple[Concept, ...]
     fallback: bool = False  # nothing in the vocabulary fits the topics: the neutral concept stands in
     homographs: tuple[tuple[str, str], ...] = ()  # (topic, concept) matches refused as word-alikes
+    denied: tuple[str, ...] = ()  # topics the post denies ("no flights"), not drawn
 
     @property
     def note(self) -> str:
@@ -109,6 +113,14 @@ def topic_sentences(topic: Topic) -> list[str]:
     if sentences:
         return sentences
     return [topic.abstraction] if topic.abstraction.strip() else [topic.phrase]
+
+
+def denies(post: Sequence[str], topic: Topic) -> bool:
+    """Whether the post's sentences deny the topic's words at least as often as they use them plainly."""
+    from blogart.words import content_words, mentions
+
+    denied, affirmed = mentions([s for s in post if s.strip()], content_words(topic.phrase))
+    return denied > 0 and denied >= affirmed
 
 
 def concept_words(concept: Concept) -> set[str]:
@@ -214,9 +226,13 @@ class IconPromptWriter:
         matrix = self._concept_matrix()
         chosen: list[int] = []
         homographs: list[tuple[str, str]] = []
+        post = [title, key_topics.summary, *(s for t in topics for s in topic_sentences(t))]
+        denied = tuple(t.phrase for t in topics if denies(post, t))
         if topics:
             scores, whole = self._scores(topics, title, key_topics.summary, matrix)
             for topic, row in zip(topics, scores, strict=True):
+                if topic.phrase in denied:
+                    continue
                 best = self._best(topic, row, whole, homographs)
                 # A topic about as near to a concept already drawn adds nothing ("crust" after "bread").
                 if best is not None and not any(row[i] >= row[best] - MARGIN for i in chosen):
@@ -224,8 +240,8 @@ class IconPromptWriter:
                 if len(chosen) == MAX_ICONS:
                     break
         if chosen:
-            return Choice(tuple(self.concepts[i] for i in chosen), homographs=tuple(homographs))
-        return Choice((self._fallback(topics, title, key_topics.summary, matrix),), True, tuple(homographs))
+            return Choice(tuple(self.concepts[i] for i in chosen), homographs=tuple(homographs), denied=denied)
+        return Choice((self._fallback(topics, title, key_topics.summary, matrix),), True, tuple(homographs), denied)
 
     def _scores(
         self, topics: Sequence[Topic], title: str, summary: str, matrix: np.ndarray
@@ -297,7 +313,8 @@ class IconPromptWriter:
         extra_negative: Sequence[str] = (),
         max_tokens: int = DALLE_TEXT_TOKENS,
     ) -> ImagePrompt:
-        concepts = self.choose(key_topics, title)
+        choice = self.choice(key_topics, title)
+        concepts = list(choice.concepts)
         background = self.background(style, title, concepts)
         text = caption(concepts, background, LAYOUT)
         # Too long for the model's text length: the least important concepts go first.
@@ -310,4 +327,5 @@ class IconPromptWriter:
             style=style.name,
             tokens=self.count_tokens(text),
             writer=self.name,
+            note=choice.note,
         )
