@@ -52,7 +52,7 @@ def test_the_article_is_found(name):
 
 
 def test_furniture_leaks_less_than_with_the_hand_written_walk():
-    """The reason the walk was replaced (README, dependencies): measured on the same pages."""
+    """The reason the walk was replaced (docs/dependencies.md): measured on the same pages."""
     ours = theirs = 0
     for name in NAMES:
         expected = _expected(name)

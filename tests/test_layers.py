@@ -27,7 +27,7 @@ FLOORS = [
     {"llm"},
     {
         *("values", "store", "config", "text", "words", "modelhub", "plugins", "errors", "atomic", "redact"),
-        *("protocols", "assets", "__init__"),
+        *("protocols", "assets", "processes", "readers", "__init__"),
     },
 ]
 FLOOR = {part: len(FLOORS) - 1 - i for i, parts in enumerate(FLOORS) for part in parts}

@@ -301,7 +301,7 @@ def test_each_distinct_text_is_embedded_once_per_post(encoded):
 def test_phrase_vectors_are_cached_across_runs(tmp_path, encoded):
     from blogart.llm import embeddings
     from blogart.llm.embeddings import model_id
-    from blogart.topics.vector_cache import PhraseVectorCache
+    from blogart.store.phrase_vectors import PhraseVectorCache
 
     chunks = make_chunks(*SOURDOUGH)
     cache = PhraseVectorCache(tmp_path / "blogart.db")
@@ -368,7 +368,7 @@ def test_a_long_post_is_read_within_its_budgets(encoded):
 
 def test_a_broken_cache_file_is_one_clean_error(tmp_path):
     from blogart.errors import BlogartError
-    from blogart.topics.vector_cache import PhraseVectorCache
+    from blogart.store.phrase_vectors import PhraseVectorCache
 
     bad = tmp_path / "blogart.db"
     bad.write_bytes(b"this is not a database" * 100)

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from blogart import redact
 from blogart.errors import UsageError
+from blogart.readers import SETTINGS_FILE_BYTES, Wording, read_user_text
 
 DEFAULT_CONFIG_NAME = "blogart.toml"
 
@@ -41,7 +42,8 @@ def _expand_user(value: str) -> str:
 # A file or folder setting: "~/covers" means the home folder, not a folder named "~".
 PathSetting = Annotated[str, AfterValidator(_expand_user)]
 
-MAX_CONFIG_BYTES = 1_000_000  # a config file is a few KB; this stops `--config /dev/zero`
+MAX_CONFIG_BYTES = SETTINGS_FILE_BYTES
+_CONFIG_WORDING = Wording(folder="{what} {path} is a directory")
 
 
 class Section(BaseModel):
@@ -128,7 +130,7 @@ class RankSettings(Section):
 
 class ModerationSettings(Section):
     enabled: bool = True
-    # concept -> cosine-similarity threshold for CLIP zero-shot checks (uncalibrated defaults; see README)
+    # concept -> cosine-similarity threshold for CLIP zero-shot checks (uncalibrated defaults; see docs/quality.md)
     concepts: dict[str, float] = {
         "sexually explicit content": 0.27,
         "nudity": 0.27,
@@ -263,24 +265,7 @@ class Settings(BaseSettings):
 
 def read_toml(path: Path) -> dict[str, Any]:
     """The config file as a dict; anything wrong with it is one UsageError naming the file."""
-    try:
-        if path.is_dir():
-            raise UsageError(f"config file {path} is a directory")
-        with path.open("rb") as handle:
-            # Read at most the cap (plus one byte to notice more): a device or pipe would never end.
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise UsageError(f"config file {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB; is it the right file?")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"config file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
-        ) from None
+    text = read_user_text(path, what="config file", max_bytes=MAX_CONFIG_BYTES, wording=_CONFIG_WORDING)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

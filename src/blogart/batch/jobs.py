@@ -12,88 +12,24 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from blogart.errors import BlogartError
+from blogart.processes import alive, process_started
+from blogart.store import now
+from blogart.store.migrations import Table
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATES = (QUEUED, RUNNING, DONE, FAILED)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS batch_jobs (
-    post TEXT PRIMARY KEY,
-    content_hash TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    reason TEXT,
-    owner_pid INTEGER,
-    queued_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    seconds REAL,
-    cover TEXT,
-    score REAL,
-    cost_usd REAL,
-    owner_started TEXT,
-    run_id TEXT
-);
-CREATE INDEX IF NOT EXISTS batch_jobs_state ON batch_jobs(state);
-"""
-# Columns added after the table first shipped: a database made by an older blogart gets them on open.
-ADDED_COLUMNS = {"owner_started": "TEXT", "run_id": "TEXT"}
-SIGKILL_BIT = 1 << (9 - 1)  # SIGKILL in /proc/PID/status signal masks
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def process_started(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, from /proc); None where /proc has no such process."""
+def _since(started_at: str | None) -> float | None:
+    """A claim's time in seconds since the epoch, for `alive` where a process cannot be asked."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return datetime.fromisoformat(started_at).timestamp() if started_at else None
+    except ValueError:
         return None
-    # The command name (field 2) may hold spaces and parentheses: the fields after it follow the last ')'.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None  # field 22: starttime
-
-
-def _exiting(pid: int) -> bool:
-    """Linux: `pid` is a zombie, or has SIGKILL pending (killed, tearing down): it will claim nothing more."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    if fields.get("State", "").split()[:1] in (["Z"], ["X"]):
-        return True
-    return any(int(fields.get(mask, "0").strip() or "0", 16) & SIGKILL_BIT for mask in ("SigPnd", "ShdPnd"))
-
-
-def _alive(pid: int | None, started: str | None = None) -> bool:
-    """Whether the process that claimed a job still runs: not gone, not exiting, not a new process with its id."""
-    if pid is None:
-        return False
-    if pid == os.getpid():
-        return True
-    if Path("/proc/self/stat").exists():  # Linux: /proc tells gone, zombie, killed and reused ids apart
-        now = process_started(pid)
-        if now is None or (started is not None and now != started):
-            return False
-        return not _exiting(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -128,45 +64,10 @@ class Outcome:
     cost_usd: float | None
 
 
-class JobTable:
+class JobTable(Table):
     """The `batch_jobs` table; every method is one short transaction, safe across threads and processes."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BlogartError(f"cannot open the blogart database {self.path}: {exc.strerror or exc}") from None
-        try:
-            conn = sqlite3.connect(self.path, timeout=30)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(SCHEMA)
-                have = {row[1] for row in conn.execute("PRAGMA table_info(batch_jobs)")}
-                for name, kind in ADDED_COLUMNS.items():
-                    if name not in have:
-                        conn.execute(f"ALTER TABLE batch_jobs ADD COLUMN {name} {kind}")
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            raise BlogartError(f"blogart database {self.path}: {exc}") from None
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            try:
-                conn.execute("BEGIN IMMEDIATE")  # one writer at a time: two workers never claim the same job
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            raise BlogartError(f"blogart database {self.path}: {exc}") from None
+    immediate = True  # one writer at a time: two workers never claim the same job
 
     def enqueue(self, posts: list[tuple[str, str]], *, force: bool = False) -> list[str]:
         """Queue (post, content hash) pairs; returns the posts now queued.
@@ -181,7 +82,7 @@ class JobTable:
                 if row is None:
                     conn.execute(
                         "INSERT INTO batch_jobs (post, content_hash, state, queued_at) VALUES (?,?,?,?)",
-                        (post, content_hash, QUEUED, _now()),
+                        (post, content_hash, QUEUED, now()),
                     )
                 elif row[0] == QUEUED:
                     conn.execute("UPDATE batch_jobs SET content_hash = ? WHERE post = ?", (content_hash, post))
@@ -191,7 +92,7 @@ class JobTable:
                     conn.execute(
                         "UPDATE batch_jobs SET state = ?, content_hash = ?, reason = NULL, owner_pid = NULL,"
                         " queued_at = ? WHERE post = ?",
-                        (QUEUED, content_hash, _now(), post),
+                        (QUEUED, content_hash, now(), post),
                     )
                 queued.append(post)
         return queued
@@ -203,9 +104,13 @@ class JobTable:
         """
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT post, owner_pid, owner_started FROM batch_jobs WHERE state = ?", (RUNNING,)
+                "SELECT post, owner_pid, owner_started, started_at FROM batch_jobs WHERE state = ?", (RUNNING,)
             ).fetchall()
-            dead = [post for post, pid, started in rows if not _alive(pid, started) or (idle and pid == os.getpid())]
+            dead = [
+                post
+                for post, pid, started, started_at in rows
+                if not alive(pid, started=started, since=_since(started_at)) or (idle and pid == os.getpid())
+            ]
             for post in dead:
                 conn.execute(
                     "UPDATE batch_jobs SET state = ?, owner_pid = NULL, owner_started = NULL WHERE post = ?",
@@ -228,7 +133,7 @@ class JobTable:
             conn.execute(
                 "UPDATE batch_jobs SET state = ?, owner_pid = ?, owner_started = ?, run_id = ?,"
                 " attempts = attempts + 1, started_at = ?, reason = NULL WHERE post = ?",
-                (RUNNING, pid, process_started(pid), run_id, _now(), post),
+                (RUNNING, pid, process_started(pid), run_id, now(), post),
             )
             return self._get(conn, post)
 
@@ -238,7 +143,7 @@ class JobTable:
                 "UPDATE batch_jobs SET state = ?, owner_pid = NULL, owner_started = NULL, finished_at = ?,"
                 " seconds = ?, cover = ?,"
                 " score = ?, cost_usd = ? WHERE post = ?",
-                (DONE, _now(), outcome.seconds, outcome.cover, outcome.score, outcome.cost_usd, post),
+                (DONE, now(), outcome.seconds, outcome.cover, outcome.score, outcome.cost_usd, post),
             )
 
     def fail(self, post: str, reason: str) -> None:
@@ -246,7 +151,7 @@ class JobTable:
             conn.execute(
                 "UPDATE batch_jobs SET state = ?, owner_pid = NULL, owner_started = NULL, finished_at = ?,"
                 " reason = ? WHERE post = ?",
-                (FAILED, _now(), reason, post),
+                (FAILED, now(), reason, post),
             )
 
     def release(self, post: str) -> None:

@@ -20,7 +20,9 @@ Engine = Annotated[str, typer.Option("--engine", help="local, or ray (the blogar
 RayAddress = Annotated[
     str | None, typer.Option("--ray-address", help="Ray cluster to join (auto: the running one); default: start one.")
 ]
-Model = Annotated[str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, openai-images.")]
+Model = Annotated[
+    str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, bundled or openai-images.")
+]
 Num = Annotated[int | None, typer.Option("-n", "--num", min=1, help="Candidates per post.")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed of every post's first image.")]
 AsJson = Annotated[

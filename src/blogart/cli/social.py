@@ -27,7 +27,7 @@ def social(
     ] = None,
     num: Annotated[int | None, typer.Option("-n", "--num", help="Candidates drawn for each image.", min=1)] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, openai-images.")
+        str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, bundled or openai-images.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of every topic's candidates.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (one folder per post in it).")] = None,

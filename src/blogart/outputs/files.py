@@ -40,7 +40,6 @@ import re
 import secrets
 import shutil
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +48,7 @@ from urllib.parse import urlparse
 
 from blogart.atomic import atomic_write_bytes, atomic_write_json
 from blogart.errors import BlogartError, UsageError
+from blogart.processes import alive
 from blogart.values import Candidate, Document, Drawing
 
 MANIFEST_NAME = "manifest.json"
@@ -56,7 +56,6 @@ MAX_SLUG = 60
 
 # Hidden work folders in <out>: a run's staging folder, and (off Linux) the previous run between the two renames.
 _WORK_FOLDER = re.compile(r"^\.(?P<slug>[a-z0-9-]+)\.(?P<kind>staging|replaced)-(?P<pid>\d+)-[0-9a-f]{8}$")
-_ABANDONED_AFTER_S = 24 * 3600  # where a process cannot be asked whether it is alive
 
 
 def image_name(drawing: Drawing) -> str:
@@ -124,18 +123,11 @@ def folder_for(base: Path, document: Document) -> Path:
     raise AssertionError("unreachable")
 
 
-def _alive(pid: int, folder: Path) -> bool:
-    if pid == os.getpid():
-        return True
-    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows: go by age instead
-        return time.time() - folder.stat().st_mtime < _ABANDONED_AFTER_S
+def _mtime(path: Path) -> float | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile by another run's cleanup
+        return None
 
 
 def clean_leftovers(base: Path) -> None:
@@ -145,7 +137,7 @@ def clean_leftovers(base: Path) -> None:
     """
     for path in base.iterdir():
         match = _WORK_FOLDER.match(path.name)
-        if match is None or not path.is_dir() or _alive(int(match["pid"]), path):
+        if match is None or not path.is_dir() or alive(int(match["pid"]), since=_mtime(path)):
             continue
         folder = base / match["slug"]
         if match["kind"] == "replaced" and not folder.exists():

@@ -22,10 +22,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from blogart.errors import UsageError
+from blogart.readers import Wording, read_user_bytes
 from blogart.values import FRONT_MATTER_PRESETS
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # a manifest of 10,000 rows is a few MB
 MAX_CANDIDATES = 10_000
+_OVER = "{path} is over {limit}; it is not a blogart manifest"
+_WORDING = Wording(
+    missing="no manifest at {path}",
+    folder="{path} is a folder, not a manifest",
+    unreadable="cannot read {path}: {reason}",
+    too_big=_OVER,
+    too_long=_OVER,
+)
 MAX_ROUNDS = 16
 MAX_SEED = 2**65  # settings take seeds up to 2**64 - 1; round 2 adds n to them
 
@@ -212,18 +221,7 @@ def read_manifest(path: Path) -> tuple[Manifest, dict[str, Any]]:
 
     Anything wrong is a UsageError of one line: the file, and the key that failed with why.
     """
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_MANIFEST_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"no manifest at {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder, not a manifest") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise UsageError(f"{path} is over {MAX_MANIFEST_BYTES // 2**20} MiB; it is not a blogart manifest")
+    raw = read_user_bytes(path, what="manifest", max_bytes=MAX_MANIFEST_BYTES, wording=_WORDING)
     return parse_manifest(raw, str(path))
 
 

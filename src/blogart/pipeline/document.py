@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from blogart.errors import InputError
+from blogart.readers import Wording, decode_user_text, read_user_bytes
 from blogart.text import collapse_whitespace, one_line
 from blogart.values import Document, Section
 
@@ -133,24 +134,20 @@ def load_document(source: str, *, max_bytes: int = 2_000_000, timeout: float = 1
 # --- reading bytes -----------------------------------------------------------------------------
 
 
+# A post's errors lead with the path, as the front-matter and URL errors below do.
+_POST_WORDING = Wording(
+    missing="{path}: no such file",
+    folder="{path}: is a directory, not a post",
+    unreadable="{path}: cannot read ({reason})",
+    too_big="{path}: {size} is over the {limit} limit for a post",
+    too_long="{path}: the input is over the {limit} limit for a post",
+    binary="{path}: not a text file (binary data)",
+    not_utf8="{path}: not UTF-8 text (byte 0x{byte:02x} at offset {offset}); save it as UTF-8",
+)
+
+
 def _read_file(source: str, *, max_bytes: int) -> bytes:
-    try:
-        path = Path(source).expanduser()  # RuntimeError for "~someone" with no such user
-        if not path.exists():  # OSError for a name too long
-            raise InputError(f"{source}: no such file")
-        if path.is_dir():
-            raise InputError(f"{source}: is a directory, not a post")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(f"{source}: {_mb(size)} is over the {_mb(max_bytes)} limit for a post")
-        # A pipe or a device (/dev/stdin, /dev/zero) has no size: read at most one byte past the limit.
-        with path.open("rb") as handle:
-            raw = handle.read(max_bytes + 1)
-        if len(raw) > max_bytes:
-            raise InputError(f"{source}: the input is over the {_mb(max_bytes)} limit for a post")
-        return raw
-    except (OSError, RuntimeError) as exc:
-        raise InputError(f"{source}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
+    return read_user_bytes(source, what="post", max_bytes=max_bytes, wording=_POST_WORDING)
 
 
 def _fetch(url: str, *, max_bytes: int, timeout: float) -> tuple[bytes, str]:
@@ -219,14 +216,7 @@ def _format_for(suffix: str, raw: bytes) -> str:
 
 
 def _decode(source: str, raw: bytes) -> str:
-    if b"\x00" in raw[:8192]:
-        raise InputError(f"{source}: not a text file (binary data)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{source}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
-        ) from exc
+    text = decode_user_text(raw, what="post", name=source, wording=_POST_WORDING)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -365,7 +355,7 @@ MIN_EXTRACTED_CHARS = 250
 def _parse_html(text: str) -> tuple[str, dict[str, Any], list[Section]]:
     """trafilatura finds the article; the BeautifulSoup walk reads the small pages it has too little text in.
 
-    Measured on tests/data/html_wild (benchmarks/html_extract.py): see the README's dependency table.
+    Measured on tests/data/html_wild (benchmarks/html_extract.py): see docs/dependencies.md.
     """
     title, front_matter, sections = _parse_html_trafilatura(text)
     if sum(len(s.text) for s in sections) >= MIN_EXTRACTED_CHARS:

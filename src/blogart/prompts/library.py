@@ -16,6 +16,7 @@ from typing import Any
 
 from blogart.errors import UsageError
 from blogart.prompts.styles import style_name
+from blogart.readers import SETTINGS_FILE_BYTES, read_user_text
 from blogart.text import collapse_whitespace
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -42,10 +43,7 @@ def load_examples(extra_dir: str | Path | None = None) -> list[PromptExample]:
         if not folder.is_dir():
             raise UsageError(f"prompt library folder not found: {folder}")
         for path in sorted(folder.glob("*.toml")):
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"cannot read prompt library file {path}: {exc}") from None
+            text = read_user_text(path, what="prompt library file", max_bytes=SETTINGS_FILE_BYTES)
             examples += _parse(text, str(path))
     return examples
 

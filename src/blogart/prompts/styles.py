@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from blogart.errors import UsageError
+from blogart.readers import SETTINGS_FILE_BYTES, read_user_text
 from blogart.text import collapse_whitespace
 from blogart.values import StylePreset
 
@@ -50,12 +51,9 @@ def _shipped() -> dict[str, StylePreset]:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    text = read_user_text(path, what="styles file", max_bytes=SETTINGS_FILE_BYTES)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"styles file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read styles file {path}: {exc}") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"styles file {path} is not valid TOML: {exc}") from None
 

@@ -28,6 +28,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from blogart.errors import UsageError
+from blogart.readers import SETTINGS_FILE_BYTES, read_user_text
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,9 @@ def _bundled_slang() -> dict[str, str]:
 
 
 def _read_slang(path: Path) -> dict[str, str]:
+    text = read_user_text(path, what="slang file", max_bytes=SETTINGS_FILE_BYTES)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"slang file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read slang file {path}: {exc}") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"slang file {path} is not valid TOML: {exc}") from None
     return _slang_from(data, f"slang file {path}")

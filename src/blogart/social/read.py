@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from blogart.errors import InputError
+from blogart.readers import Wording, decode_user_text, read_user_bytes, read_user_stream
 
 STDIN = "-"
+_OVER = "{path} is over {max_bytes} bytes; a social post is a few hundred"
+_WORDING = Wording(too_big=_OVER, too_long=_OVER)
 
 
 @dataclass(frozen=True)
@@ -30,30 +33,16 @@ class SocialPost:
 
 def read_post(source: str, max_bytes: int = 2_000_000, stdin: BinaryIO | None = None) -> SocialPost:
     """Read POST; every problem with it is one InputError."""
+    where = "stdin" if source == STDIN else source
     if source == STDIN:
-        raw = (stdin or sys.stdin.buffer).read(max_bytes + 1)
+        raw = read_user_stream(
+            stdin or sys.stdin.buffer, what="post on", name=where, max_bytes=max_bytes, wording=_WORDING
+        )
         name = ""
     else:
-        path = Path(source)
-        if path.is_dir():
-            raise InputError(f"{source} is a folder, not a post")
-        try:
-            with path.open("rb") as handle:
-                raw = handle.read(max_bytes + 1)
-        except FileNotFoundError:
-            raise InputError(f"post not found: {source}") from None
-        except OSError as exc:
-            raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
-        name = path.name.lower()
-    where = "stdin" if source == STDIN else source
-    if len(raw) > max_bytes:
-        raise InputError(f"{where} is over {max_bytes} bytes; a social post is a few hundred")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{where} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
-    if "\x00" in text:
-        raise InputError(f"{where} looks binary, not a text post")
+        raw = read_user_bytes(source, what="post", max_bytes=max_bytes, wording=_WORDING)
+        name = Path(source).name.lower()
+    text = decode_user_text(raw, what="post on" if source == STDIN else "post", name=where, wording=_WORDING)
 
     digest = hashlib.sha256(raw).hexdigest()
     stripped = text.lstrip()

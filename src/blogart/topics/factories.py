@@ -8,8 +8,8 @@ from blogart.protocols import TopicExtractor
 
 def local(ctx: Context) -> TopicExtractor:
     """Offline: candidate phrases ranked with the bundled MiniLM; phrase vectors cached in the store's file."""
+    from blogart.store.phrase_vectors import PhraseVectorCache
     from blogart.topics.local import LocalTopicExtractor
-    from blogart.topics.vector_cache import PhraseVectorCache
 
     return LocalTopicExtractor(vector_cache=PhraseVectorCache(ctx.settings.store.resolved()))
 

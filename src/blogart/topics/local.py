@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from blogart.store.phrase_vectors import PhraseVectorCache
 from blogart.topics.phrases import (
     Candidate,
     candidate_phrases,
@@ -36,7 +37,6 @@ from blogart.topics.phrases import (
     sentences_within_budget,
     trim_words,
 )
-from blogart.topics.vector_cache import PhraseVectorCache
 from blogart.values import Chunk, ChunkTopics, LLMUsage, Topic
 
 EVIDENCE_WORDS = 40  # an evidence sentence longer than this is cut

@@ -1,67 +1,20 @@
-"""The SQLite file: every LLM call, the LLM response cache, and the pipeline's stage cache.
-
-One file (default `<user dir>/blogart.db`), WAL so a CLI run and `blogart logs` (or a pool of batch
-workers) can share it; each method is one short transaction on its own connection, so a Store is safe
-to share between threads and processes.
-"""
+"""The LLM call log and response cache: every call a run made (`blogart logs`), and answers kept by request."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from blogart.errors import BlogartError
 from blogart.redact import redact_text
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS llm_calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    model TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    cache_key TEXT,
-    request TEXT NOT NULL,
-    response TEXT,
-    prompt_tokens INTEGER,
-    completion_tokens INTEGER,
-    cost_usd REAL,
-    duration_s REAL,
-    cached INTEGER NOT NULL DEFAULT 0,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS llm_calls_time ON llm_calls(time);
-CREATE TABLE IF NOT EXISTS llm_cache (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    response TEXT NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS stage_cache (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    created TEXT NOT NULL
-);
-"""
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+from blogart.store.database import canonical_json, now
+from blogart.store.migrations import Table
 
 
 def cache_key(model: str, request: Any) -> str:
     """sha256 of the model and the canonical request: the same question to the same model hits the cache."""
     return hashlib.sha256((model + "\n" + canonical_json(request)).encode()).hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -95,40 +48,8 @@ class CallRecord:
         }
 
 
-@contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
-    """One short transaction on the blogart database (shared by every table kept in it).
-
-    The connection as a context manager commits or rolls back; closing is ours to do. A corrupt, locked or
-    read-only database is the user's to fix: one line naming the file, not a traceback."""
-    try:
-        conn = sqlite3.connect(path, timeout=30)
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise BlogartError(f"blogart database {path}: {exc}") from None
-
-
-class Store:
-    def __init__(self, path: str | Path | None = None) -> None:
-        if path is None:
-            from blogart.config import get_settings
-
-            path = get_settings().store.resolved()
-        self.path = Path(path).expanduser()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(SCHEMA)
-        except OSError as exc:
-            raise BlogartError(f"cannot open the blogart database {self.path}: {exc}") from None
-
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.path)
+class LLMLog(Table):
+    """The `llm_calls` and `llm_cache` tables."""
 
     def log_call(
         self,
@@ -152,7 +73,7 @@ class Store:
                 "INSERT INTO llm_calls (time, model, kind, cache_key, request, response, prompt_tokens,"
                 " completion_tokens, cost_usd, duration_s, cached, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    _now(),
+                    now(),
                     model,
                     kind,
                     cache_key,
@@ -177,7 +98,7 @@ class Store:
         with self._connect() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO llm_cache (key, model, response, created) VALUES (?,?,?,?)",
-                (key, model, canonical_json(response), _now()),
+                (key, model, canonical_json(response), now()),
             )
 
     def recent_calls(self, limit: int = 20) -> list[CallRecord]:
@@ -205,15 +126,3 @@ class Store:
             )
             for row in rows
         ]
-
-    def stage_get(self, key: str) -> Any | None:
-        with self._connect() as conn:
-            row = conn.execute("SELECT value FROM stage_cache WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
-
-    def stage_put(self, key: str, value: Any) -> None:
-        with self._connect() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO stage_cache (key, value, created) VALUES (?,?,?)",
-                (key, canonical_json(value), _now()),
-            )

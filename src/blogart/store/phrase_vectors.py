@@ -1,4 +1,4 @@
-"""Phrase vectors kept across runs, in the blogart SQLite file (its own table, `phrase_vectors`).
+"""Phrase vectors kept across runs (`phrase_vectors`).
 
 Keyed by the embedding model and the exact text, so a backfill over a blog embeds each phrase once,
 however many posts use it. Vectors are stored as raw float32 bytes: a cached vector is the very one
@@ -7,41 +7,16 @@ the model gave, so a rerun ranks exactly as the first run did.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
-from pathlib import Path
 
 import numpy as np
 
-from blogart.errors import BlogartError
-from blogart.store import connect
+from blogart.store.migrations import Table
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS phrase_vectors (
-    model TEXT NOT NULL,
-    text TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (model, text)
-) WITHOUT ROWID;
-"""
 _LOOKUP_BATCH = 500  # texts per SELECT, under SQLite's bound-parameter limit
 
 
-class PhraseVectorCache:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BlogartError(f"cannot open the blogart database {self.path}: {exc}") from None
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.path)  # one short transaction per call, a database error is one line
-
+class PhraseVectorCache(Table):
     def get(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The cached vectors among `texts` (texts not cached are absent)."""
         unique = list(dict.fromkeys(texts))
