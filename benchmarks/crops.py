@@ -34,7 +34,8 @@ PROMPT = "a flat icon"
 
 
 def _scorer(name: str, weights: str | None):
-    from blogart.ranking.clip import ClipRanker, load_clip, set_threads
+    from blogart.models.clip import load_clip, set_threads
+    from blogart.ranking.clip import ClipRanker
 
     set_threads(1)
     if name == "tiny":

@@ -244,7 +244,7 @@ def evaluate(work: Path, seed: int) -> dict:
     from PIL import Image
 
     from blogart.generators.dalle.generator import DalleGenerator
-    from blogart.generators.dalle.vqgan import decode_codes, encode_images, load_vqgan
+    from blogart.models.dalle.vqgan import decode_codes, encode_images, load_vqgan
     from blogart.values import GenerationRequest
 
     # the check on real drawings and on what the VQGAN makes of them

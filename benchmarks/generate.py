@@ -64,7 +64,7 @@ def random_params(module, dtype: str) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from blogart.generators.dalle.dallebart import init_params
+    from blogart.models.dalle.dallebart import init_params
 
     shapes = jax.eval_shape(lambda rng: init_params(module, rng), jax.random.PRNGKey(0))
     leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     import jax
     import numpy as np
 
-    from blogart.generators.dalle.checkpoint import DalleBartBundle
-    from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig
     from blogart.generators.dalle.sampler import enable_compile_cache, sample_image_tokens
+    from blogart.models.dalle.checkpoint import DalleBartBundle
+    from blogart.models.dalle.dallebart import DalleBart, DalleBartConfig
 
     def log(msg: str) -> None:
         if not args.json:

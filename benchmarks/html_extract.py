@@ -55,24 +55,24 @@ def same(a: str, b: str) -> bool:
 
 def readers() -> dict:
     sys.path.insert(0, str(ROOT / "src"))
-    from blogart.pipeline import document
+    from blogart.pipeline import html_article, html_walk
 
     return {
-        "bs4": document._parse_html_bs4,
-        "trafilatura": document._parse_html_trafilatura,
-        "blogart": document._parse_html,  # what load_document uses: trafilatura, the walk for small pages
+        "bs4": html_walk.parse_html_bs4,
+        "trafilatura": html_article.parse_html_trafilatura,
+        "blogart": html_article.parse_html,  # what load_document uses: trafilatura, the walk for small pages
     }
 
 
 def score_page(read, html: str, expected: dict, repeats: int) -> dict:
-    from blogart.pipeline import document
+    from blogart.pipeline.sections import plain_text
 
     times = []
     for _ in range(repeats):
         clock = time.perf_counter()
         title, _, sections = read(html)
         times.append(time.perf_counter() - clock)
-    body = document._plain_text(sections)  # headings and text, as the post's text is kept
+    body = plain_text(sections)  # headings and text, as the post's text is kept
     headings = {h for s in sections for h in s.heading_path}
     precision, recall, f1 = token_scores(body, expected["text"])
     leaked = [b for b in expected["boilerplate"] if b.casefold() in (title + "\n" + body).casefold()]

@@ -33,8 +33,9 @@ def main() -> None:
     import torch
     from PIL import Image
 
+    from blogart.models.clip import ClipModel, set_threads
     from blogart.prompts.optimize import optimize_prompt
-    from blogart.ranking.clip import ClipModel, ClipRanker, set_threads
+    from blogart.ranking.clip import ClipRanker
     from blogart.ranking.moderation import Moderator
     from blogart.values import Candidate, ImagePrompt, KeyTopics, Topic
 

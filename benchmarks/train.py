@@ -97,7 +97,7 @@ def dallebart(args) -> dict:
     import jax
     import numpy as np
 
-    from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig, init_params
+    from blogart.models.dalle.dallebart import DalleBart, DalleBartConfig, init_params
     from blogart.training.dallebart_trainer import RunConfig, build_optimizer, make_train_step
 
     config = DalleBartConfig.from_dict(read_config(args.config))

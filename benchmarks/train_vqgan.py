@@ -56,7 +56,7 @@ def matmul_flops_per_second(n: int = 1024, runs: int = 5) -> float:
 def measure(config_dict: dict, batch: int, runs: int, disc: bool = False) -> dict:
     import jax
 
-    from blogart.training.vqgan_model import VQGANConfig
+    from blogart.models.dalle.vqgan_config import VQGANConfig
     from blogart.training.vqgan_trainer import TrainOptions, compile_steps, initial_state
 
     config = VQGANConfig.from_dict(config_dict)

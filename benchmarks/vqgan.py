@@ -22,8 +22,8 @@ def random_bundle(dtype: str = "float32", seed: int = 0):
     import jax.numpy as jnp
     from flax.traverse_util import unflatten_dict
 
-    from blogart.generators.dalle import vqgan
-    from blogart.generators.dalle.checkpoint import jax_dtype
+    from blogart.models.dalle import vqgan
+    from blogart.models.dalle.checkpoint import jax_dtype
 
     config = vqgan.VQGANConfig()
     rng = np.random.default_rng(seed)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import jax
 
-    from blogart.generators.dalle.vqgan import decode_codes
+    from blogart.models.dalle.vqgan import decode_codes
 
     bundle = random_bundle(args.dtype)
     codes = np.random.default_rng(1).integers(0, bundle.config.n_embed, (args.batch, bundle.config.num_codes))

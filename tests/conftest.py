@@ -42,7 +42,7 @@ def tiny_checkpoint(tmp_path_factory):
 def clip(tiny_checkpoint):
     from tiny_clip import MODEL
 
-    from blogart.ranking.clip import load_clip, set_threads
+    from blogart.models.clip import load_clip, set_threads
 
     set_threads(1)  # tiny ops: a second thread only adds waiting on a shared machine
     return load_clip(MODEL, str(tiny_checkpoint))

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from batch_env import clip_folder, model_env, write_posts
 from fake_openai import schema_name
 from typer.testing import CliRunner
@@ -118,6 +119,7 @@ def _answer(request: dict) -> dict:
     raise AssertionError(name)
 
 
+@pytest.mark.slow
 def test_backfill_killed_halfway_resumes_with_every_post_once_and_no_llm_call_repeated(
     fake_openai, tiny_dalle, tiny_checkpoint, tmp_path, isolated_env
 ):

@@ -402,6 +402,7 @@ def bundled_model(tmp_path_factory):
     return tiny_bundled_model(tmp_path_factory)
 
 
+@pytest.mark.slow
 def test_generate_says_a_skip_post_is_skipped_and_force_draws_it_with_its_seed_and_prompt(
     bundled_model, tmp_path, monkeypatch
 ):

@@ -19,7 +19,8 @@ from blogart import assets
 from blogart.cli import app
 from blogart.config import load_settings
 from blogart.errors import InputError, MissingWeights, UsageError
-from blogart.generators.defaults import PULL_COMMAND, resolve
+from blogart.pipeline.auto import PULL_COMMAND
+from blogart.pipeline.plan import plan_run
 from blogart.prompts.icons import caption
 from blogart.prompts.icons_writer import (
     FLOOR,
@@ -83,55 +84,57 @@ def test_the_folder_and_its_presence_check(tmp_path, tiny_bundled, monkeypatch):
 
 
 def test_auto_is_the_bundled_model_when_nothing_else_is_installed(bundled_env):
-    defaults = resolve(load_settings())
+    defaults = plan_run(load_settings())
     s = defaults.settings
     assert s.generate.model == "bundled"
     assert s.rank.model == "bundled"
     assert s.moderation.concepts == {}  # LAION-calibrated thresholds mean nothing to the bundled CLIP
     assert defaults.notice and "\n" not in defaults.notice
     assert f"`{PULL_COMMAND}`" in defaults.notice and str(bundled_env) in defaults.notice
-    assert resolve(s) == type(defaults)(s)  # resolving resolved settings changes nothing, says nothing
+    again = plan_run(s)  # resolving resolved settings changes nothing, says nothing
+    assert again.settings == s and again.notice is None
 
 
 def test_explicit_choices_and_pulled_weights_win(bundled_env, tmp_path, monkeypatch):
-    explicit = resolve(load_settings(overrides={"generate": {"model": "dalle-mega"}}))
+    explicit = plan_run(load_settings(overrides={"generate": {"model": "dalle-mega"}}))
     assert explicit.settings.generate.model == "dalle-mega" and explicit.notice is None
     assert explicit.settings.rank.model == "ViT-B-32"
 
     monkeypatch.setenv("BLOGART_MODELS__VQGAN", str(tmp_path / "my-vqgan"))  # weights placed by hand
-    assert resolve(load_settings()).settings.generate.model == "dalle-mini"
+    assert plan_run(load_settings()).settings.generate.model == "dalle-mini"
     monkeypatch.delenv("BLOGART_MODELS__VQGAN")
 
     _hf_dalle_mini(tmp_path / "hf-home")  # conftest's HF_HOME
-    pulled = resolve(load_settings())
+    pulled = plan_run(load_settings())
     assert pulled.settings.generate.model == "dalle-mini" and pulled.notice is None
 
 
 def test_the_bundled_model_keeps_a_ranker_and_moderation_the_user_chose(bundled_env, monkeypatch):
     monkeypatch.setenv("BLOGART_RANK__MODEL", "ViT-L-14")
     monkeypatch.setenv("BLOGART_MODERATION__CONCEPTS", '{"gore": 0.3}')
-    s = resolve(load_settings(overrides={"generate": {"model": "bundled"}})).settings
+    s = plan_run(load_settings(overrides={"generate": {"model": "bundled"}})).settings
     assert (s.generate.model, s.rank.model, s.moderation.concepts) == ("bundled", "ViT-L-14", {"gore": 0.3})
 
 
+@pytest.mark.slow
 def test_the_bundled_model_samples_with_its_own_defaults_unless_the_user_set_them(bundled_env, tmp_path, monkeypatch):
     import shutil
 
-    from blogart.generators.dalle.sampling import FILE, write_sampling
+    from blogart.models.dalle.generation_config import FILE, write_sampling
 
     folder = shutil.copytree(bundled_env, tmp_path / "icons")
     monkeypatch.setenv(assets.ENV, str(folder))
     written = write_sampling(folder / "dallebart", {"condition_scale": 3.0, "top_k": 4})
     assert json.loads(written.read_text()) == {"do_sample": True, "guidance_scale": 3.0, "top_k": 4}
 
-    g = resolve(load_settings()).settings.generate
+    g = plan_run(load_settings()).settings.generate
     assert (g.condition_scale, g.top_k, g.temperature) == (3.0, 4, 1.0)
-    assert resolve(load_settings(overrides={"generate": {"model": "bundled"}})).settings.generate.top_k == 4
+    assert plan_run(load_settings(overrides={"generate": {"model": "bundled"}})).settings.generate.top_k == 4
     monkeypatch.setenv("BLOGART_GENERATE__TOP_K", "16")  # any setting of the user's wins
-    g = resolve(load_settings(overrides={"generate": {"condition_scale": 7.5}})).settings.generate
+    g = plan_run(load_settings(overrides={"generate": {"condition_scale": 7.5}})).settings.generate
     assert (g.condition_scale, g.top_k) == (7.5, 16)
     monkeypatch.delenv("BLOGART_GENERATE__TOP_K")
-    mega = resolve(load_settings(overrides={"generate": {"model": "dalle-mega"}})).settings.generate
+    mega = plan_run(load_settings(overrides={"generate": {"model": "dalle-mega"}})).settings.generate
     assert (mega.condition_scale, mega.top_k) == (10.0, 50)  # only the bundled model's folder counts
 
     # the manifest records what was drawn with, so `regenerate` redraws the same images
@@ -150,7 +153,7 @@ def test_the_bundled_model_samples_with_its_own_defaults_unless_the_user_set_the
 
 def test_without_any_model_auto_is_dalle_mini_and_its_pull_command(tmp_path):
     # conftest points BLOGART_ASSETS at a folder that does not exist
-    defaults = resolve(load_settings())
+    defaults = plan_run(load_settings())
     assert defaults.settings.generate.model == "dalle-mini" and defaults.notice is None
     result = runner.invoke(app, ["generate", str(EXAMPLES / "sourdough.md"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and "blogart models pull dalle-mini" in result.output
@@ -242,6 +245,7 @@ def test_the_packaged_concept_vectors_fit_the_packaged_concepts():
 # -- generate end to end --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_generate_draws_with_the_bundled_model_by_default(bundled_env, tmp_path):
     from PIL import Image
 
@@ -271,6 +275,7 @@ def test_generate_draws_with_the_bundled_model_by_default(bundled_env, tmp_path)
     assert json.loads(shown.stdout)["prompt"] == text["prompt"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_on_the_command_line_means_dalle_mini(bundled_env, tiny_dalle, tmp_path):
     checkpoint, vqgan = tiny_dalle
     args = ["generate", str(EXAMPLES / "sourdough.md"), "--checkpoint", str(checkpoint), "--vqgan", str(vqgan)]
@@ -328,9 +333,9 @@ def test_float16_weights_load_in_the_compute_dtype(bundled_env):
     import jax
     import torch
 
-    from blogart.generators.dalle.checkpoint import load_dallebart, read_msgpack_tree
-    from blogart.generators.dalle.vqgan import load_vqgan
-    from blogart.ranking.clip import ClipModel, resolve_clip
+    from blogart.models.clip import ClipModel, resolve_clip
+    from blogart.models.dalle.checkpoint import load_dallebart, read_msgpack_tree
+    from blogart.models.dalle.vqgan import load_vqgan
 
     model = assets.require()
     stored = read_msgpack_tree(model.dallebart / "flax_model.msgpack")
@@ -348,6 +353,7 @@ def test_float16_weights_load_in_the_compute_dtype(bundled_env):
 # -- the real packaged model ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_generate_on_the_packaged_model_offline(tmp_path, own_metadata):
     """Once the recipe's export is committed under src/blogart/assets/icons, this must run, never skip."""
     packaged = assets.BundledModel(assets.package_dir())

@@ -91,6 +91,7 @@ def bundled_model(tmp_path_factory):
     return tiny_bundled_model(tmp_path_factory)
 
 
+@pytest.mark.slow
 def test_ci_since_with_front_matter_on_draws_nothing_the_second_time(bundled_model, tmp_path, monkeypatch):
     """blogart's own front-matter edit is not a change: after the covers are committed, the same `--since`
     draws nothing (a real edit still counts: test_post_hash_ignores_only_the_keys_that_name_a_cover)."""

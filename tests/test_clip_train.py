@@ -98,7 +98,8 @@ def test_loss_falls_and_the_folder_is_open_clips_format(trained):
 
 
 def test_the_trained_folder_ranks_the_matching_image_first(trained, tmp_path):
-    from blogart.ranking.clip import ClipRanker, load_clip
+    from blogart.models.clip import load_clip
+    from blogart.ranking.clip import ClipRanker
 
     rng = np.random.default_rng(7)
     paths = {}
@@ -126,7 +127,7 @@ def test_float16_storage_loads_as_float32_with_the_same_scores(trained, tmp_path
     import torch
     from safetensors.torch import load_file, save_file
 
-    from blogart.ranking.clip import load_clip
+    from blogart.models.clip import load_clip
 
     half = tmp_path / "half"
     half.mkdir()
@@ -143,7 +144,7 @@ def test_bundled_names_the_packaged_folder(trained, tmp_path, monkeypatch):
     import shutil
 
     import blogart.assets
-    from blogart.ranking.clip import load_clip, resolve_clip
+    from blogart.models.clip import load_clip, resolve_clip
 
     monkeypatch.setattr(blogart.assets, "bundled_dir", lambda: tmp_path / "icons")
     with pytest.raises(MissingWeights, match="no bundled CLIP"):
@@ -176,7 +177,7 @@ def test_the_bundled_folder_name_resolves_to_the_package_assets(monkeypatch):
     ],
 )
 def test_a_bad_folder_is_one_clean_error(tmp_path, make, message):
-    from blogart.ranking.clip import resolve_clip
+    from blogart.models.clip import resolve_clip
 
     folder = tmp_path / "clip"
     make(folder)
@@ -187,7 +188,7 @@ def test_a_bad_folder_is_one_clean_error(tmp_path, make, message):
 def test_mismatched_weights_are_one_clean_error(trained, tmp_path):
     import shutil
 
-    from blogart.ranking.clip import load_clip
+    from blogart.models.clip import load_clip
 
     other = tmp_path / "other"
     shutil.copytree(trained, other)
@@ -217,6 +218,7 @@ def test_bad_data_and_bad_resume_are_one_error_line(tmp_path, config, capsys):
         assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, config):
     """A real SIGKILL after the first saved state, at whatever the run is doing then."""
     import signal

@@ -22,6 +22,7 @@ def pixels(drawing) -> np.ndarray:
         return np.asarray(image)
 
 
+@pytest.mark.slow
 def test_generate_returns_png_drawings_by_round_seed_index(tiny_dalle, tmp_path):
     from blogart.generators.dalle.generator import DalleGenerator
 
@@ -44,6 +45,7 @@ def test_generate_returns_png_drawings_by_round_seed_index(tiny_dalle, tmp_path)
     np.testing.assert_array_equal(pixels(again[1]), images[1])
 
 
+@pytest.mark.slow
 def test_bad_requests_and_mismatched_vqgan(tiny_dalle, tmp_path):
     from blogart.generators.dalle.generator import DalleGenerator
 
@@ -72,6 +74,7 @@ def test_out_of_range_seed_is_a_usage_error_before_the_weights_load(tiny_dalle):
     assert gen._loaded is None
 
 
+@pytest.mark.slow
 def test_compiled_sampler_is_kept_on_disk(tiny_dalle, tmp_path):
     # A fresh process: JAX's compile cache is a process-wide setting that starts on first use.
     import subprocess

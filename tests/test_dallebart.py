@@ -25,7 +25,7 @@ def _tsv_tree(name: str) -> dict[str, tuple[tuple[int, ...], str]]:
 
 @pytest.fixture(scope="module")
 def small():
-    from blogart.generators.dalle.checkpoint import load_dallebart
+    from blogart.models.dalle.checkpoint import load_dallebart
 
     return load_dallebart(DATA)
 
@@ -37,7 +37,7 @@ def cases():
 
 @pytest.mark.parametrize("name", ["mini", "mega"])
 def test_released_trees_match_eval_shape_of_our_init(name):
-    from blogart.generators.dalle.checkpoint import param_tree
+    from blogart.models.dalle.checkpoint import param_tree
 
     config = json.loads((DATA / f"{name}_config.json").read_text())
     assert param_tree(config) == _tsv_tree(name)
@@ -47,8 +47,8 @@ def test_loaded_small_checkpoint_equals_our_init_tree(small):
     import jax
     from flax.traverse_util import flatten_dict
 
-    from blogart.generators.dalle.checkpoint import listing, read_msgpack_tree
-    from blogart.generators.dalle.dallebart import init_params
+    from blogart.models.dalle.checkpoint import listing, read_msgpack_tree
+    from blogart.models.dalle.dallebart import init_params
 
     ours = jax.eval_shape(lambda rng: init_params(small.module, rng), jax.random.PRNGKey(0))
     expected = {k: (tuple(v.shape), str(v.dtype)) for k, v in flatten_dict(ours, sep="/").items()}
@@ -56,6 +56,7 @@ def test_loaded_small_checkpoint_equals_our_init_tree(small):
     assert read_msgpack_tree(DATA / "flax_model.msgpack") == expected
 
 
+@pytest.mark.slow
 def test_parity_with_reference_encoder_and_logits(small, cases):
     apply = small.module.apply
     variables = {"params": small.params}
@@ -83,7 +84,7 @@ def test_padding_changes_nothing_but_masked_tokens(small, cases):
 def test_bfloat16_cast_keeps_tree_and_is_close(cases):
     from flax.traverse_util import flatten_dict
 
-    from blogart.generators.dalle.checkpoint import load_dallebart
+    from blogart.models.dalle.checkpoint import load_dallebart
 
     bundle = load_dallebart(DATA, dtype="bfloat16")
     leaves = flatten_dict(bundle.params)
@@ -96,7 +97,7 @@ def test_bfloat16_cast_keeps_tree_and_is_close(cases):
 
 
 def test_unsupported_options_raise_clear_errors():
-    from blogart.generators.dalle.dallebart import DalleBartConfig
+    from blogart.models.dalle.dallebart import DalleBartConfig
 
     config = json.loads((DATA / "config.json").read_text())
     for key, value in [("use_alibi", True), ("ln_type", "rmsnorm"), ("use_cosine_attention", True), ("use_glu", False)]:
@@ -107,7 +108,7 @@ def test_unsupported_options_raise_clear_errors():
 
 
 def test_missing_and_broken_checkpoints(tmp_path):
-    from blogart.generators.dalle.checkpoint import load_dallebart
+    from blogart.models.dalle.checkpoint import load_dallebart
 
     with pytest.raises(MissingWeights):
         load_dallebart(tmp_path)
@@ -120,7 +121,7 @@ def test_missing_and_broken_checkpoints(tmp_path):
 
 
 def test_checkpoint_for_another_config_is_refused(tmp_path):
-    from blogart.generators.dalle.checkpoint import load_dallebart
+    from blogart.models.dalle.checkpoint import load_dallebart
 
     config = json.loads((DATA / "config.json").read_text())
     config["decoder_ffn_dim"] = 80
@@ -131,7 +132,7 @@ def test_checkpoint_for_another_config_is_refused(tmp_path):
 
 
 def test_mega_config_samples_only_codebook_ids():
-    from blogart.generators.dalle.dallebart import DalleBartConfig
+    from blogart.models.dalle.dallebart import DalleBartConfig
 
     mega = DalleBartConfig.from_dict(json.loads((DATA / "mega_config.json").read_text()))
     mini = DalleBartConfig.from_dict(json.loads((DATA / "mini_config.json").read_text()))
@@ -144,7 +145,7 @@ def test_a_bfloat16_checkpoint_is_cast_to_the_asked_dtype(tmp_path, dtype):
     import jax.numpy as jnp
     from flax.serialization import msgpack_serialize
 
-    from blogart.generators.dalle.checkpoint import load_msgpack
+    from blogart.models.dalle.checkpoint import load_msgpack
 
     path = tmp_path / "m.msgpack"
     tree = {"w": np.ones((2, 3), jnp.bfloat16), "h": np.ones(3, np.float16), "i": np.arange(3, dtype=np.int32)}
@@ -156,7 +157,7 @@ def test_a_bfloat16_checkpoint_is_cast_to_the_asked_dtype(tmp_path, dtype):
 def test_malformed_config_and_tensors_are_one_line_errors(tmp_path):
     import msgpack
 
-    from blogart.generators.dalle.checkpoint import load_dallebart, load_msgpack
+    from blogart.models.dalle.checkpoint import load_dallebart, load_msgpack
 
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(BlogartError, match="not a JSON object"):

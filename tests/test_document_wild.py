@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from blogart.pipeline.chunking import chunk_document
-from blogart.pipeline.document import _parse_html_bs4, load_document
+from blogart.pipeline.document import load_document
+from blogart.pipeline.html_walk import parse_html_bs4
 
 PAGES = Path(__file__).parent / "data" / "html_wild"
 NAMES = sorted(p.stem for p in PAGES.glob("*.html"))
@@ -57,7 +58,7 @@ def test_furniture_leaks_less_than_with_the_hand_written_walk():
     for name in NAMES:
         expected = _expected(name)
         ours += len(_leaks(load_document(str(PAGES / f"{name}.html")).text, expected))
-        _, _, sections = _parse_html_bs4((PAGES / f"{name}.html").read_text(encoding="utf-8"))
+        _, _, sections = parse_html_bs4((PAGES / f"{name}.html").read_text(encoding="utf-8"))
         theirs += len(_leaks("\n".join(s.text for s in sections), expected))
     assert ours <= 1 < theirs
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from blogart.cli import app
 from blogart.errors import InputError
-from blogart.generators.dalle.sampling import write_sampling
+from blogart.models.dalle.generation_config import write_sampling
 from blogart.training.data import list_images, load_examples, split_examples
 
 DATA = Path(__file__).parent / "data"
@@ -220,7 +220,7 @@ def test_flag_mistakes_are_one_error_line(tmp_path, tiny_dalle):
 
 
 def test_codes_are_encoded_once_then_read_from_the_cache(tmp_path, monkeypatch):
-    from blogart.generators.dalle import vqgan as vq
+    from blogart.models.dalle import vqgan as vq
     from blogart.training.codes import image_codes
 
     examples, _ = load_examples(draw_circles(tmp_path / "data", 5))
@@ -247,6 +247,7 @@ def test_codes_are_encoded_once_then_read_from_the_cache(tmp_path, monkeypatch):
 # -- the shared run ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_loss_falls_and_the_run_is_logged(shared):
     report = shared["report"]
     assert report["steps"] == 6 and report["train_examples"] == 9 and report["test_examples"] == 3
@@ -260,6 +261,7 @@ def test_loss_falls_and_the_run_is_logged(shared):
     assert written["eval_loss"] == report["eval_loss"] and written["data"]["kept"] == 12
 
 
+@pytest.mark.slow
 def test_checkpoint_is_a_released_format_model_that_generate_uses(shared, tmp_path):
     last = shared["out"] / "last"
     names = {p.name for p in last.iterdir()}
@@ -284,6 +286,7 @@ def test_checkpoint_is_a_released_format_model_that_generate_uses(shared, tmp_pa
     assert (manifest["settings"]["generate"]["condition_scale"], manifest["settings"]["generate"]["top_k"]) == (3.0, 4)
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_the_uninterrupted_one(shared, tmp_path):
     from blogart.training.dallebart_trainer import RunConfig, Sources, finetune
 
@@ -323,6 +326,7 @@ def test_resumed_run_equals_the_uninterrupted_one(shared, tmp_path):
     assert not list((out / "checkpoints").glob(".*.partial"))
 
 
+@pytest.mark.slow
 def test_frozen_encoder_and_lowest_decoder_layers_do_not_change(shared, tmp_path):
     from blogart.training.dallebart_trainer import RunConfig, Sources, finetune
 
@@ -379,8 +383,9 @@ def test_freezing_masks_slices_of_stacked_leaves_exactly():
     assert (new["lm_head"]["kernel"] != 1).all()
 
 
+@pytest.mark.slow
 def test_new_model_from_a_config_with_its_own_tokenizer(shared, tmp_path):
-    from blogart.generators.dalle.text import encode_texts, load_tokenizer
+    from blogart.models.dalle.text import encode_texts, load_tokenizer
 
     config = json.loads((shared["base"] / "config.json").read_text())
     config.update(encoder_vocab_size=300, encoder_layers=1, decoder_layers=1)
@@ -414,6 +419,7 @@ def test_the_fine_tuner_sees_images_as_the_vqgan_trainer_does(tmp_path):
     assert np.array_equal(pixels, load_image(path, 16).astype(np.float32) / 255.0)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(shared, tmp_path):
     """A real SIGKILL at whatever moment the run has reached, not a polite interruption."""
     import os

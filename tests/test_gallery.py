@@ -16,7 +16,10 @@ from blogart.cli import app
 
 POSTS = Path(__file__).parent / "data" / "posts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)"),
+    pytest.mark.slow,  # a real browser
+]
 WIDTH, HEIGHT = 1280, 2000
 
 

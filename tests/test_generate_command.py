@@ -101,6 +101,7 @@ def test_two_rounds_use_the_optimised_prompt(fake_openai, openai_env, tiny_ranke
     assert any(text["optimized_prompt"] in p for p in sent)
 
 
+@pytest.mark.slow
 def test_generate_with_a_released_format_dalle_checkpoint(tiny_dalle, tiny_ranker, tmp_path):
     from PIL import Image
 

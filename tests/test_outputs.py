@@ -33,7 +33,7 @@ def drawings(n: int, round: int = 1, seed: int = 5) -> list[Drawing]:
 
 
 def run(base: Path, document: Document, n: int) -> Path:
-    """One whole run as pipeline.run wires it: stage, write, manifest with the published paths, publish."""
+    """One whole run as pipeline.generate wires it: stage, write, manifest with the published paths, publish."""
     with StagedRun(base, document) as staged:
         candidates = [staged.final(c) for c in staged.write(drawings(n))]
         text = {"content_hash": document.content_hash, "source": document.source, "title": document.title}

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from blogart import assets
@@ -38,6 +39,7 @@ def _offline_env(tmp_path: Path, tiny_bundled: Path, own_metadata: Path) -> dict
     return env
 
 
+@pytest.mark.slow
 def test_pick_after_a_bundled_run_uses_the_recorded_ranker_offline(tiny_bundled, own_metadata, tmp_path, monkeypatch):
     monkeypatch.setenv(assets.ENV, str(tiny_bundled))
     monkeypatch.syspath_prepend(str(own_metadata))

@@ -127,7 +127,7 @@ def test_an_offline_backend_needs_no_llm_client():
 
 
 def test_llm_backends_share_the_context_client(fake_openai, tmp_path):
-    from blogart.pipeline.run import backend_context
+    from blogart.pipeline.plan import backend_context
 
     settings = Settings(llm={"api_key": "sk-test", "base_url": fake_openai.base_url})
     ctx = backend_context(settings)
@@ -138,7 +138,7 @@ def test_llm_backends_share_the_context_client(fake_openai, tmp_path):
 
 
 def test_choose_backend_picks_registered_text_backends():
-    from blogart.pipeline.run import TEXT_BACKENDS, choose_backend
+    from blogart.pipeline.auto import TEXT_BACKENDS, choose_backend
 
     assert choose_backend(Settings()) == "local"
     assert choose_backend(Settings(llm={"api_key": "sk-x"})) == "openai"

@@ -99,7 +99,8 @@ def test_generate_on_a_pipe_prints_no_progress(fake_openai, tmp_path, as_json):
 def test_progress_reports_each_image_of_a_real_generator(fake_openai, monkeypatch, tmp_path):
     """The pipeline passes the generator's per-image reports on as (done, n)."""
     from blogart.config import configure
-    from blogart.pipeline.run import run_generate
+    from blogart.pipeline.generate import run_generate
+    from blogart.pipeline.plan import plan_run
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
@@ -111,8 +112,7 @@ def test_progress_reports_each_image_of_a_real_generator(fake_openai, monkeypatc
     seen: list[tuple[int, int]] = []
     run_generate(
         str(POSTS / "tidepools.txt"),
-        configure(None, overrides),
-        rank=False,
+        plan_run(configure(None, overrides), rank=False),
         on_image=lambda done, n: seen.append((done, n)),
     )
     assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]

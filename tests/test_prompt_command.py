@@ -112,10 +112,11 @@ def test_optimize_with_tiny_clip(tiny_checkpoint, monkeypatch):
 
 def test_stages_are_reported_in_order():
     from blogart.config import load_settings
-    from blogart.pipeline.run import run_prompt
+    from blogart.pipeline.plan import plan_run
+    from blogart.pipeline.prompt import run_prompt
 
     stages: list[str] = []
-    run_prompt(str(POSTS / "tidepools.txt"), load_settings(), report=stages.append)
+    run_prompt(str(POSTS / "tidepools.txt"), plan_run(load_settings()), report=stages.append)
     assert stages[0] == "reading the post"
     assert stages[1].startswith("extracting topics from") and stages[1].endswith("(local)")
     assert stages[2] == "writing the image prompt"

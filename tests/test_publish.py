@@ -359,6 +359,7 @@ def test_a_title_or_slug_that_tries_path_traversal_stays_inside(fake_openai, ope
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blogart-home", "o", "posts", "static"]
 
 
+@pytest.mark.slow
 def test_regenerate_reproduces_a_dalle_run(tiny_dalle, tmp_path):
     checkpoint, vqgan = tiny_dalle
     args = ["generate", str(POSTS / "sourdough.md"), "--checkpoint", str(checkpoint), "--vqgan", str(vqgan)]

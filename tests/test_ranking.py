@@ -101,7 +101,7 @@ def test_flagged_sort_last_and_top_k(clip, tmp_path):
 def test_local_dir_and_hf_cache_ids_load_the_same_weights(clip, tiny_checkpoint, tmp_path):
     import shutil
 
-    from blogart.ranking.clip import ClipModel, load_clip, resolve_clip
+    from blogart.models.clip import ClipModel, load_clip, resolve_clip
 
     config = {"model_cfg": json.loads(CONFIG.read_text()), "preprocess_cfg": {}}
     folder = tmp_path / "local"
@@ -130,7 +130,7 @@ def test_local_dir_and_hf_cache_ids_load_the_same_weights(clip, tiny_checkpoint,
 
 
 def test_pretrained_tags_resolve_from_the_cache_or_name_the_pull_command(tmp_path):
-    from blogart.ranking.clip import resolve_clip
+    from blogart.models.clip import resolve_clip
 
     cache = tmp_path / "hub"
     with pytest.raises(MissingWeights, match="blogart models pull clip"):
@@ -163,7 +163,7 @@ def test_pretrained_tags_resolve_from_the_cache_or_name_the_pull_command(tmp_pat
 
 
 def test_a_corrupt_checkpoint_is_one_error_not_a_traceback(tiny_checkpoint, tmp_path):
-    from blogart.ranking.clip import ClipModel, resolve_clip
+    from blogart.models.clip import ClipModel, resolve_clip
 
     # safetensors and torch.load fail with their own exception types, not RuntimeError or OSError.
     for name in ("broken.safetensors", "broken.bin"):

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from blogart.cli import app
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+pytestmark = pytest.mark.slow  # starts a Ray cluster
 runner = CliRunner()
 
 
@@ -32,6 +33,7 @@ def _covers(out: Path) -> dict[str, str]:
     return found
 
 
+@pytest.mark.slow
 def test_ray_covers_equal_the_local_engines_and_share_its_job_table(
     cluster, tiny_dalle, tiny_checkpoint, tmp_path, monkeypatch
 ):

@@ -169,6 +169,7 @@ def _first_last(path: Path, key: str) -> tuple[float, float]:
     return values[0], values[-1]
 
 
+@pytest.mark.slow
 @needs_font
 def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_it(tmp_path):
     work = tmp_path / "work"
@@ -211,7 +212,7 @@ def test_the_recipe_at_test_size_killed_then_rerun_finishes_and_generate_loads_i
     recipe = json.loads((assets / "recipe.json").read_text())
     assert recipe["size"] == "test" and recipe["steps"]["dallebart"] == 30 and len(recipe["data_sha256"]) == 64
     # the recipe's sampling defaults ship with the DalleBart, in transformers' file
-    from blogart.generators.dalle.sampling import read_sampling
+    from blogart.models.dalle.generation_config import read_sampling
 
     sampling = {"condition_scale": SAMPLING.condition_scale, "top_k": SAMPLING.top_k}
     assert read_sampling(assets / "dallebart") == sampling

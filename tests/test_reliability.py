@@ -200,12 +200,12 @@ def test_read_only_output_folder_is_one_line(openai_images, tmp_path):
     ],
 )
 def test_memory_interrupt_and_os_errors_from_inside_a_run(post, monkeypatch, exc, code, needle):
-    import blogart.pipeline.run
+    import blogart.pipeline.prompt
 
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(blogart.pipeline.run, "run_prompt", fail)
+    monkeypatch.setattr(blogart.pipeline.prompt, "run_prompt", fail)
     one_error_line(run("prompt", str(post), "--backend", "local"), code, needle)
 
 
@@ -353,7 +353,7 @@ def test_generated_files_are_readable_by_others(openai_images, tmp_path):
 
 
 def test_verify_a_truncated_clip_file_and_an_invalid_config(tiny_checkpoint, tmp_path):
-    from blogart.generators.dalle import verify
+    from blogart.models.dalle import verify
 
     folder = tmp_path / "clip"
     folder.mkdir()
@@ -386,7 +386,7 @@ def test_verify_a_truncated_clip_file_and_an_invalid_config(tiny_checkpoint, tmp
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_vqgan_decode_does_not_depend_on_the_batch(dtype):
-    from blogart.generators.dalle import vqgan
+    from blogart.models.dalle import vqgan
 
     bundle = vqgan.load_vqgan(Path(__file__).parent / "data" / "vqgan", dtype)
     codes = np.random.default_rng(0).integers(0, bundle.config.n_embed, (4, bundle.config.num_codes))

@@ -19,7 +19,7 @@ def cases():
 
 @pytest.fixture()
 def bundle():
-    from blogart.generators.dalle.checkpoint import load_dallebart
+    from blogart.models.dalle.checkpoint import load_dallebart
 
     return load_dallebart(DATA)
 
@@ -66,6 +66,7 @@ def _sample(bundle, cases, seeds, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_image_tokens_do_not_depend_on_batch(bundle, cases):
     three = _sample(bundle, cases, [5, 5, 5], indices=[0, 1, 2], condition_scale=3.0, top_k=20)
     one = _sample(bundle, cases, [5], indices=[1], condition_scale=3.0, top_k=20)
@@ -83,6 +84,7 @@ def test_only_codebook_ids_are_sampled(bundle, cases):
     assert len(np.unique(tokens)) > 20  # high temperature, no top-k: many ids
 
 
+@pytest.mark.slow
 def test_mega_head_rows_past_the_codebook_are_never_drawn(cases):
     """Mega's head has 16415 + 1 rows; only ids < 16384 are VQGAN codes, even where the others score best."""
     import json
@@ -90,9 +92,9 @@ def test_mega_head_rows_past_the_codebook_are_never_drawn(cases):
     import jax
     import jax.numpy as jnp
 
-    from blogart.generators.dalle.checkpoint import DalleBartBundle
-    from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig, init_params
     from blogart.generators.dalle.sampler import sample_image_tokens
+    from blogart.models.dalle.checkpoint import DalleBartBundle
+    from blogart.models.dalle.dallebart import DalleBart, DalleBartConfig, init_params
 
     raw = json.loads((DATA / "config.json").read_text())
     config = DalleBartConfig.from_dict({**raw, "image_vocab_size": 16415, "decoder_start_token_id": 16384})
@@ -127,6 +129,7 @@ def test_seeds_past_32_bits_are_distinct_and_out_of_range_seeds_are_usage_errors
             image_keys([bad])
 
 
+@pytest.mark.slow
 def test_filters_narrow_the_choice(bundle, cases):
     greedy_like = _sample(bundle, cases, [1, 2], condition_scale=3.0, top_k=1)
     np.testing.assert_array_equal(greedy_like[0], greedy_like[1])  # top-1 ignores the seed
@@ -173,7 +176,7 @@ import json, sys
 import jax
 import numpy as np
 from blogart.generators.dalle.sampler import sample_image_tokens
-from blogart.generators.dalle.checkpoint import load_dallebart
+from blogart.models.dalle.checkpoint import load_dallebart
 data = sys.argv[1]
 cases = np.load(data + "/cases.npz")
 bundle = load_dallebart(data)
@@ -185,6 +188,7 @@ print(json.dumps({"devices": jax.device_count(), "tokens": tokens.tolist()}))
 """
 
 
+@pytest.mark.slow
 def test_same_images_on_two_devices(bundle, cases):
     """Data-parallel over 2 (emulated) CPU devices, batch 3 padded to 4: same tokens as one device."""
     import json

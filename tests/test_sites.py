@@ -28,7 +28,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-pytestmark = pytest.mark.sites
+pytestmark = [pytest.mark.sites, pytest.mark.slow]
 
 SITES = Path(__file__).parent / "sites"
 BASE_URL = "https://example.org/blog/"  # every site here is served under this subpath

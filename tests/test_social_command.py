@@ -34,6 +34,7 @@ def _social(*args: str):
     return runner.invoke(app, ["social", *args, "--backend", "local"])
 
 
+@pytest.mark.slow
 def test_an_informal_post_becomes_a_carousel_for_every_platform(tiny_models, tmp_path):
     out = tmp_path / "out"
     result = _social(str(POSTS / "sourdough.txt"), "--platform", "all", "--carousel", "3", "--out", str(out), "--json")
@@ -226,8 +227,8 @@ def test_social_works_on_a_fresh_install_with_the_bundled_model(bundled_model, m
 
     # Concepts the user sets for the social preset still apply to the bundled CLIP (the same rule as `generate`).
     from blogart.config import load_settings
-    from blogart.generators.defaults import resolve
+    from blogart.pipeline.plan import plan_run
 
     monkeypatch.setenv("BLOGART_SOCIAL__CONCEPTS", '{"a gun or other weapon": 0.2}')
-    chosen = resolve(load_settings()).settings
+    chosen = plan_run(load_settings()).settings
     assert chosen.social.concepts == {"a gun or other weapon": 0.2} and chosen.moderation.concepts == {}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from blogart.errors import BlogartError, MissingWeights
-from blogart.generators.dalle.text import (
+from blogart.models.dalle.text import (
     WORD_LIST_NAME,
     HashtagSplitter,
     TextNormalizer,

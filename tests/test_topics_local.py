@@ -244,13 +244,13 @@ def test_runners_up_travel_in_the_values():
 
 
 def test_the_topics_stage_cache_round_trips_runners_up():
-    from blogart.pipeline.run import _topics_from_json
+    from blogart.pipeline.topics_cache import topics_from_json
     from blogart.values import to_dict
 
     chunk_topics, key = run(RUST)
     assert any(ct.runners_up for ct in chunk_topics)
     cached = {"chunk_topics": to_dict(chunk_topics), "key_topics": to_dict(key)}
-    assert _topics_from_json(cached) == (chunk_topics, key)
+    assert topics_from_json(cached) == (chunk_topics, key)
 
 
 def test_stopwords_come_from_the_data_file_in_two_kinds():

@@ -228,6 +228,7 @@ def runs(tmp_path_factory, zoo, bundled) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 def test_both_trainers_skip_the_same_images_for_the_same_reasons(runs, zoo, bundled):
     folder, expected = zoo
     vq = {Path(s["name"]).name: s["reason"] for s in runs["vq_report"]["skipped"]}

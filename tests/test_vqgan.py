@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from blogart.errors import BlogartError, InputError, MissingWeights, UsageError
-from blogart.generators.dalle import vqgan
+from blogart.models.dalle import vqgan
+from blogart.models.dalle.vqgan_config import VQGANConfig
 
 DATA = Path(__file__).parent / "data" / "vqgan"
 ATOL = 1e-4
@@ -38,8 +39,8 @@ def read_tsv(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
 
 
 def test_released_config_gives_the_released_tree():
-    config = vqgan.VQGANConfig.from_dict(json.loads((DATA / "vqgan_f16_16384_config.json").read_text()))
-    assert config == vqgan.VQGANConfig()  # the defaults are the released model
+    config = VQGANConfig.from_dict(json.loads((DATA / "vqgan_f16_16384_config.json").read_text()))
+    assert config == VQGANConfig()  # the defaults are the released model
     assert (config.grid, config.num_codes) == (16, 256)
     expected = read_tsv(DATA / "vqgan_f16_16384_params.tsv")
     assert len(expected) == 343
@@ -148,17 +149,17 @@ def test_weights_that_do_not_fit_the_config_are_rejected(tmp_path):
 
 
 def test_config_round_trips_and_rejects_what_it_cannot_run():
-    config = vqgan.VQGANConfig.from_dict(json.loads((DATA / "config.json").read_text()))
+    config = VQGANConfig.from_dict(json.loads((DATA / "config.json").read_text()))
     assert (config.ch, config.ch_mult, config.n_embed, config.grid) == (32, (1, 2), 64, 16)
-    assert vqgan.VQGANConfig.from_dict(config.to_dict()) == config
+    assert VQGANConfig.from_dict(config.to_dict()) == config
     with pytest.raises(UsageError, match="give_pre_end"):
-        vqgan.VQGANConfig.from_dict({"give_pre_end": True})
+        VQGANConfig.from_dict({"give_pre_end": True})
     with pytest.raises(UsageError, match="num_resolutions"):
-        vqgan.VQGANConfig.from_dict({"ch_mult": [1, 2], "num_resolutions": 3})
+        VQGANConfig.from_dict({"ch_mult": [1, 2], "num_resolutions": 3})
 
 
 def test_import_stays_light():
-    code = "import sys, blogart.generators.dalle.vqgan; print(sorted({'jax', 'flax'} & set(sys.modules)))"
+    code = "import sys, blogart.models.dalle.vqgan; print(sorted({'jax', 'flax'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

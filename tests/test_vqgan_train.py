@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from blogart.cli import app
+from blogart.models.dalle.vqgan import decode_codes, encode_images, load_vqgan
+from blogart.models.dalle.vqgan_config import VQGANConfig
 from blogart.training import vqgan_check, vqgan_trainer
-from blogart.training.vqgan_model import VQGANConfig, decode_codes, encode_images, init_params, load_vqgan, save_vqgan
+from blogart.training.vqgan_model import init_params, save_vqgan
 
 runner = CliRunner()
 POSTS = Path(__file__).parent.parent / "examples"
@@ -72,6 +74,7 @@ def log_lines(out: Path, kind: str = "train") -> list[dict]:
 # -- check ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_of_a_decoded_code_grid_is_exact(tmp_path):
     # A decoder with zero kernels draws its output bias whatever the codes: the image a code grid decodes
     # to is then reproduced exactly by the round trip, so its PSNR must be infinite.
@@ -135,6 +138,7 @@ def test_check_psnr_formula():
 # -- train ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_loss_falls_and_the_folder_is_a_released_format_vqgan(tmp_path, tiny_config):
     shapes(tmp_path / "images")
     result = vqgan_trainer.train(options(tmp_path, tiny_config, steps=40))
@@ -151,6 +155,7 @@ def test_loss_falls_and_the_folder_is_a_released_format_vqgan(tmp_path, tiny_con
     assert verified.exit_code == 0, verified.output
 
 
+@pytest.mark.slow
 def test_dead_code_restarts_raise_codebook_usage(tmp_path, tiny_config):
     shapes(tmp_path / "images")
     without = vqgan_trainer.train(options(tmp_path, tiny_config, "without", steps=20, restart_every=0))
@@ -161,6 +166,7 @@ def test_dead_code_restarts_raise_codebook_usage(tmp_path, tiny_config):
     assert used_with >= 2 * used_without, (used_with, used_without)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
     shapes(tmp_path / "images")
     whole = vqgan_trainer.train(options(tmp_path, tiny_config, "whole", steps=16, save_every=4))
@@ -183,6 +189,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
     assert [{k: v for k, v in line.items() if k != "seconds"} for line in log_lines(parts.out)] == strip
 
 
+@pytest.mark.slow
 def test_cli_fine_tune_with_a_discriminator_then_generate_uses_it(tmp_path, tiny_dalle):
     shapes(tmp_path / "images", count=6, size=40)  # resized and cropped to the model's 32 px
     out = tmp_path / "tuned"
@@ -208,8 +215,9 @@ def _round_trip(folder: Path, pixels: np.ndarray) -> tuple[np.ndarray, float]:
     return np.asarray(codes), vqgan_trainer.psnr(mse)
 
 
+@pytest.mark.slow
 def test_decoder_only_keeps_every_code_and_sharpens_the_pictures(tmp_path, tiny_config):
-    from blogart.training.images import load_images
+    from blogart.training.data import load_images
 
     shapes(tmp_path / "images", count=16)
     base = vqgan_trainer.train(options(tmp_path, tiny_config, "base", steps=20)).out
@@ -235,8 +243,9 @@ def test_decoder_only_keeps_every_code_and_sharpens_the_pictures(tmp_path, tiny_
         assert not all(np.allclose(a, b) for a, b in zip(_leaves(before[part]), _leaves(after[part]), strict=True))
 
 
+@pytest.mark.slow
 def test_a_grown_decoder_starts_as_the_trained_one_keeps_the_codes_and_resumes(tmp_path, tiny_config):
-    from blogart.training.images import load_images
+    from blogart.training.data import load_images
 
     shapes(tmp_path / "images", count=16)
     base = vqgan_trainer.train(options(tmp_path, tiny_config, "base", steps=20)).out
@@ -332,6 +341,7 @@ def _listing(root: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, tiny_config):
     """A real SIGKILL after the first checkpoint, at whatever the run is doing then."""
     import signal
@@ -358,33 +368,3 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, tiny_
     assert whole.exit_code == 0, whole.output
     for name in ("flax_model.msgpack", "checkpoints/step-00000400/train_state.msgpack", "last/config.json"):
         assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
-
-
-def test_a_run_saved_in_the_old_train_folder_layout_still_resumes(tmp_path, tiny_config):
-    """Runs saved before the shared checkpoint layout kept train/state.msgpack + train/run.json."""
-    import dataclasses
-    import shutil
-
-    shapes(tmp_path / "images")
-    whole = vqgan_trainer.train(options(tmp_path, tiny_config, "whole", steps=8, save_every=4))
-    old = tmp_path / "old"
-
-    def interrupt(event):
-        if event.done == 5:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        vqgan_trainer.train(options(tmp_path, tiny_config, "old", steps=8, save_every=4), progress=interrupt)
-    (old / "train").mkdir()
-    state = old / "checkpoints" / "step-00000004" / "train_state.msgpack"
-    shutil.copy(state, old / "train" / "state.msgpack")
-    saved = dataclasses.asdict(options(tmp_path, tiny_config, "old", steps=8, save_every=4))
-    (old / "train" / "run.json").write_text(json.dumps({"options": saved}))
-    shutil.rmtree(old / "checkpoints")
-    (old / "checkpoint.json").unlink()
-    (old / "last").unlink()
-
-    assert vqgan_trainer.has_run(old)
-    resumed = vqgan_trainer.train(options(tmp_path, tiny_config, "old", steps=8, save_every=4), resume=True)
-    assert resumed.report["steps"] == 8 and resumed.report["resumed_from"] == 4
-    assert (whole.out / "flax_model.msgpack").read_bytes() == (old / "flax_model.msgpack").read_bytes()

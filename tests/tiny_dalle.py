@@ -31,7 +31,7 @@ def save_params(folder: Path, config: dict) -> None:
     import jax
     from flax.serialization import to_bytes
 
-    from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig, init_params
+    from blogart.models.dalle.dallebart import DalleBart, DalleBartConfig, init_params
 
     (folder / "config.json").write_text(json.dumps(config))
     params = init_params(DalleBart(DalleBartConfig.from_dict(config)), jax.random.PRNGKey(3))

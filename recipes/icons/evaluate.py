@@ -47,7 +47,7 @@ def vqgan_round_trips(assets: Path, work: Path, rows: list[dict]):
     as uint8 (N, S, S, 3) for the detector's ceiling."""
     import numpy as np
 
-    from blogart.generators.dalle.vqgan import load_vqgan
+    from blogart.models.dalle.vqgan import load_vqgan
     from blogart.training.images import load_image
     from blogart.training.vqgan_check import score
 
@@ -82,7 +82,7 @@ def detector_ceiling(work: Path, rows: list[dict], renders, round_trips) -> dict
 
 def load_clip(assets: Path):
     """The exported open_clip folder (open_clip's own local-dir layout) through blogart's CLIP wrapper."""
-    from blogart.ranking.clip import ClipModel, ClipSource
+    from blogart.models.clip import ClipModel, ClipSource
 
     folder = assets / "clip"
     if not (folder / "open_clip_model.safetensors").is_file():
@@ -101,7 +101,7 @@ def clip_retrieval(clip, work: Path, rows: list[dict]) -> dict:
 
 def model_sampling(assets: Path) -> dict:
     """The exported model's own sampling defaults, as GenerationRequest fields: what `generate` draws with."""
-    from blogart.generators.dalle.sampling import read_sampling
+    from blogart.models.dalle.generation_config import read_sampling
 
     values = read_sampling(assets / "dallebart")
     if values.get("top_k") == 0:  # the setting's "no filter"

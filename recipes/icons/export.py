@@ -62,7 +62,7 @@ def final_vqgan(work: Path) -> Path:
 
 def export(work: Path, dest: Path, recipe: dict, sampling: dict) -> dict:
     """Write DEST from the work folder; returns sizes in bytes by part."""
-    from blogart.generators.dalle.sampling import write_sampling
+    from blogart.models.dalle.generation_config import write_sampling
 
     copy_model_folder((work / "dallebart" / "last").resolve(), dest / "dallebart")
     write_sampling(dest / "dallebart", sampling)

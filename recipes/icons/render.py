@@ -198,37 +198,58 @@ def slots(count: int, layout: str) -> list[tuple[int, int, int]]:
     return list((ROWS if layout == "row" else SCATTERS)[count])
 
 
-def write_data(out: Path, size: DataSize, seed: int = 0, font_path: str | None = None) -> dict:
-    """Render the whole data folder; returns a summary (counts, concepts, seed)."""
+_renderer: Renderer | None = None  # a worker process's own, built once by _start_worker
+
+
+def _start_worker(concepts: list[Concept], font_path: str | None) -> None:
+    global _renderer
+    _renderer = Renderer(concepts, load_font(font_path))
+
+
+def _write_image(job: tuple[Path, str, int, Plan]) -> dict:
+    """Draw one plan into OUT/SPLIT/NNNNN.png + .txt; its meta.jsonl line."""
+    out, split, number, plan = job
+    concepts = _renderer.concepts
+    image, boxes = _renderer.draw(plan)
+    text = caption([concepts[i] for i in plan.concepts], plan.background, plan.layout)
+    stem = out / split / f"{number:05d}"
+    image.save(stem.with_suffix(".png"))
+    (stem.with_suffix(".txt")).write_text(text + "\n", encoding="utf-8")
+    return {
+        "file": f"{split}/{number:05d}.png",
+        "split": split,
+        "concepts": [concepts[i].name for i in plan.concepts],
+        "boxes": [list(b) for b in boxes],
+        "background": asdict(plan.background),
+        "layout": plan.layout,
+        "caption": text,
+    }
+
+
+def write_data(out: Path, size: DataSize, seed: int = 0, font_path: str | None = None, workers: int = 1) -> dict:
+    """Render the whole data folder; returns a summary (counts, concepts, seed). Each image depends on its
+    plan alone, so `workers` processes draw the same files as one."""
     from blogart.atomic import atomic_write_bytes, atomic_write_json
 
     font = load_font(font_path)
     concepts = choose(build_catalogue(font), size.concepts)
     train, test = plan_split(len(concepts), size, seed)
-    renderer = Renderer(concepts, font)
     for folder in ("train", "test", "templates"):
         (out / folder).mkdir(parents=True, exist_ok=True)
+    _start_worker(concepts, font_path)
     for index in range(len(concepts)):
-        renderer.template(index).save(out / "templates" / f"{index:04d}.png")
-    lines = []
-    for split, plans in (("train", train), ("test", test)):
-        for number, plan in enumerate(plans):
-            image, boxes = renderer.draw(plan)
-            text = caption([concepts[i] for i in plan.concepts], plan.background, plan.layout)
-            stem = out / split / f"{number:05d}"
-            image.save(stem.with_suffix(".png"))
-            (stem.with_suffix(".txt")).write_text(text + "\n", encoding="utf-8")
-            lines.append(
-                {
-                    "file": f"{split}/{number:05d}.png",
-                    "split": split,
-                    "concepts": [concepts[i].name for i in plan.concepts],
-                    "boxes": [list(b) for b in boxes],
-                    "background": asdict(plan.background),
-                    "layout": plan.layout,
-                    "caption": text,
-                }
-            )
+        _renderer.template(index).save(out / "templates" / f"{index:04d}.png")
+    splits = (("train", train), ("test", test))
+    jobs = [(out, split, number, plan) for split, plans in splits for number, plan in enumerate(plans)]
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        spawn = multiprocessing.get_context("spawn")  # a forked copy of a process running jax can deadlock
+        with ProcessPoolExecutor(workers, spawn, _start_worker, (concepts, font_path)) as pool:
+            lines = list(pool.map(_write_image, jobs, chunksize=64))
+    else:
+        lines = [_write_image(job) for job in jobs]
     save_concepts(concepts, out / "concepts.json")
     atomic_write_bytes(out / "meta.jsonl", "".join(json.dumps(line) + "\n" for line in lines).encode())
     summary = {"concepts": len(concepts), "train": len(train), "test": len(test), "seed": seed}

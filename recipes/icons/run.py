@@ -2,6 +2,7 @@
 
     python recipes/icons/run.py --out WORK [--size test|full|large] [--font F] [--seed S] [--export DIR]
     python recipes/icons/run.py --out WORK --measure     # per-step times that sized the full recipe
+    python recipes/icons/run.py --out WORK --size gpu --prepare-gpu CARRY | --import-gpu DIR   # gpu.py
 
 Every stage writes WORK/done/STAGE.json when it finishes and is skipped when that file exists; the
 trainers checkpoint as they go and are restarted with --resume, so a killed run is finished by
@@ -88,6 +89,8 @@ def stage_decoder(work: Path, size: RecipeSize, seed: int) -> dict:
     either VQGAN (they are the same), and export ships this one."""
     if size.decoder is None:
         return {"skipped": f"size {size.name} has no decoder fine-tune"}
+    if read_done(work, "vqgan").get("gpu_results"):
+        return {"skipped": "the VQGAN came from a GPU leg: its decoder is not fine-tuned on this machine"}
     out = work / "decoder"
     args = ["vqgan", "train", str(work / "data" / "train"), "--out", str(out), "--from", str(work / "vqgan")]
     args += ["--decoder-only", *trainer_args(size.decoder, seed), "--resume"]
@@ -172,6 +175,19 @@ def read_done(work: Path, stage: str) -> dict:
     return json.loads(path.read_text())["result"] if path.is_file() else {}
 
 
+def run_stage(work: Path, stage: str, step) -> None:
+    """Run `step` unless WORK/done/STAGE.json says it ran; the marker holds its result and seconds."""
+    marker = work / "done" / f"{stage}.json"
+    if marker.is_file():
+        say(f"{stage}: done before, skipped")
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    say(f"{stage}: starting")
+    start = time.monotonic()
+    result = step()
+    atomic_write_json(marker, {"stage": stage, "seconds": round(time.monotonic() - start, 1), "result": result})
+
+
 def run(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None, dest: Path | None = None) -> dict:
     """Every stage not yet done, in order; returns each stage's result and seconds."""
     dest = dest or (BUNDLED if size.name != "test" else work / "assets")
@@ -184,16 +200,8 @@ def run(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None, de
         "export": lambda: stage_export(work, size, seed, dest),
         "evaluate": lambda: stage_evaluate(work, size, dest),
     }
-    (work / "done").mkdir(parents=True, exist_ok=True)
     for stage in STAGES:
-        marker = work / "done" / f"{stage}.json"
-        if marker.is_file():
-            say(f"{stage}: done before, skipped")
-            continue
-        say(f"{stage}: starting")
-        start = time.monotonic()
-        result = steps[stage]()
-        atomic_write_json(marker, {"stage": stage, "seconds": round(time.monotonic() - start, 1), "result": result})
+        run_stage(work, stage, steps[stage])
     summary = {stage: json.loads((work / "done" / f"{stage}.json").read_text()) for stage in STAGES}
     from report import write_report
 
@@ -211,10 +219,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export", type=Path, default=None, help="assets folder (default: the package's for full)")
     parser.add_argument("--measure", action="store_true", help="time a few steps of each trainer, then stop")
+    gpu = parser.add_argument_group("GPU legs (gpu.py, gpu.sh)")
+    gpu.add_argument("--prepare-gpu", type=Path, metavar="CARRY", help="render the data, write CARRY, then stop")
+    gpu.add_argument("--import-gpu", type=Path, metavar="DIR", help="a GPU leg's results into WORK, then stop")
+    gpu.add_argument("--no-wheels", action="store_true", help="with --prepare-gpu: download no wheels")
     args = parser.parse_args(argv)
     work = args.out.resolve()
     work.mkdir(parents=True, exist_ok=True)
     size = SIZES[args.size]
+    if args.prepare_gpu or args.import_gpu:
+        return gpu_step(work, size, args)
     if args.measure:
         from measure import measure
 
@@ -223,6 +237,35 @@ def main(argv: list[str] | None = None) -> int:
     summary = run(work, size, args.seed, args.font, args.export.resolve() if args.export else None)
     print(json.dumps({stage: summary[stage]["seconds"] for stage in STAGES}))
     return 0
+
+
+def gpu_step(work: Path, size: RecipeSize, args: argparse.Namespace) -> int:
+    """--prepare-gpu or --import-gpu; a wrong or missing folder is one `error:` line."""
+    import gpu
+
+    from blogart.errors import BlogartError
+
+    try:
+        if args.prepare_gpu and args.import_gpu:
+            raise gpu.GpuError("give --prepare-gpu or --import-gpu, not both")
+        if args.prepare_gpu:
+            carry = args.prepare_gpu
+            gpu.prepare(work, size, args.seed, args.font, carry, wheels=not args.no_wheels)
+            leg = "dallebart" if (work / "done" / "vqgan.json").is_file() else "vqgan"
+            print(f"prepared {carry}; the next GPU leg, {leg}, on the device tool:\n{gpu.device_commands(carry, leg)}")
+            return 0
+        manifest = gpu.import_results(work, size, args.import_gpu.resolve())
+        carry = Path(json.loads((work / "gpu.json").read_text())["carry"])
+        if manifest["leg"] == "vqgan":
+            print(f"imported the VQGAN; the DalleBart leg next:\n{gpu.device_commands(carry, 'dallebart')}")
+        else:
+            # exported beside WORK: the package's assets change only when the figures say so (README.md)
+            finish = f"python {Path(__file__)} --out {args.out} --size {size.name} --export {work / 'assets'}"
+            print(f"imported the DalleBart; finish on this machine: {finish}")
+        return 0
+    except (gpu.GpuError, BlogartError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

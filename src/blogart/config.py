@@ -78,6 +78,7 @@ class ChunkingSettings(Section):
 
 class TopicsSettings(Section):
     max_key_topics: int = Field(6, ge=1, le=20)
+    backend: str = "auto"  # a registered topic extractor; auto: the [llm] backend's (pipeline.auto)
 
 
 class PromptSettings(Section):
@@ -86,10 +87,11 @@ class PromptSettings(Section):
     max_tokens: int = Field(64, ge=8)
     styles_file: PathSetting = ""  # extra TOML of style presets
     library_dir: PathSetting = ""  # extra folder of few-shot prompt examples
+    writer: str = "auto"  # a registered prompt writer; auto: the generator's own, else the [llm] backend's
 
 
 class GenerateSettings(Section):
-    model: str = "auto"  # auto: DALL-E Mini when installed, else the bundled model (generators.defaults)
+    model: str = "auto"  # auto: DALL-E Mini when installed, else the bundled model (pipeline.auto)
     n: int = Field(8, ge=1)
     seed: int = Field(0, ge=0, le=2**64 - 1)  # checked here, so a bad seed fails before any LLM call
     condition_scale: float = Field(10.0, ge=0)
@@ -126,6 +128,7 @@ class RankSettings(Section):
     negative_weight: float = 0.5
     threads: int = 0  # 0: torch's default
     batch_size: int = Field(16, ge=1)
+    ranker: str = "auto"  # a registered ranker; auto: clip
 
 
 class ModerationSettings(Section):

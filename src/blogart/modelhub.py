@@ -3,7 +3,7 @@
 Lookup never downloads: an explicit path (config or flag), then the Hugging Face cache (the
 standard layout, so weights fetched by other tools count), else `MissingWeights` naming the one
 command that downloads, `blogart models pull NAME`. Checking a folder's contents is the model
-code's job (`blogart.generators.dalle.verify`): this module sits below the generators and imports none.
+code's job (`blogart.models.dalle.verify`): this module sits below the model code and imports none of it.
 
 The cache location is read from the environment at call time (HF_HUB_CACHE, HF_HOME, ...), not
 from huggingface_hub's constants, which freeze it when the library is first imported.

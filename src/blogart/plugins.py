@@ -22,13 +22,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from blogart.config import Settings
 from blogart.errors import BlogartError, UsageError
-
-if TYPE_CHECKING:  # a type only: the bottom floor never imports the llm package
-    from blogart.llm.client import LLMClient
 
 # kind -> what one of them is called in messages; the entry-point group is "blogart.<kind>".
 KINDS = {
@@ -41,7 +38,7 @@ BUILTIN = "built-in"
 _OWN_DISTRIBUTION = "blogart"
 
 
-def _no_llm() -> LLMClient:
+def _no_llm() -> Any:
     raise BlogartError("this backend needs an LLM client and none was given")
 
 
@@ -50,9 +47,10 @@ class Context:
     """Everything a factory may build from; every kind's factory has the one signature `factory(ctx)`."""
 
     settings: Settings
-    # The run's shared LLMClient (one log in `blogart logs`, one retry policy), made on the first call;
-    # offline backends never call it, so they never need a key.
-    llm: Callable[[], LLMClient] = field(default=_no_llm)
+    # The run's shared blogart.llm.client.LLMClient (one log in `blogart logs`, one retry policy), made on the
+    # first call; offline backends never call it, so they never need a key. Typed Any: this bottom-floor
+    # module names nothing of the llm package, not even for a type checker.
+    llm: Callable[[], Any] = field(default=_no_llm)
     # The generator's own token count, for prompt writers; None: they estimate.
     count_tokens: Callable[[str], int] | None = None
 

@@ -1,12 +1,12 @@
 """The seams: small protocols each backend implements, chosen by name from config (see blogart.plugins).
 
-Each declares everything `pipeline/run.py` calls on that kind of backend, and nothing more.
+Each declares everything the pipeline calls on that kind of backend, and nothing more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from blogart.values import (
     Candidate,
@@ -18,12 +18,17 @@ from blogart.values import (
     ImagePrompt,
     KeyTopics,
     LLMUsage,
+    Merged,
     Ranked,
+    Source,
     StylePreset,
 )
 
-if TYPE_CHECKING:
-    from blogart.topics.combine import Merger
+
+class Merger(Protocol):
+    """How chunk topics are grouped into key topics (blogart.topics.combine weighs the groups, one rule)."""
+
+    def merge(self, sources: Sequence[Source], chunks: Sequence[Chunk], max_topics: int) -> Merged: ...
 
 
 class TopicExtractor(Protocol):

@@ -100,6 +100,33 @@ class KeyTopics:
 
 
 @dataclass(frozen=True)
+class Source:
+    """One chunk topic on its way into a key topic (the combinator's input, blogart.topics.combine)."""
+
+    chunk_index: int
+    topic: Topic
+    key_idea: bool = True  # the chunk's key idea, not one of its runners-up
+
+
+@dataclass(frozen=True)
+class Group:
+    """A key topic before it is weighed: its name and the chunk topics it merges."""
+
+    phrase: str
+    abstraction: str
+    sources: tuple[Source, ...]  # in order of preference: evidence is taken from the first ones
+    mentioned_in: frozenset[int] = frozenset()  # chunks that name it without it being their topic
+    guess: float = 0.0  # the merger's own weight, used only when no source backs the group
+    bonus: float = 0.0  # added to the weight when ordering, never stored
+
+
+@dataclass(frozen=True)
+class Merged:
+    groups: tuple[Group, ...]  # in the merger's order; the combinator sorts by weight, stable
+    summary: str | None = None  # None: the combinator picks the post sentence closest to the topics
+
+
+@dataclass(frozen=True)
 class StylePreset:
     name: str
     description: str

@@ -1,7 +1,7 @@
 """The bundled offline model: where its files are and whether they are all there.
 
 `blogart generate` falls back to it when no DALL-E Mini weights are installed (see
-`blogart.generators.defaults`). The files are made by the recipe in `recipes/icons/` and ship in the
+`blogart.pipeline.auto`). The files are made by the recipe in `recipes/icons/` and ship in the
 package under `assets/icons/`:
 
     icons/dallebart/     DalleBart checkpoint in the released format, with its own BPE tokenizer

@@ -111,9 +111,9 @@ def estimate_cost(plan: Plan, settings: Settings) -> float | None:
     unknown, 0 for the local text backend. Per chunk: its tokens plus instructions in, a topic out; then
     the combinator and the prompt writer."""
     from blogart.llm.pricing import chat_cost
+    from blogart.pipeline.auto import choose_backend
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
-    from blogart.pipeline.run import choose_backend
 
     if choose_backend(settings) != "openai":
         return 0.0

@@ -11,7 +11,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from blogart import plugins
 from blogart.config import Settings
 from blogart.errors import NoCover
 from blogart.values import LLMUsage
@@ -34,10 +33,11 @@ class PostResult:
 
 def generate_post(post: str, settings: Settings) -> PostResult:
     """Generate and publish one post, exactly as `blogart generate POST` does; raises on failure."""
-    from blogart.pipeline.run import run_generate
+    from blogart.pipeline.generate import run_generate
+    from blogart.pipeline.plan import plan_run
 
     clock = time.perf_counter()
-    result = run_generate(post, settings, rank=True)
+    result = run_generate(post, plan_run(settings))
     cover = result.manifest["cover"]
     if cover is None:
         raise NoCover(f"all {len(result.candidates)} candidates were flagged by moderation")
@@ -58,20 +58,13 @@ def prepare_text(post: str, settings: Settings) -> LLMUsage:
     Topics land in the stage cache and every LLM answer in the LLM cache, keyed exactly as the run will
     ask for them (the generator's own token budget), so the run repeats no LLM call. Returns their cost.
     """
-    from blogart.pipeline.run import backend_context, run_prompt
-    from blogart.prompts.builder import estimate_tokens
-    from blogart.store import Store
+    from blogart.pipeline.plan import open_session, plan_run
+    from blogart.pipeline.prompt import run_prompt
 
-    generator = plugins.create(
-        "generators", settings.generate.model, backend_context(settings, Store(settings.store.resolved()))
-    )
-
-    def count(text: str) -> int:  # as pipeline.run counts for the writer
-        tokens = generator.count_tokens(text)
-        return estimate_tokens(text) if tokens is None else tokens
-
-    run = run_prompt(post, settings, count_tokens=count, max_tokens=generator.max_prompt_tokens())
-    return run.usage
+    plan = plan_run(settings)
+    session = open_session(plan.settings)
+    session = session.for_generator(session.create("generators", plan.generator))
+    return run_prompt(post, plan, session=session).usage
 
 
 class TextAhead:

@@ -40,11 +40,6 @@ class Post:
     up_to_date: bool  # a manifest was made from this content (same bytes, or same post hash)
 
 
-def find_posts(content_dir: Path, glob: str = "**/*") -> list[Path]:
-    """Post files under `content_dir` matching `glob`, sorted; hidden files and folders are skipped."""
-    return scan_posts(content_dir, glob)[0]
-
-
 def scan_posts(content_dir: Path, glob: str = "**/*") -> tuple[list[Path], dict[Path, str]]:
     """(post files, {path: why it is passed over}) under `content_dir` matching `glob`.
 

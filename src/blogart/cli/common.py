@@ -7,11 +7,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from blogart.errors import UsageError
+
+if TYPE_CHECKING:
+    from blogart.pipeline.plan import RunPlan
 
 
 class State:
@@ -171,10 +174,10 @@ def parse_sizes(sizes: list[str] | None) -> dict[str, str] | None:
 # --- `--dry-run` of `prompt` and `generate`: the chunks, the calls a run would make, their cost -------------
 
 
-def report_dry_run(post: str, settings: Any, *, generate: bool, as_json: bool, publish: bool | None = None) -> None:
-    from blogart.pipeline.dryrun import plan
+def report_dry_run(post: str, plan: RunPlan, *, generate: bool, as_json: bool) -> None:
+    from blogart.pipeline.dryrun import dry_run
 
-    result = plan(post, settings, generate=generate, publish=publish)
+    result = dry_run(post, plan, generate=generate)
     if as_json:
         print_json(result.to_json())
         return

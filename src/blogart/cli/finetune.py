@@ -53,7 +53,7 @@ def _default_vqgan(base: Path | None) -> Path:
     `generate --checkpoint BASE` decodes with (the same resolver)."""
     from blogart import assets
     from blogart.config import get_settings
-    from blogart.generators.defaults import DALLE_MINI, vqgan_folder
+    from blogart.pipeline.auto import DALLE_MINI, vqgan_folder
 
     if base is None:
         return vqgan_folder(get_settings())

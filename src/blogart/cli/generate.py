@@ -84,8 +84,9 @@ def generate(
     ] = False,
 ) -> None:
     """Read a post, write its prompt, generate candidates, rank them, publish the best as the cover."""
-    from blogart.generators.defaults import AUTO, DALLE_MINI, resolve
-    from blogart.pipeline.run import publish_options, run_generate
+    from blogart.pipeline.auto import AUTO, DALLE_MINI
+    from blogart.pipeline.generate import run_generate
+    from blogart.pipeline.plan import plan_run
 
     overrides = text_overrides(backend, style, negative, llm_model, max_topics)
     overrides["generate"] = {
@@ -110,21 +111,17 @@ def generate(
     if vqgan:
         overrides.setdefault("models", {})["vqgan"] = vqgan
     overrides["publish"] = {"front_matter": front_matter, "upscaler": upscaler, "sizes": parse_sizes(size)}
-    defaults = resolve(settings(**overrides))
-    current = defaults.settings
-    if defaults.notice:
-        typer.echo(defaults.notice, err=True)
-    options = publish_options(current, force=force, enabled=False if no_publish else None)
+    plan = plan_run(settings(**overrides), rank=not no_rank, force=force, publish=False if no_publish else None)
+    if plan.notice:
+        typer.echo(plan.notice, err=True)
     if dry_run:
-        report_dry_run(post, current, generate=True, as_json=as_json, publish=options.enabled)
+        report_dry_run(post, plan, generate=True, as_json=as_json)
         return
     from blogart.pipeline.post_control import PostSkipped
 
     try:
         with progress(bar=not as_json) as report:
-            result = run_generate(
-                post, current, rank=not no_rank, report=report, publish=options, on_image=report.images
-            )
+            result = run_generate(post, plan, report=report, on_image=report.images)
     except PostSkipped as skipped:  # the post asked for it: said, and not a failure
         if as_json:
             print_json({"skipped": str(skipped)})

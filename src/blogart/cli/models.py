@@ -110,7 +110,7 @@ def verify(
 ) -> None:
     """Check files, and for DalleBart/VQGAN that the weights' tree and shapes match the config."""
     from blogart import assets
-    from blogart.generators.dalle.verify import verify as verify_model
+    from blogart.models.dalle.verify import verify as verify_model
 
     explicit, cache_dir = _explicit()
     if target is None:
@@ -147,8 +147,8 @@ def verify(
 def _verify_bundled() -> list:
     """One report per part of the bundled model (DalleBart, VQGAN, CLIP folders and the vocabulary)."""
     from blogart import assets
-    from blogart.generators.dalle.verify import VerifyReport
-    from blogart.generators.dalle.verify import verify as verify_model
+    from blogart.models.dalle.verify import VerifyReport
+    from blogart.models.dalle.verify import verify as verify_model
     from blogart.prompts.icons import load_concepts
 
     model = assets.require()

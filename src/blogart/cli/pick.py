@@ -26,7 +26,8 @@ def pick(
 ) -> None:
     """Make candidate N the cover: cover, crops, gallery, manifest and front matter, all updated together."""
     from blogart.errors import UsageError
-    from blogart.pipeline.run import publish_options, run_pick
+    from blogart.pipeline.pick import run_pick
+    from blogart.pipeline.plan import publish_options
 
     if number < 1:
         raise UsageError(f"there is no candidate {number}; candidates are numbered from 1, as in the gallery")

@@ -38,14 +38,15 @@ def prompt(
     ] = False,
 ) -> None:
     """Read a post and print its topics and the image prompt; nothing is generated."""
-    from blogart.pipeline.run import run_prompt
+    from blogart.pipeline.plan import plan_run
+    from blogart.pipeline.prompt import run_prompt
 
-    current = settings(**text_overrides(backend, style, negative, llm_model, max_topics))
+    plan = plan_run(settings(**text_overrides(backend, style, negative, llm_model, max_topics)))
     if dry_run:
-        report_dry_run(post, current, generate=False, as_json=as_json)
+        report_dry_run(post, plan, generate=False, as_json=as_json)
         return
     with progress() as report:
-        result = run_prompt(post, current, optimize=optimize, report=report)
+        result = run_prompt(post, plan, optimize=optimize, report=report)
     if as_json:
         print_json(result.to_json())
         return

@@ -20,7 +20,7 @@ def regenerate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
     """Redraw a run's images from its manifest (same model, seeds, prompts, settings); say if they match."""
-    from blogart.pipeline.run import run_regenerate
+    from blogart.pipeline.regenerate import run_regenerate
     from blogart.values import to_dict
 
     path = manifest / "manifest.json" if manifest.is_dir() else manifest

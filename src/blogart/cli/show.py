@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from blogart.pipeline.run import GenerateRun, PromptRun
+from blogart.pipeline.generate import GenerateRun
+from blogart.pipeline.prompt import PromptRun
 
 console = Console()
 

@@ -49,14 +49,13 @@ def social(
     overrides = text_overrides(backend, style, None, None, None)
     overrides["generate"] = {"model": model, "seed": seed}
     overrides["social"] = {"out_dir": str(out) if out else None, "moderation": moderation}
-    from blogart.generators.defaults import resolve
+    from blogart.pipeline.plan import plan_run
 
-    defaults = resolve(settings(**overrides))  # "auto": DALL-E Mini when installed, else the bundled model
-    current = defaults.settings
-    if defaults.notice:
-        typer.echo(defaults.notice, err=True)
+    plan = plan_run(settings(**overrides))  # "auto": DALL-E Mini when installed, else the bundled model
+    if plan.notice:
+        typer.echo(plan.notice, err=True)
     with progress() as report:
-        result = run_social(post, current, platforms=platform or (), carousel=carousel, per_topic=num, report=report)
+        result = run_social(post, plan, platforms=platform or (), carousel=carousel, per_topic=num, report=report)
     if as_json:
         print_json(result.summary)
     else:

@@ -21,7 +21,7 @@ def _default_vqgan() -> Path:
     """The VQGAN `generate` would use (the same resolver): the bundled model's when it draws with that one,
     else the configured path or the Hugging Face cache."""
     from blogart.config import get_settings
-    from blogart.generators.defaults import vqgan_folder
+    from blogart.pipeline.auto import vqgan_folder
 
     return vqgan_folder(get_settings())
 

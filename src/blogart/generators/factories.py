@@ -42,8 +42,8 @@ def _check_tree(folder) -> None:
     """Files and tensor shapes against config.json, without loading the weights: a broken checkpoint
     fails here, in a second, before any LLM call is paid for."""
     from blogart.errors import BlogartError
-    from blogart.generators.dalle.checkpoint import WEIGHTS_NAME
-    from blogart.generators.dalle.verify import verify
+    from blogart.models.dalle.checkpoint import WEIGHTS_NAME
+    from blogart.models.dalle.verify import verify
 
     weights = Path(folder) / WEIGHTS_NAME
     if weights.is_file() and weights.stat().st_size > FULL_CHECK_BYTES:

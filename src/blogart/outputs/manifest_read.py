@@ -1,4 +1,4 @@
-"""Reading manifest.json back (`pick`, `regenerate`).
+"""Reading manifest.json back (`pick`, `regenerate`, and a rerun looking at the run before it).
 
 A run folder can be copied, committed or edited by hand, so its manifest is outside input: every value
 `pick` and `regenerate` use is parsed into the typed models below, with bounds, before anything is drawn
@@ -23,7 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from blogart.errors import UsageError
 from blogart.readers import Wording, read_user_bytes
-from blogart.values import FRONT_MATTER_PRESETS
+from blogart.values import (
+    FRONT_MATTER_PRESETS,
+    Candidate,
+    Flag,
+    ImagePrompt,
+    KeyTopics,
+    Ranked,
+    Topic,
+)
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # a manifest of 10,000 rows is a few MB
 MAX_CANDIDATES = 10_000
@@ -297,3 +305,62 @@ def trusted_post(manifest: Manifest) -> Path:
     if site is None or site.root.resolve() != root.resolve():
         raise UsageError(f"{root} is no longer the site of {path}; {ask}")
     return path
+
+
+def rows_as_values(manifest: Manifest, folder: Path) -> tuple[list[Candidate], list[Ranked]]:
+    """The manifest's candidates back as values, their files looked up by name in `folder` (which may have moved)."""
+    candidates, ranked_by_rank = [], []
+    for row in manifest.candidates:
+        candidate = Candidate(
+            path=folder / row.name,
+            seed=row.seed,
+            prompt=row.prompt,
+            negative_prompt=row.negative_prompt,
+            generator=row.generator,
+            round=row.round,
+            index=row.index,
+        )
+        candidates.append(candidate)
+        if row.rank is not None:
+            score = row.score if row.score is not None else float("nan")
+            flags = tuple(Flag(f.concept, f.score, f.threshold, f.source) for f in row.flags)
+            ranked = Ranked(candidate, score, row.prompt_score or 0.0, flags=flags, model=row.ranker)
+            ranked_by_rank.append((row.rank, ranked))
+    return candidates, [r for _, r in sorted(ranked_by_rank, key=lambda pair: pair[0])]
+
+
+def prompt_of(manifest: Manifest) -> tuple[ImagePrompt, KeyTopics]:
+    """The image prompt and key topics the run drew and ranked with."""
+    text = manifest.text
+    negative = tuple(w.strip() for w in (text.negative_prompt or "").split(",") if w.strip())
+    prompt = ImagePrompt(text.prompt, negative, text.style, text.prompt_tokens)
+    topics = tuple(Topic(t.phrase, t.abstraction, tuple(t.evidence), t.weight) for t in text.key_topics)
+    return prompt, KeyTopics(topics, text.summary)
+
+
+def _peek(folder: Path, *keys: str) -> Any:
+    """One value of the manifest in `folder`, read leniently: None when there is none or it is not there.
+
+    For lookups only (which folder holds a post's run, what the run before placed); a manifest that is
+    used is read in full with `read_manifest`."""
+    from blogart.outputs.files import MANIFEST_NAME
+
+    try:
+        value: Any = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+        for key in keys:
+            value = value[key]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, RuntimeError):
+        return None
+    return value
+
+
+def recorded_post(folder: Path) -> str | None:
+    """The post path the manifest in `folder` records, if any."""
+    value = _peek(folder, "post", "path")
+    return value if isinstance(value, str) else None
+
+
+def recorded_front_matter(folder: Path) -> dict[str, Any] | None:
+    """The `publish.front_matter` of the run published in `folder`, if it has one."""
+    value = _peek(folder, "publish", "front_matter")
+    return value if isinstance(value, dict) else None

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 SiteKind = Literal["hugo", "jekyll", "astro", "docusaurus", "eleventy"]
-SITE_KINDS: tuple[SiteKind, ...] = ("hugo", "jekyll", "astro", "docusaurus", "eleventy")
 
 _HUGO_FILES = ("hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json")
 _CONFIG_FILES = ("config.toml", "config.yaml", "config.yml", "config.json")

@@ -17,6 +17,7 @@ from typing import Any
 
 from blogart.config import Settings
 from blogart.llm.pricing import chat_cost, image_cost
+from blogart.pipeline.plan import RunPlan
 from blogart.values import Chunk, Document
 
 # Tokens a reply is guessed to take, per call kind (the schemas' fields, a sentence or three each).
@@ -72,18 +73,15 @@ class DryRun:
         }
 
 
-def plan(source: str, settings: Settings, *, generate: bool = False, publish: bool | None = None) -> DryRun:
+def dry_run(source: str, plan: RunPlan, *, generate: bool = False) -> DryRun:
     """The run `blogart prompt` (or with `generate`, `blogart generate`) would make, and its cost.
 
-    `publish`: whether `generate` publishes (and so writes alt text); None: as the settings say.
+    With `generate`, alt text is counted when `plan.publish` is enabled.
     """
-    from blogart.generators.defaults import resolve
     from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
-    from blogart.pipeline.run import GENERATOR_WRITERS, TEXT_BACKENDS, choose_backend
 
-    settings = resolve(settings).settings
-    backend = choose_backend(settings)
+    settings = plan.settings
     document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
     c = settings.chunking
     chunks = tuple(
@@ -92,20 +90,20 @@ def plan(source: str, settings: Settings, *, generate: bool = False, publish: bo
     budget = settings.prompt.max_tokens
     if generate:  # the generator's text length caps the prompt (made as `generate` makes it: no weights loaded)
         from blogart import plugins
-        from blogart.pipeline.run import backend_context
+        from blogart.pipeline.plan import backend_context
 
-        generator = plugins.create("generators", settings.generate.model, backend_context(settings))
+        generator = plugins.create("generators", plan.generator, backend_context(settings))
         budget = min(budget, generator.max_prompt_tokens() or budget)
     calls: list[PlannedCall] = []
-    if backend == "openai":
-        writer = GENERATOR_WRITERS.get(settings.generate.model, TEXT_BACKENDS[backend][1])
-        alt_text = generate and (settings.publish.enabled if publish is None else publish)
-        calls = _text_calls(document, chunks, settings, budget, writer_is_llm=writer == "openai", alt_text=alt_text)
-    if generate and settings.generate.model == "openai-images":
+    if plan.backend == "openai":
+        alt_text = generate and plan.publish.enabled
+        writer_is_llm = plan.writer == "openai"
+        calls = _text_calls(document, chunks, settings, budget, writer_is_llm=writer_is_llm, alt_text=alt_text)
+    if generate and plan.generator == "openai-images":
         model = settings.generate.openai_images_model
         n = settings.generate.n * settings.generate.rounds
         calls.append(PlannedCall("images", model, False, cost_usd=image_cost(model, IMAGE_SIZE, n), images=n))
-    return DryRun(document, chunks, backend, tuple(calls))
+    return DryRun(document, chunks, plan.backend, tuple(calls))
 
 
 def _text_calls(
@@ -121,7 +119,7 @@ def _text_calls(
     from blogart.llm.schemas import ChunkTopicOut, KeyTopicsOut, PromptOut
     from blogart.outputs.alttext import SYSTEM as ALT_SYSTEM
     from blogart.outputs.alttext import AltTextOut
-    from blogart.pipeline.run import _topics_cache_key, _topics_from_json
+    from blogart.pipeline.topics_cache import topics_cache_key, topics_from_json
     from blogart.store import Store
     from blogart.topics.openai import COMBINE_SYSTEM, OpenAITopicExtractor
     from blogart.values import KeyTopics
@@ -155,10 +153,10 @@ def _text_calls(
 
     calls: list[PlannedCall] = []
     extractor = OpenAITopicExtractor(client)
-    stage = store.stage_get(_topics_cache_key(document, "openai", settings))
+    stage = store.stage_get(topics_cache_key(document, "openai", settings))
     key_topics = None
     if stage is not None:  # the whole topics stage is cached: not one topics call is made
-        key_topics = _topics_from_json(stage)[1]
+        key_topics = topics_from_json(stage)[1]
         calls += [PlannedCall("chunk_topic", llm.model, True, chunk=chunk.index) for chunk in chunks]
         calls.append(PlannedCall("key_topics", llm.model, True))
     else:

@@ -120,14 +120,14 @@ def optimize_prompt(
     seed: int = 0,
     threads: int | None = None,
 ) -> OptimizedPrompt:
-    """Optimise a prompt of `prompt_len` real tokens towards the targets; `clip` is a ranking.clip.ClipModel.
+    """Optimise a prompt of `prompt_len` real tokens towards the targets; `clip` is a models.clip.ClipModel.
 
     The prompt starts from the tokens of `init_prompt` (truncated, or padded with random allowed tokens
     drawn from `seed`). Same seed, inputs and thread count: same result.
     """
     import torch
 
-    from blogart.ranking.clip import set_threads
+    from blogart.models.clip import set_threads
 
     if iterations < 0 or prompt_len < 1:
         raise UsageError("PEZ needs iterations >= 0 and a prompt length >= 1")

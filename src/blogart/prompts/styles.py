@@ -17,7 +17,6 @@ from blogart.readers import SETTINGS_FILE_BYTES, read_user_text
 from blogart.text import collapse_whitespace
 from blogart.values import StylePreset
 
-DEFAULT_STYLE = "illustration"
 _FIELDS = {"description", "suffix", "negative"}
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from blogart.config import Settings
 from blogart.errors import UsageError
 from blogart.llm.client import LLMClient
+from blogart.models.clip import load_clip
 from blogart.plugins import Context
-from blogart.ranking.clip import ClipRanker, load_clip
+from blogart.ranking.clip import ClipRanker
 from blogart.ranking.moderation import Moderator, OpenAIModeration
 
 

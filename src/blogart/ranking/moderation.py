@@ -116,7 +116,7 @@ class Moderator:
         return flags
 
     def check_images(self, clip: Any, image_embeddings: np.ndarray, paths: Sequence[Path]) -> list[list[Flag]]:
-        """Flags per image; `clip` is the ranking.clip.ClipModel that made the embeddings."""
+        """Flags per image; `clip` is the models.clip.ClipModel that made the embeddings."""
         concept_embeddings = clip.encode_texts(list(self.concepts)) if self.concepts else np.zeros((0, 0))
         flags = concept_flags(image_embeddings, concept_embeddings, self.concepts)
         if self.openai is not None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from blogart.protocols import Merger
 from blogart.topics.phrases import (
     STOPWORDS,
     chunks_within_budget,
@@ -26,7 +27,7 @@ from blogart.topics.phrases import (
     stem,
     trim_words,
 )
-from blogart.values import Chunk, ChunkTopics, KeyTopics, Topic
+from blogart.values import Chunk, ChunkTopics, Group, KeyTopics, Merged, Source, Topic
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,39 +36,6 @@ MAX_EVIDENCE = 3  # sentences a topic rests on
 # How much of a chunk's tokens a key topic is credited with, by how the chunk holds it.
 KEY_IDEA, RUNNER_UP, MENTION = 1.0, 0.6, 0.5
 SUMMARY_WORDS = 30
-
-
-@dataclass(frozen=True)
-class Source:
-    """One chunk topic on its way into a key topic."""
-
-    chunk_index: int
-    topic: Topic
-    key_idea: bool = True  # the chunk's key idea, not one of its runners-up
-
-
-@dataclass(frozen=True)
-class Group:
-    """A key topic before it is weighed: its name and the chunk topics it merges."""
-
-    phrase: str
-    abstraction: str
-    sources: tuple[Source, ...]  # in order of preference: evidence is taken from the first ones
-    mentioned_in: frozenset[int] = frozenset()  # chunks that name it without it being their topic
-    guess: float = 0.0  # the merger's own weight, used only when no source backs the group
-    bonus: float = 0.0  # added to the weight when ordering, never stored
-
-
-@dataclass(frozen=True)
-class Merged:
-    groups: tuple[Group, ...]  # in the merger's order; the combinator sorts by weight, stable
-    summary: str | None = None  # None: the combinator picks the post sentence closest to the topics
-
-
-class Merger(Protocol):
-    """How chunk topics are grouped into key topics."""
-
-    def merge(self, sources: Sequence[Source], chunks: Sequence[Chunk], max_topics: int) -> Merged: ...
 
 
 # -- the rule ---------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def image_codes(
     The VQGAN is loaded only when some image is not cached yet. `report(done, total)` follows the
     encoding of the missing ones.
     """
-    from blogart.generators.dalle import vqgan as vq
+    from blogart.models.dalle import vqgan as vq
 
     cache = CodeCache(cache_root or default_cache_root(), vqgan_fingerprint(vqgan_folder))
     found = [cache.get(e.sha256) for e in examples]

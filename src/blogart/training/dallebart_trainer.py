@@ -26,13 +26,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from blogart.atomic import atomic_write_json
-from blogart.errors import BlogartError, UsageError
+from blogart.errors import UsageError
 from blogart.text import one_line
 from blogart.training import checkpoints
 from blogart.training.codes import image_codes
 from blogart.training.data import DataReport, Example, load_examples, split_examples
 from blogart.training.options import check_float, check_int, check_seed
-from blogart.training.progress import Progress, TrainEvent
+from blogart.training.progress import Progress, TrainEvent, ignore
 from blogart.training.runlog import LOG_FILE, RunLog
 
 # Files of a DalleBart folder besides the weights that travel with a fine-tune: the tokenizer side, and
@@ -164,8 +164,8 @@ class _Model:
 
 def _model_code():
     """The DalleBart model code, imported in this one place."""
-    from blogart.generators.dalle import checkpoint as weights
-    from blogart.generators.dalle import dallebart as model
+    from blogart.models.dalle import checkpoint as weights
+    from blogart.models.dalle import dallebart as model
 
     return model, weights
 
@@ -217,7 +217,7 @@ def _parse_config(model_code, raw: dict, where: Path) -> Any:
 
 
 def _check_vqgan_fits(config: Any, vqgan: Path) -> None:
-    from blogart.generators.dalle.vqgan import VQGANConfig
+    from blogart.models.dalle.vqgan_config import VQGANConfig
 
     try:
         vq = VQGANConfig.from_dict(json.loads((Path(vqgan) / "config.json").read_text(encoding="utf-8")))
@@ -235,7 +235,7 @@ def _check_vqgan_fits(config: Any, vqgan: Path) -> None:
 
 def _encode_captions(model: _Model, captions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ids, mask) of every caption and of the empty prompt, with the model's own tokenizer and cleaning."""
-    from blogart.generators.dalle.text import TextNormalizer, encode_texts, load_tokenizer
+    from blogart.models.dalle.text import TextNormalizer, encode_texts, load_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in model.text_files.items():
@@ -255,7 +255,7 @@ def _encode_captions(model: _Model, captions: list[str]) -> tuple[np.ndarray, np
 
 
 def _fit_tokenizer(model: _Model, captions: list[str]) -> None:
-    from blogart.generators.dalle.text import TextNormalizer
+    from blogart.models.dalle.text import TextNormalizer
     from blogart.training.tokenizer import train_tokenizer
 
     if model.raw_config.get("normalize_text", True):
@@ -526,6 +526,50 @@ def _saved_run(out: Path, trainer: dict[str, Any]) -> tuple[RunConfig, _SavedSou
     return config, kept, counters
 
 
+@dataclass
+class _Session:
+    """One invocation of a run: what `_prepare` found and built, and the state and counters the loop moves on.
+
+    `saved` is the checkpoint resumed from (None for a new run); everything else follows from it."""
+
+    out: Path
+    config: RunConfig
+    sources: Sources
+    run_sources: dict[str, Any]  # what trainer.json records as the run's sources
+    saved: checkpoints.Checkpoint | None
+    began: float
+    tell: Progress
+    model: _Model
+    data_report: DataReport
+    train: list[Example]
+    test: list[Example]
+    digest: str
+    test_arrays: _Arrays
+    batches: _Batches
+    total_updates: int
+    trainable: dict | None
+    optimizer: Any
+    schedule: Any
+    params: Any
+    opt_state: Any
+    micro: int = 0
+    pending: list[float] = field(default_factory=list)
+    elapsed_before: float = 0.0
+    first_eval: float | None = None
+    losses: list[float] = field(default_factory=list)
+    eval_loss: float | None = None
+    step_times: list[float] = field(default_factory=list)
+    session_start_micro: int = 0
+
+    @property
+    def k(self) -> int:
+        return self.config.accumulate
+
+    @property
+    def total_micro(self) -> int:
+        return self.total_updates * self.config.accumulate
+
+
 def finetune(
     out: Path,
     sources: Sources,
@@ -538,46 +582,121 @@ def finetune(
     A resumed run keeps the config and sources it was started with (read from its checkpoint), so it
     produces what the uninterrupted run would have.
     """
+    run = _prepare(Path(out), sources, config, resume, progress or ignore)
+    last = _loop(run)
+    if last is None:  # nothing left to train: a finished run resumed
+        last = run.saved.folder if run.saved is not None else _save(run)
+    report = _report(run, last)
+    atomic_write_json(run.out / REPORT_FILE, report.to_dict())
+    return report
+
+
+def _prepare(out: Path, sources: Sources, config: RunConfig, resume: bool, tell: Progress) -> _Session:
+    """The run to train: its config and sources (a resumed run's own), data, model, encoded captions,
+    image codes, batches, optimizer and starting state (restored from the checkpoint when resuming)."""
     import jax
-    from flax.serialization import from_bytes, to_bytes
 
     began = time.perf_counter()
-    out = Path(out)
-    tell = progress or (lambda event: None)
     saved = checkpoints.current(out)
+    counters = None
     if resume:
-        if saved is None:
-            raise UsageError(f"nothing to resume in {out}: it has no {checkpoints.POINTER}")
-        checkpoints.require_kind(out, saved, KIND)
-        config, kept, counters = _saved_run(out, saved.trainer)
-        sources = Sources(
-            data=Path(sources.data),
-            vqgan=Path(kept.vqgan),
-            base=saved.folder,  # the checkpoint is the model now: its weights, config and tokenizer
-            cache_root=sources.cache_root,
-        )
+        config, sources, counters, run_sources = _resumed(out, sources, saved)
     elif saved is not None:
         raise UsageError(
             f"{out} already holds a run (step {saved.step}); pass --resume to continue it or choose another --out"
         )
+    else:
+        run_sources = {
+            "data": str(sources.data),
+            "vqgan": str(sources.vqgan),
+            "base": str(sources.base) if sources.base else None,
+            "init": str(sources.init) if sources.init else None,
+            "train_tokenizer": sources.train_tokenizer,
+        }
     config.check()
 
     examples, data_report = load_examples(sources.data, strict=config.strict)
     train, test = split_examples(examples, config.test_fraction, config.seed)
     digest = _data_digest(train, test)
-    if resume and saved.trainer.get("data_digest") != digest:
+    if saved is not None and saved.trainer.get("data_digest") != digest:
         raise UsageError(f"the data set {sources.data} changed since this run started: start a new --out")
+    model = _checked_model(sources, config, train, resumed=saved is not None)
+    train_arrays, test_arrays, empty = _arrays(model, sources, train, test, tell)
+    batches = _Batches(train_arrays, config, model.config.decoder_start_token_id, empty)
 
+    total_updates = config.steps or max(1, math.ceil(config.epochs * batches.per_epoch / config.accumulate))
+    frozen = config.freeze_encoder or config.freeze_decoder_layers > 0
+    trainable = trainable_mask(model.params, config.freeze_encoder, config.freeze_decoder_layers) if frozen else None
+    optimizer, schedule = build_optimizer(config, total_updates, trainable)
+    params = jax.tree.map(lambda p: jax.numpy.asarray(p, jax.numpy.float32), model.params)
+    run = _Session(
+        out=out,
+        config=config,
+        sources=sources,
+        run_sources=run_sources,
+        saved=saved,
+        began=began,
+        tell=tell,
+        model=model,
+        data_report=data_report,
+        train=train,
+        test=test,
+        digest=digest,
+        test_arrays=test_arrays,
+        batches=batches,
+        total_updates=total_updates,
+        trainable=trainable,
+        optimizer=optimizer,
+        schedule=schedule,
+        params=params,
+        opt_state=optimizer.init(params),
+    )
+    if saved is not None and counters is not None:
+        _resume(run, saved, counters)
+    run.params = jax.device_put(run.params)
+    run.opt_state = jax.device_put(run.opt_state)
+    run.session_start_micro = run.micro
+    return run
+
+
+def _resumed(
+    out: Path, sources: Sources, saved: checkpoints.Checkpoint | None
+) -> tuple[RunConfig, Sources, _Counters, dict[str, Any]]:
+    """The config, sources (the checkpoint is the model now), counters and recorded sources of the run to resume."""
+    if saved is None:
+        raise UsageError(f"nothing to resume in {out}: it has no {checkpoints.POINTER}")
+    checkpoints.require_kind(out, saved, KIND)
+    config, kept, counters = _saved_run(out, saved.trainer)
+    # the checkpoint is the model now: its weights, config and tokenizer
+    resumed = Sources(data=Path(sources.data), vqgan=Path(kept.vqgan), base=saved.folder, cache_root=sources.cache_root)
+    run_sources = {
+        "data": str(resumed.data),
+        "vqgan": str(resumed.vqgan),
+        "base": kept.base,
+        "init": None,
+        "train_tokenizer": False,
+    }
+    return config, resumed, counters, run_sources
+
+
+def _checked_model(sources: Sources, config: RunConfig, train: list[Example], resumed: bool) -> _Model:
+    """The model to train, checked against the VQGAN, its tokenizer and the layers to freeze."""
     model = _load_model(sources, config.seed)
     _check_vqgan_fits(model.config, sources.vqgan)
-    if sources.train_tokenizer and not resume:
+    if sources.train_tokenizer and not resumed:
         _fit_tokenizer(model, [e.caption for e in train])
     if "vocab.json" not in model.text_files and "tokenizer.json" not in model.text_files:
         raise UsageError("the new model needs a tokenizer: add --train-tokenizer, or --model BASE to reuse its own")
     n_decoder = model.config.decoder_layers
     if config.freeze_decoder_layers > n_decoder:
         raise UsageError(f"--freeze-decoder-layers {config.freeze_decoder_layers}: the model has {n_decoder}")
+    return model
 
+
+def _arrays(
+    model: _Model, sources: Sources, train: list[Example], test: list[Example], tell: Progress
+) -> tuple[_Arrays, _Arrays, tuple[np.ndarray, np.ndarray]]:
+    """Training and held-out arrays (caption ids and mask, image codes), and the empty prompt's ids and mask."""
     ids, mask, empty_ids, empty_mask = _encode_captions(model, [e.caption for e in train + test])
     # Pad only to the longest caption, not to max_text_length: padded keys are masked out, so the
     # loss is the same, and the encoder does less work.
@@ -587,149 +706,152 @@ def finetune(
         train + test, sources.vqgan, sources.cache_root, report=lambda d, t: tell(TrainEvent("codes", d, t))
     )
     n = len(train)
-    train_arrays = _Arrays(ids[:n], mask[:n], codes[:n])
-    test_arrays = _Arrays(ids[n:], mask[n:], codes[n:])
-    start_token = model.config.decoder_start_token_id
-    batches = _Batches(train_arrays, config, start_token, (empty_ids, empty_mask))
+    return _Arrays(ids[:n], mask[:n], codes[:n]), _Arrays(ids[n:], mask[n:], codes[n:]), (empty_ids, empty_mask)
 
-    k = config.accumulate
-    total_updates = config.steps or max(1, math.ceil(config.epochs * batches.per_epoch / k))
-    total_micro = total_updates * k
 
-    frozen = config.freeze_encoder or config.freeze_decoder_layers > 0
-    trainable = trainable_mask(model.params, config.freeze_encoder, config.freeze_decoder_layers) if frozen else None
-    optimizer, schedule = build_optimizer(config, total_updates, trainable)
-    params = jax.tree.map(lambda p: jax.numpy.asarray(p, jax.numpy.float32), model.params)
-    opt_state = optimizer.init(params)
-    micro, pending, elapsed_before, first_eval = 0, [], 0.0, None
-    if resume:
-        state = from_bytes(
-            {"opt_state": opt_state, "master": params if _needs_master(model.dtypes) else None},
-            (saved.folder / checkpoints.STATE_FILE).read_bytes(),
-        )
-        opt_state = state["opt_state"]
-        if state["master"] is not None:
-            params = state["master"]
-        micro, pending = counters.micro_step, list(counters.pending_losses)
-        elapsed_before, first_eval = counters.seconds, counters.first_eval_loss
-        RunLog(out / LOG_FILE).trim_after("micro_step", micro)
-        checkpoints.prune(out)
-    params = jax.device_put(params)
-    opt_state = jax.device_put(opt_state)
+def _resume(run: _Session, saved: checkpoints.Checkpoint, counters: _Counters) -> None:
+    """Optimizer state (and float32 master weights) and counters from the checkpoint; the log cut back to it."""
+    from flax.serialization import from_bytes
 
-    train_step = make_train_step(model.module, optimizer, config)
-    eval_step = make_eval_step(model.module, config)
-    n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
-    n_trainable = n_params
-    if trainable is not None:
-        n_trainable = sum(
-            int(np.prod(p.shape) * float(np.mean(np.broadcast_to(m, p.shape))))
-            for p, m in zip(jax.tree.leaves(params), jax.tree.leaves(trainable), strict=True)
-        )
+    state = from_bytes(
+        {"opt_state": run.opt_state, "master": run.params if _needs_master(run.model.dtypes) else None},
+        (saved.folder / checkpoints.STATE_FILE).read_bytes(),
+    )
+    run.opt_state = state["opt_state"]
+    if state["master"] is not None:
+        run.params = state["master"]
+    run.micro, run.pending = counters.micro_step, list(counters.pending_losses)
+    run.elapsed_before, run.first_eval = counters.seconds, counters.first_eval_loss
+    RunLog(run.out / LOG_FILE).trim_after("micro_step", run.micro)
+    checkpoints.prune(run.out)
 
-    run_sources = {
-        "data": str(sources.data),
-        "vqgan": str(sources.vqgan),
-        "base": kept.base if resume else (str(sources.base) if sources.base else None),
-        "init": None if resume else (str(sources.init) if sources.init else None),
-        "train_tokenizer": False if resume else sources.train_tokenizer,
-    }
-    log = _TimedLog(out / LOG_FILE)
-    losses: list[float] = []
-    eval_loss = None
-    session_start_micro = micro
-    step_times: list[float] = []
+
+def _loop(run: _Session) -> Path | None:
+    """Train to the last update, logging, evaluating and saving on the way; the last checkpoint saved, if any."""
+    train_step = make_train_step(run.model.module, run.optimizer, run.config)
+    eval_step = make_eval_step(run.model.module, run.config)
+    k, per_epoch, test = run.k, run.batches.per_epoch, run.test_arrays
+    log = _TimedLog(run.out / LOG_FILE)
     last = None
 
-    def save(micro_step: int) -> Path:
-        files = {"config.json": (json.dumps(model.raw_config, indent=2) + "\n").encode()}
-        files["flax_model.msgpack"] = to_bytes(_stored_params(params, model.dtypes))
-        files.update(model.text_files)
-        master = jax.device_get(params) if _needs_master(model.dtypes) else None
-        files[checkpoints.STATE_FILE] = to_bytes({"opt_state": jax.device_get(opt_state), "master": master})
-        trainer = {
-            "trainer": KIND,
-            "config": asdict(config),
-            "sources": run_sources,
-            "data_digest": digest,
-            "counters": {
-                "micro_step": micro_step,
-                "step": micro_step // k,
-                "epoch": micro_step / batches.per_epoch,
-                "pending_losses": pending,
-                "seconds": elapsed_before + time.perf_counter() - began,
-                "first_eval_loss": first_eval,
-            },
-        }
-        tell(TrainEvent("save", micro_step // k, total_updates))
-        return checkpoints.write(out, micro_step // k, files, trainer).folder
+    def held_out_loss() -> float | None:
+        return evaluate(eval_step, run.params, test, run.config.batch_size, run.batches.start_token)
 
-    out.mkdir(parents=True, exist_ok=True)
-    if micro == 0 and len(test_arrays):
-        first_eval = evaluate(eval_step, params, test_arrays, config.batch_size, start_token)
-        log.write({"kind": "eval", "step": 0, "micro_step": 0, "epoch": 0.0, "loss": first_eval})
-    tell(TrainEvent("train", micro // k, total_updates))
-    while micro < total_micro:
+    run.out.mkdir(parents=True, exist_ok=True)
+    if run.micro == 0 and len(test):
+        run.first_eval = held_out_loss()
+        log.write({"kind": "eval", "step": 0, "micro_step": 0, "epoch": 0.0, "loss": run.first_eval})
+    run.tell(TrainEvent("train", run.micro // k, run.total_updates))
+    while run.micro < run.total_micro:
         t0 = time.perf_counter()
-        params, opt_state, loss = train_step(params, opt_state, batches(micro))
-        micro += 1
-        pending.append(float(loss))  # also waits for the step: the timings below are real
-        step_times.append(time.perf_counter() - t0)
-        epoch_end = micro % batches.per_epoch == 0
-        if micro % k == 0:
-            update = micro // k
-            losses.append(sum(pending) / len(pending))
-            pending = []
+        run.params, run.opt_state, loss = train_step(run.params, run.opt_state, run.batches(run.micro))
+        run.micro += 1
+        run.pending.append(float(loss))  # also waits for the step: the timings below are real
+        run.step_times.append(time.perf_counter() - t0)
+        epoch_end = run.micro % per_epoch == 0
+        if run.micro % k == 0:
+            _log_update(run, log)
+        if len(test) and (epoch_end or run.micro == run.total_micro):
+            run.eval_loss = held_out_loss()
+            epoch = round(run.micro / per_epoch, 4)
             log.write(
-                {
-                    "kind": "train",
-                    "step": update,
-                    "micro_step": micro,
-                    "epoch": round(micro / batches.per_epoch, 4),
-                    "loss": losses[-1],
-                    "lr": float(schedule(update - 1)),
-                }
+                {"kind": "eval", "step": run.micro // k, "micro_step": run.micro, "epoch": epoch, "loss": run.eval_loss}
             )
-            tell(TrainEvent("train", update, total_updates, loss=losses[-1], eval_loss=eval_loss))
-        if len(test_arrays) and (epoch_end or micro == total_micro):
-            eval_loss = evaluate(eval_step, params, test_arrays, config.batch_size, start_token)
-            epoch = round(micro / batches.per_epoch, 4)
-            log.write({"kind": "eval", "step": micro // k, "micro_step": micro, "epoch": epoch, "loss": eval_loss})
-            tell(TrainEvent("eval", micro // k, total_updates, eval_loss=eval_loss))
-        every = config.save_every
-        due = (every and micro % k == 0 and (micro // k) % every == 0) or (every is None and epoch_end)
-        if due or micro == total_micro:
-            last = save(micro)
+            run.tell(TrainEvent("eval", run.micro // k, run.total_updates, eval_loss=run.eval_loss))
+        every = run.config.save_every
+        due = (every and run.micro % k == 0 and (run.micro // k) % every == 0) or (every is None and epoch_end)
+        if due or run.micro == run.total_micro:
+            last = _save(run)
+    return last
 
-    if last is None:  # nothing left to train: a finished run resumed
-        last = saved.folder if saved is not None else save(micro)
-    steady = step_times[1:] if len(step_times) > 1 else step_times
+
+def _log_update(run: _Session, log: RunLog) -> None:
+    """An optimizer update is done: its mean micro-batch loss to the log and the progress display."""
+    update = run.micro // run.k
+    run.losses.append(sum(run.pending) / len(run.pending))
+    run.pending = []
+    log.write(
+        {
+            "kind": "train",
+            "step": update,
+            "micro_step": run.micro,
+            "epoch": round(run.micro / run.batches.per_epoch, 4),
+            "loss": run.losses[-1],
+            "lr": float(run.schedule(update - 1)),
+        }
+    )
+    run.tell(TrainEvent("train", update, run.total_updates, loss=run.losses[-1], eval_loss=run.eval_loss))
+
+
+def _save(run: _Session) -> Path:
+    """A checkpoint at the current micro-step: the model folder, the optimizer state and trainer.json."""
+    import jax
+    from flax.serialization import to_bytes
+
+    model, k = run.model, run.k
+    files = {"config.json": (json.dumps(model.raw_config, indent=2) + "\n").encode()}
+    files["flax_model.msgpack"] = to_bytes(_stored_params(run.params, model.dtypes))
+    files.update(model.text_files)
+    master = jax.device_get(run.params) if _needs_master(model.dtypes) else None
+    files[checkpoints.STATE_FILE] = to_bytes({"opt_state": jax.device_get(run.opt_state), "master": master})
+    trainer = {
+        "trainer": KIND,
+        "config": asdict(run.config),
+        "sources": run.run_sources,
+        "data_digest": run.digest,
+        "counters": {
+            "micro_step": run.micro,
+            "step": run.micro // k,
+            "epoch": run.micro / run.batches.per_epoch,
+            "pending_losses": run.pending,
+            "seconds": run.elapsed_before + time.perf_counter() - run.began,
+            "first_eval_loss": run.first_eval,
+        },
+    }
+    run.tell(TrainEvent("save", run.micro // k, run.total_updates))
+    return checkpoints.write(run.out, run.micro // k, files, trainer).folder
+
+
+def _report(run: _Session, last: Path) -> TrainReport:
+    import jax
+
+    config, k, micro = run.config, run.k, run.micro
+    leaves = jax.tree.leaves(run.params)
+    n_params = sum(int(np.prod(p.shape)) for p in leaves)
+    n_trainable = n_params
+    if run.trainable is not None:
+        n_trainable = sum(
+            int(np.prod(p.shape) * float(np.mean(np.broadcast_to(m, p.shape))))
+            for p, m in zip(leaves, jax.tree.leaves(run.trainable), strict=True)
+        )
+    steady = run.step_times[1:] if len(run.step_times) > 1 else run.step_times
     per_update = sum(steady) / len(steady) * k if steady else None
-    seen = (micro - session_start_micro) * config.batch_size
-    report = TrainReport(
-        out=out,
+    losses = run.losses[-10:]
+    return TrainReport(
+        out=run.out,
         checkpoint=last,
         steps=micro // k,
         micro_steps=micro,
-        epochs=round(micro / batches.per_epoch, 4),
+        epochs=round(micro / run.batches.per_epoch, 4),
         examples_seen=micro * config.batch_size,
-        seconds=round(time.perf_counter() - began, 3),
+        seconds=round(time.perf_counter() - run.began, 3),
         seconds_per_step=round(per_update, 4) if per_update else None,
         examples_per_second=round(config.batch_size * k / per_update, 2) if per_update else None,
-        train_loss=sum(losses[-10:]) / len(losses[-10:]) if losses else None,
-        eval_loss=eval_loss,
-        first_eval_loss=first_eval,
+        train_loss=sum(losses) / len(losses) if losses else None,
+        eval_loss=run.eval_loss,
+        first_eval_loss=run.first_eval,
         params=n_params,
         trainable_params=n_trainable,
-        data=data_report,
-        train_examples=len(train),
-        test_examples=len(test),
+        data=run.data_report,
+        train_examples=len(run.train),
+        test_examples=len(run.test),
         config=config,
-        resumed_from=saved.step if resume else None,
-        extra={"examples_this_session": seen, "device": str(jax.devices()[0].platform)},
+        resumed_from=run.saved.step if run.saved is not None else None,
+        extra={
+            "examples_this_session": (micro - run.session_start_micro) * config.batch_size,
+            "device": str(jax.devices()[0].platform),
+        },
     )
-    atomic_write_json(out / REPORT_FILE, report.to_dict())
-    return report
 
 
 class _TimedLog(RunLog):
@@ -737,11 +859,3 @@ class _TimedLog(RunLog):
 
     def write(self, record: dict[str, Any]) -> None:
         super().write({**record, "time": round(time.time(), 3)})
-
-
-def load_report(out: Path) -> dict[str, Any]:
-    path = Path(out) / REPORT_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BlogartError(f"cannot read {path}: {one_line(exc, named=True)}") from None

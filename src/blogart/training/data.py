@@ -13,7 +13,9 @@ the first one is an error instead.
 
 `list_images` is the one image listing of the package: what a VQGAN trains on or is checked with. It
 reads the same folders and files without needing captions (a CSV needs no caption column, and may be
-a plain list of paths in its first column), plus `.txt` lists of paths and image files themselves.
+a plain list of paths in its first column), plus `.txt` lists of paths and image files themselves;
+`load_images` reads what it lists into an `ImageSet`. Rows that name no image and images that cannot be
+used are skipped and listed, never fatal; an empty result is one clean error.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import json
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from blogart.errors import InputError, UsageError
 from blogart.text import one_line
-from blogart.training.images import MIN_SIDE, UnusableImage, read_rgb, skipped_line
+from blogart.training.images import MIN_SIDE, UnusableImage, load_image, read_rgb, skipped_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 IMAGE_KEYS = ("image", "file_name", "file", "path")
@@ -320,3 +324,48 @@ def _check(entry: _Entry, min_side: int, first_of: dict[str, str]) -> tuple[Exam
     except UnusableImage as exc:
         return None, str(exc)
     return Example(entry.name, entry.image, caption, digest), None
+
+
+@dataclass
+class ImageSet:
+    """Images as uint8 arrays (N, size, size, 3), with the paths they came from and what was skipped."""
+
+    pixels: np.ndarray
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (path, why)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def skipped_summary(self, shown: int = 5) -> str:
+        """'12 of 14 images usable in DIR; skipped 2 (...): a.png, b.png', or '' when none were skipped."""
+        if not self.skipped:
+            return ""
+        found = len(self.paths) + len(self.skipped)
+        listed = skipped_line([(p.name, why) for p, why in self.skipped], shown)
+        return f"{len(self.paths)} of {found} images usable in {self.source}; {listed}"
+
+    def skipped_json(self) -> list[dict[str, str]]:
+        return [{"name": str(p), "reason": why} for p, why in self.skipped]
+
+
+def load_images(sources: Iterable[str | Path], size: int) -> ImageSet:
+    """Every usable image the sources name, as an ImageSet at `size` x `size`."""
+    sources = list(sources)
+    where = ", ".join(str(s) for s in sources)
+    arrays, kept = [], []
+    paths, rows = list_images(sources)
+    skipped: list[tuple[Path, str]] = [(Path(row.name), row.reason) for row in rows]
+    for path in paths:
+        try:
+            arrays.append(load_image(path, size))
+        except UnusableImage as exc:
+            skipped.append((path, str(exc)))
+            continue
+        kept.append(path)
+    if not kept:  # every reason in full: nothing else will be printed
+        listed = ", ".join(f"{p.name} ({why})" for p, why in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        raise UsageError(f"no usable images in {where}" + (f": skipped {listed}{more}" if listed else ""))
+    return ImageSet(np.stack(arrays), kept, skipped, where)

@@ -6,9 +6,8 @@ missing, not an image, truncated or damaged, larger than MAX_PIXELS (a decompres
 header alone is read before refusing it) or smaller than MIN_SIDE raises `UnusableImage`, whose
 message is the reason the trainers list it under.
 
-Which files the sources name is `training.data.list_images` (folders, JSONL / CSV data sets with or
-without captions, `.txt` lists, image files). Rows that name no image and images that cannot be used
-are skipped and listed, never fatal; an empty result is one clean error.
+Which files the sources name, and the set of images read from them, is `training.data` (`list_images`,
+`load_images`).
 """
 
 from __future__ import annotations
@@ -16,13 +15,10 @@ from __future__ import annotations
 import io
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from blogart.errors import UsageError
 
 MIN_SIDE = 16  # pixels: anything smaller carries no picture worth learning
 # Pillow's default limit, fixed here so that no other code changing Pillow's global moves it; the largest
@@ -125,50 +121,3 @@ def skipped_line(skipped: Sequence[tuple[str, str]], first: int = 5) -> str:
     names = ", ".join(name for name, _ in skipped[:first])
     more = f" and {len(skipped) - first} more" if len(skipped) > first else ""
     return f"skipped {len(skipped)} ({why}): {names}{more}"
-
-
-@dataclass
-class ImageSet:
-    """Images as uint8 arrays (N, size, size, 3), with the paths they came from and what was skipped."""
-
-    pixels: np.ndarray
-    paths: list[Path]
-    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (path, why)
-    source: str = ""
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def skipped_summary(self, shown: int = 5) -> str:
-        """'12 of 14 images usable in DIR; skipped 2 (...): a.png, b.png', or '' when none were skipped."""
-        if not self.skipped:
-            return ""
-        found = len(self.paths) + len(self.skipped)
-        listed = skipped_line([(p.name, why) for p, why in self.skipped], shown)
-        return f"{len(self.paths)} of {found} images usable in {self.source}; {listed}"
-
-    def skipped_json(self) -> list[dict[str, str]]:
-        return [{"name": str(p), "reason": why} for p, why in self.skipped]
-
-
-def load_images(sources: Iterable[str | Path], size: int) -> ImageSet:
-    """Every usable image the sources name, as an ImageSet at `size` x `size`."""
-    from blogart.training.data import list_images  # data reads images with this module's reader
-
-    sources = list(sources)
-    where = ", ".join(str(s) for s in sources)
-    arrays, kept = [], []
-    paths, rows = list_images(sources)
-    skipped: list[tuple[Path, str]] = [(Path(row.name), row.reason) for row in rows]
-    for path in paths:
-        try:
-            arrays.append(load_image(path, size))
-        except UnusableImage as exc:
-            skipped.append((path, str(exc)))
-            continue
-        kept.append(path)
-    if not kept:  # every reason in full: nothing else will be printed
-        listed = ", ".join(f"{p.name} ({why})" for p, why in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        raise UsageError(f"no usable images in {where}" + (f": skipped {listed}{more}" if listed else ""))
-    return ImageSet(np.stack(arrays), kept, skipped, where)

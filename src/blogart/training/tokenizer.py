@@ -1,6 +1,6 @@
 """Fit a BART byte-level BPE tokenizer on captions (for a model trained from scratch).
 
-It gives the bytes of `vocab.json` + `merges.txt`, the two files `generators/dalle/text.load_tokenizer`
+It gives the bytes of `vocab.json` + `merges.txt`, the two files `models/dalle/text.load_tokenizer`
 reads, with BART's special tokens first (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, `<mask>`=4).
 """
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from blogart.atomic import atomic_write_bytes
-from blogart.training.images import load_images
-from blogart.training.vqgan_model import VQGANBundle, decode_codes, encode_images, load_vqgan
+from blogart.models.dalle.vqgan import VQGANBundle, decode_codes, encode_images, load_vqgan
+from blogart.training.data import load_images
 from blogart.training.vqgan_trainer import code_usage, psnr
 
 DEFAULT_THRESHOLD = 24.0  # dB: below this, fine details (edges, small glyphs) visibly blur

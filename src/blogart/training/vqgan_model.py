@@ -1,10 +1,9 @@
-"""The VQGAN pieces the trainer needs, in one place: the model code it imports, a training forward pass,
-the patch discriminator, and the released folder format it saves to.
+"""The VQGAN pieces only training needs: a training forward pass, the patch discriminator, and the
+released folder format the trainer saves to.
 
-Only public names of `blogart.generators.dalle.vqgan` are used, so the trainer does not depend on how
-the model code is laid out. The forward pass reuses the inference module's encoder and decoder (same
-parameter tree, same names) and does its own quantization, which adds what training needs: the
-codebook and commitment losses and the straight-through gradient.
+The forward pass reuses the model's encoder and decoder (same parameter tree, same names) and does
+its own quantization, which adds what training needs: the codebook and commitment losses and the
+straight-through gradient.
 """
 
 from __future__ import annotations
@@ -16,56 +15,11 @@ from typing import Any
 import numpy as np
 
 from blogart.atomic import atomic_write_bytes
-from blogart.errors import UsageError
-from blogart.generators.dalle.checkpoint import CONFIG_NAME, WEIGHTS_NAME
-from blogart.generators.dalle.vqgan import (
-    VQGANBundle,
-    VQGANConfig,
-    decode_codes,
-    encode_images,
-    load_vqgan,
-    make_module,
-    param_tree,
-)
-
-__all__ = [
-    "VQGANBundle",
-    "VQGANConfig",
-    "decode_codes",
-    "encode_images",
-    "load_vqgan",
-    "make_module",
-    "param_tree",
-    "read_config",
-    "save_vqgan",
-    "vqgan_files",
-]
+from blogart.models.dalle.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from blogart.models.dalle.vqgan import make_module
+from blogart.models.dalle.vqgan_config import VQGANConfig
 
 CODEBOOK = ("quantize", "embedding", "embedding")
-
-
-def read_config(path: str | Path) -> VQGANConfig:
-    """A VQGAN config from a JSON file (an --init file or a model folder's config.json)."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(raw, dict):
-            raise ValueError("not a JSON object")
-        config = VQGANConfig.from_dict(raw)
-    except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"cannot read VQGAN config {path}: {exc}") from None
-    check_config(config)
-    return config
-
-
-def check_config(config: VQGANConfig) -> None:
-    """Shape rules the model code would otherwise report deep inside flax."""
-    widths = {config.ch * m for m in config.ch_mult} | {config.ch}
-    if config.norm_groups < 1 or any(w % config.norm_groups for w in widths):
-        raise UsageError(f"VQGAN config: norm_groups {config.norm_groups} must divide every width {sorted(widths)}")
-    factor = 2 ** (config.num_resolutions - 1)
-    if config.resolution % factor:
-        raise UsageError(f"VQGAN config: resolution {config.resolution} is not a multiple of {factor}")
 
 
 def codebook(params: dict) -> Any:

@@ -24,7 +24,6 @@ while reconstructions sharpen. There are no VQ losses and no restarts then (the 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -35,32 +34,27 @@ import numpy as np
 
 from blogart.atomic import atomic_write_json
 from blogart.errors import UsageError
+from blogart.models.dalle.vqgan import load_vqgan, make_module, param_tree
+from blogart.models.dalle.vqgan_config import VQGANConfig, check_config, read_config
 from blogart.training import checkpoints
-from blogart.training.images import MIN_SIDE, ImageSet, load_images
+from blogart.training.data import ImageSet, load_images
+from blogart.training.images import MIN_SIDE
 from blogart.training.options import check_float, check_int, check_seed
-from blogart.training.progress import Progress, TrainEvent
+from blogart.training.progress import Progress, TrainEvent, ignore
 from blogart.training.runlog import LOG_FILE, RunLog
 from blogart.training.vqgan_model import (
-    VQGANConfig,
-    check_config,
     codebook,
     decode,
     discriminator,
     init_params,
     latents,
-    load_vqgan,
-    make_module,
-    param_tree,
     quantize,
-    read_config,
     save_vqgan,
     unit,
     vqgan_files,
     with_codebook,
 )
 
-LEGACY_STATE = Path("train") / "state.msgpack"  # the layout before checkpoints/: still resumed
-LEGACY_RUN = Path("train") / "run.json"
 REPORT_FILE = "report.json"
 KIND = "vqgan"  # trainer.json's "trainer": which command's run a folder holds
 EVAL_BATCH = 16
@@ -131,16 +125,20 @@ class TrainResult:
 
 @dataclass
 class _Run:
-    """What a run needs besides its state: data split, model, compiled functions."""
+    """A run: its data split, model, compiled functions and the state they move on."""
 
     options: TrainOptions
     config: VQGANConfig
+    images: ImageSet
     train: np.ndarray  # uint8 (N, S, S, 3)
     test: np.ndarray
     total_steps: int
     steps_per_epoch: int
     batch_size: int
     fns: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # params, optimizer, code usage, step (, discriminator)
+    start: int = 0  # the step this invocation started from
+    out: Path = field(default_factory=Path)  # this invocation's --out (a resumed run's folder may have moved)
 
 
 def train(options: TrainOptions, resume: bool = False, progress: Progress | None = None) -> TrainResult:
@@ -148,9 +146,20 @@ def train(options: TrainOptions, resume: bool = False, progress: Progress | None
 
     `progress` gets a TrainEvent after every step (loss, and PSNR and codes in use in its note).
     """
+    run = _prepare(options, resume)
+    started = time.perf_counter()
+    latest = _loop(run, progress or ignore, started)
+    report = _report(run, latest, time.perf_counter() - started)
+    atomic_write_json(run.out / REPORT_FILE, report)
+    return TrainResult(run.out, report, run.images.skipped_summary())
+
+
+def _prepare(options: TrainOptions, resume: bool) -> _Run:
+    """The run to train: a saved run's options when resuming, the model, the images, the compiled steps and
+    the state to start from (the saved one, when there is one)."""
     options.check()
     out = Path(options.out)
-    saved_options, state_bytes, saved_step = _saved_run(out)
+    saved_options, state_bytes = _saved_run(out)
     if state_bytes is not None and not resume:
         raise UsageError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
     if resume and saved_options is not None:
@@ -163,32 +172,40 @@ def train(options: TrainOptions, resume: bool = False, progress: Progress | None
         )
     config, base_params = _model_config(options)
     images = load_images(options.data, options.size or config.resolution)
-    run = _prepare(options, config, images)
+    run = _plan(options, config, images)
+    run.out = out
     out.mkdir(parents=True, exist_ok=True)
+    run.state = initial_state(config, options, run.fns, base_params)
+    _resume(run, state_bytes)
+    return run
 
-    state = initial_state(config, options, run.fns, base_params)
+
+def _resume(run: _Run, state_bytes: bytes | None) -> None:
+    """The saved train state, when there is one, and the log cut back to the step it starts from."""
     if state_bytes is not None:
         from flax.serialization import from_bytes
 
-        state = from_bytes(state, state_bytes)
-        save_vqgan(out, config, state["params"])  # the exported model may lag the state after a kill
-    start = int(state["step"])
-    log = RunLog(out / LOG_FILE)
-    log.trim_after("step", start)
-    if saved_step is not None:
-        checkpoints.prune(out)
+        run.state = from_bytes(run.state, state_bytes)
+        save_vqgan(run.out, run.config, run.state["params"])  # the exported model may lag the state after a kill
+    run.start = int(run.state["step"])
+    RunLog(run.out / LOG_FILE).trim_after("step", run.start)
+    if state_bytes is not None:
+        checkpoints.prune(run.out)
 
-    started = time.perf_counter()
+
+def _loop(run: _Run, progress: Progress, started: float) -> dict[str, Any]:
+    """Steps to the end (or the clock's limit), logging every `log_every`, saving every `save_every`;
+    the latest log line, with the latest held-out figures."""
+    options, config = run.options, run.config
+    log = RunLog(run.out / LOG_FILE)
     window: list[dict[str, Any]] = []
     usage = np.zeros(config.n_embed, np.int64)
     latest: dict[str, Any] = {}
-    step = start
-    for step in range(start, run.total_steps):
+    for step in range(run.start, run.total_steps):
         if options.max_minutes is not None and time.perf_counter() - started > options.max_minutes * 60:
             break
-        batch = _batch(run, step)
         use_disc = options.disc_start is not None and step >= options.disc_start
-        state, metrics = run.fns["disc_step" if use_disc else "step"](state, batch)
+        run.state, metrics = run.fns["disc_step" if use_disc else "step"](run.state, _batch(run, step))
         metrics = {k: np.asarray(v) for k, v in metrics.items()}
         usage += metrics.pop("counts").astype(np.int64)
         window.append(metrics)
@@ -200,18 +217,15 @@ def train(options: TrainOptions, resume: bool = False, progress: Progress | None
             log.write(latest)
             window, usage = [], np.zeros(config.n_embed, np.int64)
         if checkpoint:
-            latest = _checkpoint(out, run, state, latest, log)
-        if progress is not None:
-            progress(_event(done, run.total_steps, latest, "save" if checkpoint else "train"))
-    if int(state["step"]) % options.save_every and int(state["step"]) < run.total_steps:  # stopped by the clock
+            latest = _checkpoint(run, latest, log)
+        progress(_event(done, run.total_steps, latest, "save" if checkpoint else "train"))
+    step = int(run.state["step"])
+    if step % options.save_every and step < run.total_steps:  # stopped by the clock
         if window:
-            latest = _log_line(run, int(state["step"]), window, usage, time.perf_counter() - started)
+            latest = _log_line(run, step, window, usage, time.perf_counter() - started)
             log.write(latest)
-        latest = _checkpoint(out, run, state, latest, log)
-
-    report = _report(run, state, latest, time.perf_counter() - started, start, images)
-    atomic_write_json(out / REPORT_FILE, report)
-    return TrainResult(out, report, images.skipped_summary())
+        latest = _checkpoint(run, latest, log)
+    return latest
 
 
 def _event(done: int, total: int, latest: dict[str, Any], phase: str) -> TrainEvent:
@@ -231,23 +245,18 @@ def has_run(out: str | Path) -> bool:
     return _saved_run(Path(out))[1] is not None
 
 
-def _saved_run(out: Path) -> tuple[TrainOptions | None, bytes | None, int | None]:
-    """(options, train state bytes, step) of the run saved in `out`; Nones when there is none."""
+def _saved_run(out: Path) -> tuple[TrainOptions | None, bytes | None]:
+    """(options, train state bytes) of the run saved in `out`; Nones when there is none."""
     saved = checkpoints.current(out)
+    if saved is None:
+        return None, None
     try:
-        if saved is not None:
-            checkpoints.require_kind(out, saved, KIND)
-            options = saved.trainer.get("options")
-            state = (saved.folder / checkpoints.STATE_FILE).read_bytes()
-            step = saved.step
-        elif (out / LEGACY_STATE).is_file() and (out / LEGACY_RUN).is_file():
-            options = json.loads((out / LEGACY_RUN).read_text(encoding="utf-8")).get("options")
-            state, step = (out / LEGACY_STATE).read_bytes(), None
-        else:
-            return None, None, None
+        checkpoints.require_kind(out, saved, KIND)
+        options = saved.trainer.get("options")
+        state = (saved.folder / checkpoints.STATE_FILE).read_bytes()
     except (OSError, ValueError, AttributeError):
         raise UsageError(f"cannot resume {out}: its saved run cannot be read; start a new --out") from None
-    return _saved_options(out, options), state, step
+    return _saved_options(out, options), state
 
 
 def _saved_options(out: Path, options: Any) -> TrainOptions:
@@ -332,7 +341,8 @@ def _overlay(fresh: dict, trained: dict) -> dict:
     return merged
 
 
-def _prepare(options: TrainOptions, config: VQGANConfig, images: ImageSet) -> _Run:
+def _plan(options: TrainOptions, config: VQGANConfig, images: ImageSet) -> _Run:
+    """The data split (held-out images drawn by the seed), batch size, step count and compiled steps."""
     factor = 2 ** (config.num_resolutions - 1)
     if options.crop is not None and (options.crop % factor or options.crop > images.pixels.shape[1]):
         raise UsageError(f"--crop must be a multiple of {factor} no larger than the image side")
@@ -344,7 +354,7 @@ def _prepare(options: TrainOptions, config: VQGANConfig, images: ImageSet) -> _R
     total = options.steps if options.steps is not None else (options.epochs or DEFAULT_EPOCHS) * steps_per_epoch
     if total < 1:
         raise UsageError("nothing to train: --steps or --epochs must be >= 1")
-    run = _Run(options, config, train_images, test, total, steps_per_epoch, batch_size)
+    run = _Run(options, config, images, train_images, test, total, steps_per_epoch, batch_size)
     run.fns = compile_steps(config, options, total)
     return run
 
@@ -439,100 +449,141 @@ def initial_state(
     return state
 
 
+@dataclass(frozen=True)
+class _StepParts:
+    """What the compiled step closes over: the model, the optimizers, the discriminator and the run's key."""
+
+    config: VQGANConfig
+    options: TrainOptions
+    module: Any
+    tx: Any
+    schedule: Any
+    disc: Any
+    dtx: Any
+    key: Any
+
+
 def compile_steps(config: VQGANConfig, options: TrainOptions, total_steps: int) -> dict[str, Any]:
     """The jitted train step (with and without the discriminator), the optimizers and the eval forward."""
     import jax
-    import jax.numpy as jnp
     import optax
 
     module = make_module(config)
     tx, schedule = _optimizer(options, total_steps)
     disc = discriminator()
     dtx = optax.adam(options.lr * 0.5, b1=0.5, b2=0.9)
-    key = jax.random.PRNGKey(options.seed)
-
-    def generator_loss(params, dparams, pixels, disc_weight):
-        if options.decoder_only:  # the codes are constants: no encoder backward pass, no VQ losses
-            sg = jax.lax.stop_gradient
-            quant = quantize(config, sg(codebook(params)), sg(latents(module, params, pixels)))
-        else:
-            quant = quantize(config, codebook(params), latents(module, params, pixels))
-        recon = decode(module, params, quant["states"])
-        l1 = jnp.mean(jnp.abs(recon - pixels))
-        l2 = jnp.mean((recon - pixels) ** 2)
-        loss = l1 + l2
-        if not options.decoder_only:
-            loss = loss + quant["codebook"] + options.beta * quant["commit"]
-        g_loss = jnp.zeros(())
-        if dparams is not None:
-            g_loss = -jnp.mean(disc.apply({"params": dparams}, recon))
-            loss = loss + disc_weight * g_loss
-        aux = {"l1": l1, "l2": l2, "codebook": quant["codebook"], "commit": quant["commit"], "g_loss": g_loss}
-        return loss, (aux, recon, quant)
-
-    def restart_dead_codes(state, params, flat, usage):
-        """Re-seed the entries no batch chose since the last restart with this batch's encoder outputs."""
-        step = state["step"]
-        restarts = 0 if options.decoder_only else options.restart_every
-        due = (restarts > 0) & (step % max(restarts, 1) == 0)
-        dead = usage == 0
-        rng = jax.random.fold_in(key, step)
-        picks = jax.random.randint(rng, (config.n_embed,), 0, flat.shape[0])
-        fresh = jax.lax.stop_gradient(flat[picks])
-        table = codebook(params)
-        if config.l2_codes:
-            fresh = unit(fresh)
-        fresh = fresh + 1e-3 * jax.random.normal(rng, fresh.shape)  # duplicates of one output drift apart
-        table = jnp.where((due & dead)[:, None], fresh.astype(table.dtype), table)
-        restarted = jnp.sum(due & dead)
-        return with_codebook(params, table), jnp.where(due, 0, usage), restarted
-
-    def step_fn(state, pixels, use_disc: bool):
-        params = state["params"]
-        dparams = state.get("disc_params") if use_disc else None
-        grad_fn = jax.value_and_grad(generator_loss, has_aux=True)
-        (loss, (aux, recon, quant)), grads = grad_fn(params, dparams, pixels, options.disc_weight)
-        updates, opt_state = tx.update(grads, state["opt_state"], params)
-        params = optax.apply_updates(params, updates)
-        counts = jnp.bincount(quant["indices"], length=config.n_embed)
-        # restarts look at usage up to the previous step, so that step 0 re-seeds a fresh codebook
-        params, usage, restarted = restart_dead_codes(state, params, quant["flat"], state["usage"])
-        new_state = {**state, "step": state["step"] + 1, "params": params, "opt_state": opt_state}
-        new_state["usage"] = usage + counts.astype(jnp.int32)
-        d_loss = jnp.zeros(())
-        if use_disc:
-            fake = jax.lax.stop_gradient(recon)
-
-            def hinge(dp):
-                real_logits = disc.apply({"params": dp}, pixels)
-                fake_logits = disc.apply({"params": dp}, fake)
-                return jnp.mean(jax.nn.relu(1 - real_logits)) + jnp.mean(jax.nn.relu(1 + fake_logits))
-
-            d_loss, dgrads = jax.value_and_grad(hinge)(state["disc_params"])
-            dupdates, dopt = dtx.update(dgrads, state["disc_opt_state"], state["disc_params"])
-            new_state["disc_params"] = optax.apply_updates(state["disc_params"], dupdates)
-            new_state["disc_opt_state"] = dopt
-        mse = jnp.mean((jnp.clip(recon, 0, 1) - pixels) ** 2, axis=(1, 2, 3))
-        metrics = {
-            "loss": loss,
-            **aux,
-            "d_loss": d_loss,
-            "mse": jnp.mean(mse),
-            "counts": counts,
-            "restarted": restarted,
-            "lr": schedule(state["step"]),
-        }
-        return new_state, metrics
-
+    parts = _StepParts(config, options, module, tx, schedule, disc, dtx, jax.random.PRNGKey(options.seed))
     encode = jax.jit(lambda params, pixels: module.apply({"params": params}, pixels))
     return {
         "tx": tx,
         "dtx": dtx,
         "disc": disc,
-        "step": jax.jit(lambda s, x: step_fn(s, x, False), donate_argnums=0),
-        "disc_step": jax.jit(lambda s, x: step_fn(s, x, True), donate_argnums=0),
+        "step": jax.jit(lambda s, x: _train_step(parts, s, x, False), donate_argnums=0),
+        "disc_step": jax.jit(lambda s, x: _train_step(parts, s, x, True), donate_argnums=0),
         "reconstruct": encode,
     }
+
+
+def _generator_loss(parts: _StepParts, params, dparams, pixels, disc_weight):
+    """Reconstruction (L1 + L2), the VQ losses (not with decoder_only) and the discriminator's, when it is on."""
+    import jax
+    import jax.numpy as jnp
+
+    config, options, module = parts.config, parts.options, parts.module
+    if options.decoder_only:  # the codes are constants: no encoder backward pass, no VQ losses
+        sg = jax.lax.stop_gradient
+        quant = quantize(config, sg(codebook(params)), sg(latents(module, params, pixels)))
+    else:
+        quant = quantize(config, codebook(params), latents(module, params, pixels))
+    recon = decode(module, params, quant["states"])
+    l1 = jnp.mean(jnp.abs(recon - pixels))
+    l2 = jnp.mean((recon - pixels) ** 2)
+    loss = l1 + l2
+    if not options.decoder_only:
+        loss = loss + quant["codebook"] + options.beta * quant["commit"]
+    g_loss = jnp.zeros(())
+    if dparams is not None:
+        g_loss = -jnp.mean(parts.disc.apply({"params": dparams}, recon))
+        loss = loss + disc_weight * g_loss
+    aux = {"l1": l1, "l2": l2, "codebook": quant["codebook"], "commit": quant["commit"], "g_loss": g_loss}
+    return loss, (aux, recon, quant)
+
+
+def _restart_dead_codes(parts: _StepParts, state, params, flat, usage):
+    """Re-seed the entries no batch chose since the last restart with this batch's encoder outputs."""
+    import jax
+    import jax.numpy as jnp
+
+    config, options = parts.config, parts.options
+    step = state["step"]
+    restarts = 0 if options.decoder_only else options.restart_every
+    due = (restarts > 0) & (step % max(restarts, 1) == 0)
+    dead = usage == 0
+    rng = jax.random.fold_in(parts.key, step)
+    picks = jax.random.randint(rng, (config.n_embed,), 0, flat.shape[0])
+    fresh = jax.lax.stop_gradient(flat[picks])
+    table = codebook(params)
+    if config.l2_codes:
+        fresh = unit(fresh)
+    fresh = fresh + 1e-3 * jax.random.normal(rng, fresh.shape)  # duplicates of one output drift apart
+    table = jnp.where((due & dead)[:, None], fresh.astype(table.dtype), table)
+    restarted = jnp.sum(due & dead)
+    return with_codebook(params, table), jnp.where(due, 0, usage), restarted
+
+
+def _discriminator_update(parts: _StepParts, state, pixels, recon):
+    """One hinge-loss step of the discriminator on real pixels and (constant) reconstructions."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    fake = jax.lax.stop_gradient(recon)
+
+    def hinge(dp):
+        real_logits = parts.disc.apply({"params": dp}, pixels)
+        fake_logits = parts.disc.apply({"params": dp}, fake)
+        return jnp.mean(jax.nn.relu(1 - real_logits)) + jnp.mean(jax.nn.relu(1 + fake_logits))
+
+    d_loss, dgrads = jax.value_and_grad(hinge)(state["disc_params"])
+    dupdates, dopt = parts.dtx.update(dgrads, state["disc_opt_state"], state["disc_params"])
+    return d_loss, optax.apply_updates(state["disc_params"], dupdates), dopt
+
+
+def _train_step(parts: _StepParts, state, pixels, use_disc: bool):
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    config, options = parts.config, parts.options
+    params = state["params"]
+    dparams = state.get("disc_params") if use_disc else None
+    grad_fn = jax.value_and_grad(functools.partial(_generator_loss, parts), has_aux=True)
+    (loss, (aux, recon, quant)), grads = grad_fn(params, dparams, pixels, options.disc_weight)
+    updates, opt_state = parts.tx.update(grads, state["opt_state"], params)
+    params = optax.apply_updates(params, updates)
+    counts = jnp.bincount(quant["indices"], length=config.n_embed)
+    # restarts look at usage up to the previous step, so that step 0 re-seeds a fresh codebook
+    params, usage, restarted = _restart_dead_codes(parts, state, params, quant["flat"], state["usage"])
+    new_state = {**state, "step": state["step"] + 1, "params": params, "opt_state": opt_state}
+    new_state["usage"] = usage + counts.astype(jnp.int32)
+    d_loss = jnp.zeros(())
+    if use_disc:
+        d_loss, new_state["disc_params"], new_state["disc_opt_state"] = _discriminator_update(
+            parts, state, pixels, recon
+        )
+    mse = jnp.mean((jnp.clip(recon, 0, 1) - pixels) ** 2, axis=(1, 2, 3))
+    metrics = {
+        "loss": loss,
+        **aux,
+        "d_loss": d_loss,
+        "mse": jnp.mean(mse),
+        "counts": counts,
+        "restarted": restarted,
+        "lr": parts.schedule(state["step"]),
+    }
+    return new_state, metrics
 
 
 # -- logging, evaluation, saving ------------------------------------------------------------------------
@@ -578,11 +629,11 @@ def _log_line(run: _Run, step: int, window: list[dict], usage: np.ndarray, secon
     return line
 
 
-def _checkpoint(out: Path, run: _Run, state: dict, latest: dict, log: RunLog) -> dict[str, Any]:
-    _save(out, run, state)
-    evaluation = _evaluate(run, state["params"])
+def _checkpoint(run: _Run, latest: dict, log: RunLog) -> dict[str, Any]:
+    _save(run)
+    evaluation = _evaluate(run, run.state["params"])
     if evaluation:
-        log.write({"kind": "eval", "step": int(state["step"]), **evaluation})
+        log.write({"kind": "eval", "step": int(run.state["step"]), **evaluation})
         latest = {**latest, **{f"eval_{k}": v for k, v in evaluation.items()}}
     return latest
 
@@ -601,17 +652,19 @@ def _evaluate(run: _Run, params: dict) -> dict[str, Any]:
     return {"psnr": round(psnr(float(mse.mean())), 3), "images": len(mse), **code_usage(counts)}
 
 
-def _save(out: Path, run: _Run, state: dict) -> None:
+def _save(run: _Run) -> None:
     """A checkpoint (current once whole: kill -9 safe), then the exported model at the folder's root."""
     from flax.serialization import to_bytes
 
+    state = run.state
     files = {**vqgan_files(run.config, state["params"]), checkpoints.STATE_FILE: to_bytes(state)}
     trainer = {"trainer": KIND, "options": asdict(run.options), "config": run.config.to_dict()}
-    checkpoints.write(out, int(state["step"]), files, trainer)
-    save_vqgan(out, run.config, state["params"])
+    checkpoints.write(run.out, int(state["step"]), files, trainer)
+    save_vqgan(run.out, run.config, state["params"])
 
 
-def _report(run: _Run, state: dict, latest: dict, seconds: float, start: int, images: ImageSet) -> dict[str, Any]:
+def _report(run: _Run, latest: dict, seconds: float) -> dict[str, Any]:
+    state, start, images = run.state, run.start, run.images
     steps_done = int(state["step"]) - start
     return {
         "out": str(run.options.out),

@@ -46,8 +46,8 @@ class DalleGenerator:
     def _text(self) -> dict[str, Any]:
         """Tokenizer and normaliser only: enough to count prompt tokens without loading the weights."""
         if self._text_side is None:
-            from blogart.generators.dalle.checkpoint import read_config
-            from blogart.generators.dalle.text import TextNormalizer, load_tokenizer
+            from blogart.models.dalle.checkpoint import read_config
+            from blogart.models.dalle.text import TextNormalizer, load_tokenizer
 
             normalize = bool(read_config(self.checkpoint).get("normalize_text", True))
             self._text_side = {
@@ -59,13 +59,13 @@ class DalleGenerator:
 
     def max_prompt_tokens(self) -> int:
         """The text length the checkpoint reads (64 for the released models)."""
-        from blogart.generators.dalle.checkpoint import read_config
+        from blogart.models.dalle.checkpoint import read_config
 
         return int(read_config(self.checkpoint).get("max_text_length", 64))
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model will read for this prompt, BOS/EOS included (the prompt writers' budget)."""
-        from blogart.generators.dalle.text import count_tokens
+        from blogart.models.dalle.text import count_tokens
 
         side = self._text()
         return count_tokens(side["tokenizer"], text, normalize=side["normalize"], normalizer=side["normalizer"])
@@ -73,11 +73,11 @@ class DalleGenerator:
     def _load(self) -> dict[str, Any]:
         if self._loaded is None:
             from blogart.generators.dalle.sampler import enable_compile_cache
-            from blogart.generators.dalle.vqgan import load_vqgan
+            from blogart.models.dalle.vqgan import load_vqgan
 
             if self.compile_cache is not None:
                 enable_compile_cache(self.compile_cache)
-            from blogart.generators.dalle.checkpoint import load_dallebart
+            from blogart.models.dalle.checkpoint import load_dallebart
 
             bart = load_dallebart(self.checkpoint, self.dtype)
             vqgan = load_vqgan(self.vqgan_folder, self.dtype)
@@ -98,8 +98,8 @@ class DalleGenerator:
         from PIL import Image
 
         from blogart.generators.dalle.sampler import check_seed, sample_image_tokens
-        from blogart.generators.dalle.text import encode_texts
-        from blogart.generators.dalle.vqgan import decode_codes
+        from blogart.models.dalle.text import encode_texts
+        from blogart.models.dalle.vqgan import decode_codes
 
         check_seed(request.seed)  # before the weights load, not after
         models = self._load()

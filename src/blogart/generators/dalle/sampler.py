@@ -31,7 +31,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 from jax import lax
 
 from blogart.errors import UsageError
-from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig, dense, glu, layer_norm, split_heads
+from blogart.models.dalle.dallebart import DalleBart, DalleBartConfig, dense, glu, layer_norm, split_heads
 
 
 class DecodeState(NamedTuple):

@@ -1,6 +1,6 @@
-"""Which generator `generate.model = "auto"` (the default) means, and what the bundled model brings with it.
+"""What "auto" means for each backend kind, and what the bundled model brings with it.
 
-The order, first match wins:
+The generator, first match wins:
 
 1. an explicit generator (`--model`, `[generate] model`, BLOGART_GENERATE__MODEL) is used as given;
 2. DALL-E Mini when any of its weights are placed by hand (`[models] dalle_mini` or `vqgan`, or
@@ -14,13 +14,16 @@ checks are off unless `[moderation] concepts` was set (for `social`'s preset: `[
 CLIP only knows the icon vocabulary, so thresholds calibrated on LAION CLIP mean nothing to it (the prompt
 blocklist and, with a key, OpenAI's endpoint still apply).
 Its sampling settings (condition scale, top-k, ...) come from its own generation_config.json where the
-user set none (`blogart.generators.dalle.sampling`); so do a DALL-E Mini or Mega checkpoint's, when its
+user set none (`blogart.models.dalle.generation_config`); so do a DALL-E Mini or Mega checkpoint's, when its
 folder has that file (a fine-tune of the bundled model keeps it; the released checkpoints have none).
+
+The text backends: `[llm] backend = "auto"` is openai when a key or base_url is set, else local; each text
+backend names a pair (topic extractor, prompt writer), and the bundled model has its own prompt writer.
+`[topics] backend`, `[prompt] writer` and `[rank] ranker` name any registered backend instead (a plugin's).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from blogart import assets, modelhub
@@ -32,11 +35,36 @@ DALLE_MINI = "dalle-mini"
 PULL_COMMAND = "blogart models pull dalle-mini"
 DALLEBART_MODELS = (DALLE_MINI, "dalle-mega")
 
+# llm.backend picks a pair of registered backends: (topic extractor, prompt writer).
+TEXT_BACKENDS = {"openai": ("openai", "openai"), "local": ("local", "templates")}
+# A generator that reads only its own caption grammar has its own prompt writer, whatever the text backend.
+GENERATOR_WRITERS = {"bundled": "icons"}
+RANKER = "clip"
 
-@dataclass(frozen=True)
-class Defaults:
-    settings: Settings  # with generate.model resolved (never "auto") and, for the bundled model, its ranker
-    notice: str | None = None  # one line for the user when the bundled model stands in for DALL-E Mini
+
+def choose_backend(settings: Settings) -> str:
+    """The text backend: with "auto", openai when a key or base_url is set, else local (see TEXT_BACKENDS)."""
+    backend = settings.llm.backend
+    if backend == AUTO:
+        return "openai" if (settings.llm.key() or settings.llm.base_url) else "local"
+    return backend
+
+
+def choose_names(settings: Settings, backend: str) -> tuple[str, str, str]:
+    """(topic extractor, prompt writer, ranker) by registered name: `[topics] backend`, `[prompt] writer`
+    and `[rank] ranker` as set, "auto" the text backend's pair (the writer the generator's own, if it has one)
+    and the clip ranker."""
+    extractor, writer = TEXT_BACKENDS[backend]
+    writer = GENERATOR_WRITERS.get(settings.generate.model, writer)
+
+    def named(name: str, default: str) -> str:
+        return default if name == AUTO else name
+
+    return (
+        named(settings.topics.backend, extractor),
+        named(settings.prompt.writer, writer),
+        named(settings.rank.ranker, RANKER),
+    )
 
 
 def notice_line(model: assets.BundledModel) -> str:
@@ -58,17 +86,18 @@ def dalle_mini_installed(settings: Settings) -> bool:
     return True
 
 
-def resolve(settings: Settings) -> Defaults:
-    """Settings with the generator chosen (see the module docstring for the order); explicit choices win."""
+def resolve_generator(settings: Settings) -> tuple[Settings, str | None]:
+    """(settings with the generator chosen and what it brings, the notice line or None); explicit choices win.
+
+    Resolving resolved settings changes nothing and says nothing."""
     name = settings.generate.model
     if name == assets.NAME:
-        return Defaults(with_bundled(settings))
+        return with_bundled(settings), None
     if name != AUTO:
-        return Defaults(with_checkpoint_sampling(settings, name))
+        return with_checkpoint_sampling(settings, name), None
     if not dalle_mini_installed(settings) and (model := assets.installed()) is not None:
-        chosen = _set(settings, "generate", model=assets.NAME)
-        return Defaults(with_bundled(chosen), notice_line(model))
-    return Defaults(with_checkpoint_sampling(_set(settings, "generate", model=DALLE_MINI), DALLE_MINI))
+        return with_bundled(_set(settings, "generate", model=assets.NAME)), notice_line(model)
+    return with_checkpoint_sampling(_set(settings, "generate", model=DALLE_MINI), DALLE_MINI), None
 
 
 def vqgan_folder(settings: Settings, generator: str | None = None) -> Path:
@@ -78,7 +107,7 @@ def vqgan_folder(settings: Settings, generator: str | None = None) -> Path:
     and `finetune --vqgan`."""
     if generator is not None:
         settings = _set(settings, "generate", model=generator)
-    if resolve(settings).settings.generate.model == assets.NAME:
+    if resolve_generator(settings)[0].generate.model == assets.NAME:
         return assets.require().vqgan
     models = settings.models
     return modelhub.find("vqgan", models.path_for("vqgan"), models.cache_dir or None)
@@ -102,7 +131,7 @@ def with_checkpoint_sampling(settings: Settings, name: str) -> Settings:
 
 def with_model_sampling(settings: Settings, checkpoint: Path) -> Settings:
     """The checkpoint folder's sampling defaults (generation_config.json) for the keys the user left unset."""
-    from blogart.generators.dalle.sampling import read_sampling
+    from blogart.models.dalle.generation_config import read_sampling
 
     chosen = settings.generate.model_fields_set
     unset = {key: value for key, value in read_sampling(checkpoint).items() if key not in chosen}

@@ -15,8 +15,8 @@ from typing import Any
 
 from blogart import modelhub
 from blogart.errors import UsageError
-from blogart.generators.dalle import checkpoint, vqgan
-from blogart.generators.dalle.checkpoint import CONFIG_NAME, WEIGHTS_NAME, TreeListing
+from blogart.models.dalle import checkpoint, vqgan
+from blogart.models.dalle.checkpoint import CONFIG_NAME, WEIGHTS_NAME, TreeListing
 from blogart.text import one_line
 
 MAX_LISTED = 8  # tensors named per kind of problem; the rest are counted

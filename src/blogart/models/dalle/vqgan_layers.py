@@ -6,7 +6,7 @@ a stride-2 convolution after padding only the bottom/right edge, single-head att
 spatial grid. Two config keys of blogart's own, for small trained models, keep the released behaviour
 at their defaults: `norm_groups` (GroupNorm groups), `l2_codes` (cosine codebook lookup) and
 `decoder_blocks` (residual blocks per decoder level).
-Config, loading and the encode/decode entry points are in `vqgan.py`.
+The config is `vqgan_config.py`; loading and the encode/decode entry points are in `vqgan.py`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from blogart.generators.dalle.vqgan import VQGANConfig
+from blogart.models.dalle.vqgan_config import VQGANConfig
 
 
 def group_norm(name: str, groups: int = 32) -> nn.GroupNorm:

@@ -73,7 +73,7 @@ def param_tree(config: dict[str, Any]) -> TreeListing:
     """The params a checkpoint for this config must hold: path "a/b/c" -> (shape, dtype), without allocating."""
     import jax
 
-    from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig, init_params
+    from blogart.models.dalle.dallebart import DalleBart, DalleBartConfig, init_params
 
     module = DalleBart(DalleBartConfig.from_dict(config))
     return listing(jax.eval_shape(lambda rng: init_params(module, rng), jax.random.PRNGKey(0)))
@@ -126,7 +126,7 @@ def load_params(folder: str | Path, config: dict[str, Any], dtype: str = "float3
 
 def load_dallebart(folder: str | Path, dtype: str = "float32") -> DalleBartBundle:
     """Config, params (cast to `dtype`) and module of a DalleBart checkpoint folder."""
-    from blogart.generators.dalle.dallebart import DalleBart, DalleBartConfig
+    from blogart.models.dalle.dallebart import DalleBart, DalleBartConfig
 
     raw = read_config(folder)
     config = DalleBartConfig.from_dict(raw)

@@ -1,7 +1,8 @@
-"""VQGAN, the image tokenizer of DALL-E Mini/Mega: its config, loading, and encode/decode.
+"""VQGAN, the image tokenizer of DALL-E Mini/Mega: loading, and encode/decode.
 
-It loads `dalle-mini/vqgan_imagenet_f16_16384` (config.json + flax_model.msgpack) unchanged; the
-linen modules, whose tree reproduces the released parameter paths, are in `vqgan_layers.py`.
+It loads `dalle-mini/vqgan_imagenet_f16_16384` (config.json + flax_model.msgpack) unchanged; its config
+is `vqgan_config.py`, and the linen modules, whose tree reproduces the released parameter paths, are in
+`vqgan_layers.py`.
 
 Pixel convention (checked against the reference cases): the model takes and returns channel-last pixels in
 [0, 1] as they are, without any rescaling to [-1, 1]; decoded images can overshoot that range, which is why
@@ -14,14 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from blogart.errors import BlogartError, InputError, MissingWeights, UsageError
-from blogart.generators.dalle.checkpoint import (
+from blogart.errors import BlogartError, InputError, MissingWeights
+from blogart.models.dalle.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     TreeListing,
@@ -30,83 +31,7 @@ from blogart.generators.dalle.checkpoint import (
     listing,
     load_msgpack,
 )
-
-
-@dataclass(frozen=True)
-class VQGANConfig:
-    """The keys of a vqgan-jax config.json that shape the model; the defaults are the released f16_16384."""
-
-    ch: int = 128
-    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
-    num_res_blocks: int = 2
-    attn_resolutions: tuple[int, ...] = (16,)
-    resolution: int = 256
-    in_channels: int = 3
-    out_ch: int = 3
-    z_channels: int = 256
-    embed_dim: int = 256
-    n_embed: int = 16384
-    double_z: bool = False
-    resamp_with_conv: bool = True
-    dropout: float = 0.0  # inference only: kept so that the config round-trips
-    # blogart's own keys (absent from the released config, whose behaviour the defaults keep):
-    norm_groups: int = 32  # GroupNorm groups; small models with few channels train better with fewer
-    l2_codes: bool = False  # codebook entries and encoder outputs compared as unit vectors (cosine lookup)
-    # residual blocks of each decoder level, in ch_mult order; None: num_res_blocks + 1 each, as released.
-    # A decoder can grow this way while the encoder, and so every image's codes, stay as they are.
-    decoder_blocks: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        blocks = self.decoder_blocks
-        if blocks is not None and (len(blocks) != len(self.ch_mult) or min(blocks) < 1):
-            raise UsageError(
-                f"VQGAN config: decoder_blocks needs one count >= 1 per level ({len(self.ch_mult)}), got {list(blocks)}"
-            )
-
-    @property
-    def num_resolutions(self) -> int:
-        return len(self.ch_mult)
-
-    def blocks_at(self, level: int) -> int:
-        """Residual blocks of decoder level `level` (0 is the full-resolution one)."""
-        return self.decoder_blocks[level] if self.decoder_blocks is not None else self.num_res_blocks + 1
-
-    @property
-    def grid(self) -> int:
-        """Codes per side of the latent grid for a `resolution`-sized image."""
-        return self.resolution // 2 ** (self.num_resolutions - 1)
-
-    @property
-    def num_codes(self) -> int:
-        return self.grid * self.grid
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VQGANConfig:
-        # Keys such as transformers_version or architectures carry no shape information: ignore them.
-        if data.get("give_pre_end"):
-            raise UsageError("VQGAN config with give_pre_end=true is not supported (it returns no image)")
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for key in ("ch_mult", "attn_resolutions", "decoder_blocks"):
-            if known.get(key) is not None:
-                known[key] = tuple(int(v) for v in known[key])
-        config = cls(**known)
-        if "num_resolutions" in data and int(data["num_resolutions"]) != config.num_resolutions:
-            raise UsageError(
-                f"VQGAN config: num_resolutions {data['num_resolutions']} != len(ch_mult) {config.num_resolutions}"
-            )
-        return config
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ch_mult"] = list(self.ch_mult)
-        data["attn_resolutions"] = list(self.attn_resolutions)
-        if self.decoder_blocks is None:  # absent, as in the released configs
-            del data["decoder_blocks"]
-        else:
-            data["decoder_blocks"] = list(self.decoder_blocks)
-        data["num_resolutions"] = self.num_resolutions
-        data["give_pre_end"] = False
-        return data
+from blogart.models.dalle.vqgan_config import VQGANConfig
 
 
 def _as_config(config: VQGANConfig | Mapping[str, Any]) -> VQGANConfig:
@@ -115,7 +40,7 @@ def _as_config(config: VQGANConfig | Mapping[str, Any]) -> VQGANConfig:
 
 def make_module(config: VQGANConfig | Mapping[str, Any], dtype: str = "float32"):
     """The linen module (unbound) for a config, computing in `dtype`."""
-    from blogart.generators.dalle.vqgan_layers import VQGAN
+    from blogart.models.dalle.vqgan_layers import VQGAN
 
     return VQGAN(_as_config(config), jax_dtype(dtype))
 
