@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
+
+# One XLA compile cache for the session and every process a test starts: the suite compiles the same
+# tiny models' programs over and over (a trainer test's second run takes half the time). The cache is
+# keyed by the program, the flags and the jax version; code that names its own cache (the generator's,
+# under BLOGART_HOME) still uses its own.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "blogart-tests-xla-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 @pytest.fixture(autouse=True)

@@ -138,6 +138,7 @@ def test_backfill_killed_halfway_resumes_with_every_post_once_and_no_llm_call_re
     killed = threading.Event()
     lock = threading.Lock()
     prompts = [0]
+    answered: set[str] = set()  # questions answered before the kill (the next post's text is asked ahead)
 
     def answer(request: dict) -> dict:
         with lock:
@@ -145,10 +146,12 @@ def test_backfill_killed_halfway_resumes_with_every_post_once_and_no_llm_call_re
                 prompts[0] += 1
             if prompts[0] == 11 and not killed.is_set():
                 # The 11th post's prompt is being asked for: about half the posts are drawn. Let the
-                # other thread store what it was answered, then kill the backfill before this is answered.
+                # other threads store what they were answered, then kill the backfill before this is answered.
                 killed.set()
                 time.sleep(0.5)
                 running["proc"].send_signal(signal.SIGKILL)
+            elif not killed.is_set():
+                answered.add(json.dumps(request, sort_keys=True))
         return _answer(request)
 
     fake_openai.on_chat(answer)
@@ -156,7 +159,7 @@ def test_backfill_killed_halfway_resumes_with_every_post_once_and_no_llm_call_re
         running["proc"] = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         assert running["proc"].wait(timeout=600) == -signal.SIGKILL, (tmp_path / "run1.log").read_text()
     first_run = [json.dumps(r.json, sort_keys=True) for r in fake_openai.calls("/v1/chat/completions")]
-    answered = set(first_run[:-1])  # the last one killed the backfill before it was answered
+    assert answered and len(answered) < len(first_run)
 
     status = subprocess.run([*command[:4], "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True)
     jobs = json.loads(status.stdout)

@@ -80,6 +80,7 @@ def test_the_issue_posts_get_concepts_a_person_accepts(writer):
         assert not set(names) & set(label["contradict"]), (name, names)
 
 
+@pytest.mark.slow
 def test_no_post_of_the_set_gets_a_concept_that_contradicts_it(writer):
     picks = {name: bench.choose(writer, *FOUND[name]) for name in LABELS}
     assert bench.score(picks, LABELS)["contradicting_posts"] == 0, picks

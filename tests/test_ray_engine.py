@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from blogart.cli import app
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
-pytestmark = pytest.mark.slow  # starts a Ray cluster
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster, on one worker
 runner = CliRunner()
 
 

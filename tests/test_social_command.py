@@ -89,6 +89,7 @@ def test_an_informal_post_becomes_a_carousel_for_every_platform(tiny_models, tmp
     assert [p.name for p in out.iterdir()] == [folder.name]  # nothing half-made beside it
 
 
+@pytest.mark.slow
 def test_a_json_export_picks_its_platforms_and_a_rerun_replaces_the_folder(tiny_models, tmp_path):
     out = tmp_path / "out"
     first = _social(str(POSTS / "launch.json"), "--out", str(out), "--json")
@@ -119,6 +120,7 @@ def test_stdin_and_the_text_report(tiny_models, tmp_path):
     assert folder.name.startswith("post-")  # stdin has no file name or title: the content hash names it
 
 
+@pytest.mark.slow
 def test_social_moderation_flags_and_reports_why(tiny_models, monkeypatch, tmp_path):
     monkeypatch.setenv("BLOGART_SOCIAL__CONCEPTS", '{"a gun or other weapon": 0.0}')  # every image matches
     result = _social(str(POSTS / "garden.txt"), "--carousel", "2", "--out", str(tmp_path / "out"))
@@ -220,6 +222,8 @@ def test_social_works_on_a_fresh_install_with_the_bundled_model(bundled_model, m
     assert manifest["generator"] == "bundled" and manifest["models"]["ranker"].startswith("bundled")
     assert manifest["moderation"]["preset"] == "social" and manifest["moderation"]["concepts"] == {}
     assert manifest["moderation"]["flagged"] == [] and len(manifest["slides"]) == 2
+    # Every slide is written in the bundled model's own caption grammar, not only the first.
+    assert [s["writer"] for s in manifest["slides"]] == ["icons", "icons"], manifest["slides"]
 
     monkeypatch.setenv("BLOGART_MODERATION__PROMPT_BLOCKLIST", '["sourdough", "starter", "bread", "loaf"]')
     blocked = _social(str(POSTS / "sourdough.txt"), *args, "--out", str(tmp_path / "blocked"))

@@ -276,6 +276,7 @@ RESUMES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("trainer", "run", "edit", "message"), RESUMES)
 def test_resuming_a_foreign_or_damaged_run_is_one_line(runs, zoo, tmp_path, trainer, run, edit, message):
     folder = runs[run] if edit is None else _edit_trainer(runs[run], tmp_path / "copy", edit)
@@ -291,6 +292,7 @@ def test_resuming_a_foreign_or_damaged_run_is_one_line(runs, zoo, tmp_path, trai
 # -- a run folder is a model folder ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_folder_stands_where_a_model_folder_does(runs, tmp_path, monkeypatch):
     run = runs["ft"]
     newest = (run / "last").resolve()

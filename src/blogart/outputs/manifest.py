@@ -130,6 +130,7 @@ def build_social_manifest(
                 "topic": slide.topic.phrase,
                 "prompt": slide.prompt.text,
                 "negative_prompt": slide.prompt.negative_prompt,
+                "writer": slide.prompt.writer,
                 "score": _finite(slide.ranked.score),
                 "image": str(final[slide.ranked.candidate.path]),
                 "alt": slide.alt,

@@ -18,7 +18,6 @@ from typing import Any, BinaryIO
 from blogart import __version__, plugins
 from blogart.config import Settings
 from blogart.outputs.manifest import build_social_manifest, flag_rows
-from blogart.pipeline.auto import AUTO, TEXT_BACKENDS
 from blogart.pipeline.plan import Report, RunPlan, Session, generation_request, open_session, quiet
 from blogart.pipeline.prompt import PromptRun, run_prompt, style_of
 from blogart.protocols import Generator, PromptWriter
@@ -110,9 +109,8 @@ def run_social(
     seconds = {"normalise": time.perf_counter() - clock}
     run = run_prompt(document.source, plan, report=report, session=session, document=document)
     seconds.update(run.seconds)
-    # The other slides' prompts: the writer named in [prompt] writer, else the text backend's.
-    writer_name = plan.writer if settings.prompt.writer != AUTO else TEXT_BACKENDS[plan.backend][1]
-    writer: PromptWriter = session.create("prompt_writers", writer_name)
+    # Every slide's prompt by the run's writer: the bundled model reads only its own caption grammar.
+    writer: PromptWriter = session.create("prompt_writers", plan.writer)
     style = style_of(settings)
     topics = slide_topics(run.key_topics, count)
     per = max(per_topic or settings.social.per_topic, math.ceil(count / max(len(topics), 1)))
