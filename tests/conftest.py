@@ -77,6 +77,16 @@ def own_metadata(bundled_model):
     return bundled_model[1]
 
 
+@pytest.fixture
+def bundled_env(tiny_bundled, own_metadata, monkeypatch):
+    """The tiny bundled model in place of the packaged one; this checkout's entry points registered."""
+    from blogart import assets
+
+    monkeypatch.setenv(assets.ENV, str(tiny_bundled))
+    monkeypatch.syspath_prepend(str(own_metadata))
+    return tiny_bundled
+
+
 @pytest.fixture(scope="session")
 def tiny_dalle(tmp_path_factory):
     """(DalleBart checkpoint folder, VQGAN folder): tiny random weights in the released formats."""

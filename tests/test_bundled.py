@@ -37,14 +37,6 @@ EXAMPLES = ROOT / "examples"
 runner = CliRunner()
 
 
-@pytest.fixture
-def bundled_env(tiny_bundled, own_metadata, monkeypatch):
-    """The tiny bundled model in place of the packaged one; this checkout's entry points registered."""
-    monkeypatch.setenv(assets.ENV, str(tiny_bundled))
-    monkeypatch.syspath_prepend(str(own_metadata))
-    return tiny_bundled
-
-
 def _topics(*phrases: str) -> KeyTopics:
     return KeyTopics(tuple(Topic(p, f"The post is about {p}.") for p in phrases), "")
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from blogart import assets
 from blogart.cli import app
 from blogart.config import load_settings
 from blogart.pipeline import auto
@@ -17,13 +16,6 @@ from blogart.store import Store
 
 ROOT = Path(__file__).parent.parent
 runner = CliRunner()
-
-
-@pytest.fixture
-def bundled_env(tiny_bundled, own_metadata, monkeypatch):
-    monkeypatch.setenv(assets.ENV, str(tiny_bundled))
-    monkeypatch.syspath_prepend(str(own_metadata))
-    return tiny_bundled
 
 
 def _counting(monkeypatch, owner, name: str) -> list[int]:
