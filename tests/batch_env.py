@@ -41,6 +41,8 @@ def model_env(tiny_dalle: tuple[Path, Path], clip_dir: Path) -> dict[str, str]:
         "BLOGART_MODERATION__CONCEPTS": "{}",
         "BLOGART_GENERATE__N": "2",
         "BLOGART_GENERATE__BATCH_SIZE": "2",
+        # One post's candidates per sampler batch, as post by post: a killed run holds at most two posts.
+        "BLOGART_BATCH__DRAW_BATCH_CPU": "2",
         "BLOGART_GENERATE__COMPILE_CACHE": "false",
     }
 

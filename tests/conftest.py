@@ -10,10 +10,34 @@ import pytest
 
 # One XLA compile cache for the session and every process a test starts: the suite compiles the same
 # tiny models' programs over and over (a trainer test's second run takes half the time). The cache is
-# keyed by the program, the flags and the jax version; code that names its own cache (the generator's,
-# under BLOGART_HOME) still uses its own.
+# keyed by the program, the flags and the jax version. JAX reads it once a process, at the first compile;
+# `isolated_env` turns off `[generate] compile_cache` so that blogart's commands (which would otherwise
+# point it at each test's own, empty BLOGART_HOME/xla-cache) use it too.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "blogart-tests-xla-cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+# The longest tests and xdist_group groups (tests/README.md), longest first. Started first, none of them
+# is left to run alone at the end while the other worker idles; xdist's loadgroup hands work out in
+# collection order.
+HEAVY = (
+    "test_recipe_icons.py::test_the_recipe_at_test_size_killed_then_rerun",
+    "group:finetune-shared",
+    "test_recipe_gpu.py::test_the_gpu_legs_rehearsed_at_test_size",
+    "test_backfill.py::test_backfill_killed_halfway",
+    "test_vqgan_train.py::test_a_grown_decoder",
+    "group:trainer-runs",
+    "group:ray",
+    "test_vqgan_train.py::test_kill_9_mid_run",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        names = [item.nodeid.rsplit("/", 1)[-1]]
+        names += [f"group:{m.args[0] if m.args else m.kwargs.get('name')}" for m in item.iter_markers("xdist_group")]
+        return next((i for i, prefix in enumerate(HEAVY) if any(n.startswith(prefix) for n in names)), len(HEAVY))
+
+    items.sort(key=rank)  # stable: every other test keeps its place
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +50,7 @@ def isolated_env(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("BLOGART_GENERATE__COMPILE_CACHE", "false")  # the session's XLA cache (above)
     # The packaged bundled model is host state too: a test that wants one builds it (tests/tiny_bundled.py).
     monkeypatch.setenv("BLOGART_ASSETS", str(tmp_path / "no-bundled-model"))
     monkeypatch.chdir(tmp_path)
@@ -39,6 +64,24 @@ def fake_openai():
 
     with FakeOpenAI() as fake:
         yield fake
+
+
+@pytest.fixture
+def openai_env(fake_openai, monkeypatch):
+    """The OpenAI settings point at the fake server (chat, images, moderation); returns the server. The key is
+    one a test can look for in what a run wrote (it must be masked everywhere)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    return fake_openai
+
+
+@pytest.fixture(scope="module")
+def cases(request):
+    """Reference inputs and outputs for the test module's model folder (its DATA): DATA/cases.npz."""
+    import numpy as np
+
+    with np.load(request.module.DATA / "cases.npz") as data:
+        return {key: data[key] for key in data}
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,8 @@ def _answer(request: dict) -> dict:
 def test_backfill_killed_halfway_resumes_with_every_post_once_and_no_llm_call_repeated(
     fake_openai, tiny_dalle, tiny_checkpoint, tmp_path, isolated_env
 ):
-    write_posts(tmp_path / "content", 20)
+    posts = 10
+    write_posts(tmp_path / "content", posts)
     env = {
         **os.environ,
         **model_env(tiny_dalle, clip_folder(tiny_checkpoint, tmp_path)),
@@ -144,8 +145,8 @@ def test_backfill_killed_halfway_resumes_with_every_post_once_and_no_llm_call_re
         with lock:
             if schema_name(request) == "image_prompt":
                 prompts[0] += 1
-            if prompts[0] == 11 and not killed.is_set():
-                # The 11th post's prompt is being asked for: about half the posts are drawn. Let the
+            if prompts[0] == posts // 2 + 1 and not killed.is_set():
+                # The next post's prompt is being asked for: about half the posts are drawn. Let the
                 # other threads store what they were answered, then kill the backfill before this is answered.
                 killed.set()
                 time.sleep(0.5)
@@ -164,19 +165,19 @@ def test_backfill_killed_halfway_resumes_with_every_post_once_and_no_llm_call_re
     status = subprocess.run([*command[:4], "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True)
     jobs = json.loads(status.stdout)
     done_before = sum(j["state"] == DONE for j in jobs)
-    assert 1 <= done_before < 20, jobs
+    assert 1 <= done_before < posts, jobs
     assert any(j["state"] == RUNNING for j in jobs)  # what the killed worker held
 
     rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert f"{20 - done_before} of {20 - done_before} posts got a cover" in rerun.stdout
+    assert f"{posts - done_before} of {posts - done_before} posts got a cover" in rerun.stdout
 
     status = subprocess.run([*command[:4], "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True)
     jobs = json.loads(status.stdout)
-    assert len(jobs) == 20 and all(j["state"] == DONE for j in jobs)
-    assert sum(j["attempts"] for j in jobs) <= 20 + 2  # only the posts the killed worker held ran twice
+    assert len(jobs) == posts and all(j["state"] == DONE for j in jobs)
+    assert sum(j["attempts"] for j in jobs) <= posts + 2  # only the posts the killed worker held ran twice
     manifests = sorted((tmp_path / "out").glob("*/manifest.json"))
-    assert len(manifests) == 20
+    assert len(manifests) == posts
     covers = [json.loads(m.read_text())["cover"] for m in manifests]
     assert all(cover and (tmp_path / cover).is_file() for cover in covers)
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no staging left over

@@ -1,8 +1,7 @@
-"""recipes/icons/clip_train.py: open_clip trained contrastively on rendered pairs, resumable, loaded by the ranker."""
+"""training/clip_trainer.py: open_clip trained contrastively on rendered pairs, resumable, loaded by the ranker."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,9 +9,9 @@ import numpy as np
 import pytest
 
 from blogart.errors import MissingWeights
+from blogart.training import clip_trainer
 from blogart.values import Candidate, ImagePrompt
 
-SCRIPT = Path(__file__).parent.parent / "recipes" / "icons" / "clip_train.py"
 TINY = {
     "embed_dim": 16,
     "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 1, "head_width": 16},
@@ -23,13 +22,6 @@ CONCEPTS = {
     "a red square on a white background": ("square", (220, 30, 30), (245, 245, 245)),
     "a blue circle on a black background": ("circle", (40, 90, 230), (20, 20, 20)),
 }
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("clip_train", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _draw(kind: str, colour, background, rng, size: int = 64):
@@ -76,7 +68,7 @@ def trained(tmp_path_factory):
     data = make_pairs(root / "data" / "train")
     make_pairs(root / "data" / "test", n=8, seed=1)
     out = root / "out"
-    assert _script().main(_args(data, out, config, 80, "--eval-pairs", "2")) == 0
+    assert clip_trainer.main(_args(data, out, config, 80, "--eval-pairs", "2")) == 0
     return out
 
 
@@ -199,20 +191,19 @@ def test_mismatched_weights_are_one_clean_error(trained, tmp_path):
 
 
 def test_bad_data_and_bad_resume_are_one_error_line(tmp_path, config, capsys):
-    script = _script()
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert script.main(_args(empty, tmp_path / "a", config, 5)) == 2
+    assert clip_trainer.main(_args(empty, tmp_path / "a", config, 5)) == 2
     assert "holds no NNNNN.png + NNNNN.txt pairs" in capsys.readouterr().err
     data = make_pairs(tmp_path / "data", n=4)
-    assert script.main(_args(data, tmp_path / "b", config, 5, "--resume")) == 2
+    assert clip_trainer.main(_args(data, tmp_path / "b", config, 5, "--resume")) == 2
     assert "nothing to resume" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text('{"embed_dim": 4}')
-    assert script.main(_args(data, tmp_path / "c", bad, 5)) == 2
+    assert clip_trainer.main(_args(data, tmp_path / "c", bad, 5)) == 2
     assert "not an open_clip model config" in capsys.readouterr().err
     for flag, value in (("--lr", "nan"), ("--lr", "inf"), ("--weight-decay", "nan")):
-        assert script.main(_args(data, tmp_path / "d", config, 5, flag, value)) == 2
+        assert clip_trainer.main(_args(data, tmp_path / "d", config, 5, flag, value)) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {flag} must be a finite number") and err.count("\n") == 1, err
         assert not (tmp_path / "d").exists()
@@ -229,7 +220,8 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, confi
     data = make_pairs(tmp_path / "data", n=16)
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     steps = 300
-    process = subprocess.Popen([sys.executable, str(SCRIPT), *_args(data, killed, config, steps, "--save-every", "4")])
+    trainer = [sys.executable, "-m", clip_trainer.__name__]
+    process = subprocess.Popen([*trainer, *_args(data, killed, config, steps, "--save-every", "4")])
     state = killed / "train" / "state.pt"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None and not state.is_file():
@@ -239,13 +231,12 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, confi
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (killed / "report.json").exists()
 
-    script = _script()
-    assert script.main(_args(data, killed, config, steps, "--save-every", "4", "--resume")) == 0
-    assert script.main(_args(data, whole, config, steps, "--save-every", "4")) == 0
+    assert clip_trainer.main(_args(data, killed, config, steps, "--save-every", "4", "--resume")) == 0
+    assert clip_trainer.main(_args(data, whole, config, steps, "--save-every", "4")) == 0
     assert (killed / "open_clip_model.safetensors").read_bytes() == (whole / "open_clip_model.safetensors").read_bytes()
     logged = [
         [json.loads(line)["loss"] for line in (d / "log.jsonl").read_text().splitlines()] for d in (killed, whole)
     ]
     assert logged[0] == logged[1] and len(logged[0]) == steps
     # A second run into a used folder without --resume is refused rather than overwriting it.
-    assert script.main(_args(data, whole, config, steps)) == 2
+    assert clip_trainer.main(_args(data, whole, config, steps)) == 2

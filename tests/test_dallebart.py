@@ -30,11 +30,6 @@ def small():
     return load_dallebart(DATA)
 
 
-@pytest.fixture(scope="module")
-def cases():
-    return dict(np.load(DATA / "cases.npz"))
-
-
 @pytest.mark.parametrize("name", ["mini", "mega"])
 def test_released_trees_match_eval_shape_of_our_init(name):
     from blogart.models.dalle.checkpoint import param_tree

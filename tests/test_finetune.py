@@ -1,7 +1,7 @@
 """`blogart finetune`: data sets, the code cache, freezing, resuming, and checkpoints that generate uses.
 
 One short training run (tiny DalleBart, the tiny VQGAN, a few drawn circles) is shared by the tests
-that only read its output; the XLA compile cache is shared too, so a rerun of the same step is free.
+that only read its output; the session's XLA compile cache (conftest.py) makes a rerun of the same step free.
 """
 
 from __future__ import annotations
@@ -42,18 +42,20 @@ def draw_circles(folder: Path, count: int = 12) -> Path:
     return folder
 
 
+# The tests that read `shared` run on one worker (xdist_group), so it is built once a session.
+with_shared = pytest.mark.xdist_group("finetune-shared")
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory, tiny_dalle):
-    """A base model, a data set, one finished CLI run (6 steps), and a compile cache for every run here."""
-    from blogart.generators.dalle.sampler import enable_compile_cache
-
+    """A base model, a data set and one finished CLI run (6 steps)."""
     root = tmp_path_factory.mktemp("finetune")
-    enable_compile_cache(root / "xla-cache")
     data = draw_circles(root / "data")
     base = shutil.copytree(tiny_dalle[0], root / "base")
     write_sampling(base, {"condition_scale": 3.0, "top_k": 4})  # as the bundled model carries them
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BLOGART_HOME", str(root / "home"))
+        mp.setenv("BLOGART_GENERATE__COMPILE_CACHE", "false")  # the session's XLA cache (conftest.py)
         result = runner.invoke(
             app,
             [
@@ -248,6 +250,7 @@ def test_codes_are_encoded_once_then_read_from_the_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@with_shared
 def test_loss_falls_and_the_run_is_logged(shared):
     report = shared["report"]
     assert report["steps"] == 6 and report["train_examples"] == 9 and report["test_examples"] == 3
@@ -262,6 +265,7 @@ def test_loss_falls_and_the_run_is_logged(shared):
 
 
 @pytest.mark.slow
+@with_shared
 def test_checkpoint_is_a_released_format_model_that_generate_uses(shared, tmp_path):
     last = shared["out"] / "last"
     names = {p.name for p in last.iterdir()}
@@ -287,6 +291,7 @@ def test_checkpoint_is_a_released_format_model_that_generate_uses(shared, tmp_pa
 
 
 @pytest.mark.slow
+@with_shared
 def test_resumed_run_equals_the_uninterrupted_one(shared, tmp_path):
     from blogart.training.dallebart_trainer import RunConfig, Sources, finetune
 
@@ -327,6 +332,7 @@ def test_resumed_run_equals_the_uninterrupted_one(shared, tmp_path):
 
 
 @pytest.mark.slow
+@with_shared
 def test_frozen_encoder_and_lowest_decoder_layers_do_not_change(shared, tmp_path):
     from blogart.training.dallebart_trainer import RunConfig, Sources, finetune
 
@@ -384,6 +390,7 @@ def test_freezing_masks_slices_of_stacked_leaves_exactly():
 
 
 @pytest.mark.slow
+@with_shared
 def test_new_model_from_a_config_with_its_own_tokenizer(shared, tmp_path):
     from blogart.models.dalle.text import encode_texts, load_tokenizer
 
@@ -420,6 +427,7 @@ def test_the_fine_tuner_sees_images_as_the_vqgan_trainer_does(tmp_path):
 
 
 @pytest.mark.slow
+@with_shared
 def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(shared, tmp_path):
     """A real SIGKILL at whatever moment the run has reached, not a polite interruption."""
     import os
@@ -429,7 +437,7 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(shared, tmp_pat
     import time
 
     args = ["finetune", str(shared["data"]), "--model", str(shared["base"]), "--vqgan", str(VQGAN)]
-    args += ["--steps", "300", "--batch-size", "4", "--lr", "0.003", "--save-every", "3", "--test-fraction", "0.25"]
+    args += ["--steps", "36", "--batch-size", "4", "--lr", "0.003", "--save-every", "3", "--test-fraction", "0.25"]
     env = {**os.environ, "BLOGART_HOME": str(shared["root"] / "home")}  # the codes are cached there already
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "blogart", *args, "--out", str(killed)], env=env)
@@ -441,6 +449,7 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(shared, tmp_pat
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert json.loads(pointer.read_text())["step"] < 36
 
     # Whatever the kill interrupted, the last checkpoint is a whole model folder.
     verify = runner.invoke(app, ["models", "verify", str(killed / "last")])
@@ -451,6 +460,7 @@ def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(shared, tmp_pat
         whole = runner.invoke(app, [*args, "--out", str(tmp_path / "whole"), "--json"])
     assert resumed.exit_code == 0, resumed.output
     assert whole.exit_code == 0, whole.output
-    assert json.loads(resumed.stdout)["steps"] == json.loads(whole.stdout)["steps"] == 300
+    assert json.loads(resumed.stdout)["steps"] == json.loads(whole.stdout)["steps"] == 36
+    assert json.loads(resumed.stdout)["resumed_from"] >= 6
     for name in ("flax_model.msgpack", "train_state.msgpack"):
         assert (killed / "last" / name).read_bytes() == (tmp_path / "whole" / "last" / name).read_bytes(), name

@@ -16,13 +16,6 @@ POSTS = Path(__file__).parent / "data" / "posts"
 runner = CliRunner()
 
 
-@pytest.fixture
-def openai_env(fake_openai, monkeypatch):
-    """The OpenAI settings point at the fake server (images and moderation)."""
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
-
-
 def test_generate_with_openai_images_ranks_and_writes_manifest(fake_openai, openai_env, tiny_ranker, tmp_path):
     args = ["generate", str(POSTS / "tidepools.txt"), "--model", "openai-images", "-n", "3", "--backend", "local"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "out"), "--json"])

@@ -198,3 +198,48 @@ def test_the_seams_name_nothing_above_the_bottom_floor_not_even_for_a_type_check
         named |= {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
         above = sorted(m for m in named if m.startswith("blogart.") and FLOOR[_part(m)] != BOTTOM)
         assert not above, f"{name} names {above}"
+
+
+MAX_FUNCTION_LINES = 80  # past this a function is several steps that want names of their own
+
+
+def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """'path:line name (N lines)' for every function or method longer than `limit` lines, cli/ left out: a typer
+    command is mostly its option list."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_outside_the_cli_is_over_80_lines():
+    long = long_functions(SRC)
+    assert not long, "split these into named steps:\n" + "\n".join(long)
+
+
+def test_the_length_check_counts_functions_and_methods_and_skips_the_cli(tmp_path):
+    def body(lines: int, indent: str = "    ") -> str:
+        return "".join(f"{indent}x{i} = {i}\n" for i in range(lines))
+
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "cli" / "command.py").write_text(f"def options():\n{body(90)}")
+    (tmp_path / "steps.py").write_text(f"def short():\n{body(79)}\nclass A:\n    def long(self):\n{body(80, ' ' * 8)}")
+    assert long_functions(tmp_path) == ["steps.py:83 long (81 lines)"]
+
+
+MAX_PIPELINE_LINES = 250  # one command's wiring; more is a stage that belongs in its own floor
+
+
+def test_no_pipeline_module_is_over_250_lines():
+    long = [
+        f"pipeline/{path.name} ({lines} lines)"
+        for path in sorted((SRC / "pipeline").glob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_PIPELINE_LINES
+    ]
+    assert not long, "move stages out of these into their own modules:\n" + "\n".join(long)

@@ -74,7 +74,7 @@ def test_builtins_are_the_pyproject_entry_points():
 
 def test_a_plugin_registers_like_a_builtin_and_breaks_only_itself(demo_plugin):
     assert plugins.names("generators") == [
-        *("bundled", "dalle-mega", "dalle-mini", "openai-images"),
+        *("bundled", "dalle-mega", "dalle-mini", "diffusers", "openai-images", "sd-turbo", "z-image-turbo"),
         *("broken", "crashes", "echo"),
     ]
     echo = next(b for b in plugins.backends("generators") if b.name == "echo")
@@ -103,7 +103,8 @@ def test_unknown_names_are_one_usage_error_listing_the_known_ones(demo_plugin):
     with pytest.raises(UsageError) as err:
         plugins.create("generators", "nope", ctx)
     assert str(err.value) == (
-        "unknown generator 'nope'; known: broken, bundled, crashes, dalle-mega, dalle-mini, echo, openai-images"
+        "unknown generator 'nope'; known: broken, bundled, crashes, dalle-mega, dalle-mini, diffusers, echo, openai-images, "
+        "sd-turbo, z-image-turbo"
     )
     with pytest.raises(UsageError, match="unknown ranker 'nope'; known: clip, echo$"):
         plugins.create("rankers", "nope", ctx)

@@ -109,12 +109,6 @@ def test_alt_text_is_one_short_sentence():
 # --- end to end --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def openai_env(fake_openai, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
-
-
 ARGS = ["-m", "openai-images", "-n", "3", "--backend", "local"]
 
 

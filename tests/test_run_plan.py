@@ -31,17 +31,35 @@ def _counting(monkeypatch, owner, name: str) -> list[int]:
     return calls
 
 
-def test_one_generate_resolves_settings_once_and_opens_the_store_once(third_party, tmp_path, monkeypatch):
-    """Backends of every kind from a plugin keep it fast; the wiring counted is the same for any backend."""
+def test_one_generate_resolves_settings_once_opens_the_store_once_and_resolves_clip_once(
+    third_party, tiny_ranker, tmp_path, monkeypatch
+):
+    """Text backends and the painter from a plugin keep it fast; the built-in CLIP ranker's model is the run's:
+    moderation, round 2's PEZ, the crop scorer and the manifest's weight hashes use it."""
+    from blogart.models import clip
+
     resolutions = _counting(monkeypatch, auto, "resolve_generator")
     stores = _counting(monkeypatch, Store, "__init__")
+    clips = _counting(monkeypatch, clip, "resolve_clip")
+    monkeypatch.setenv("BLOGART_RANK__RANKER", "clip")
+    monkeypatch.setenv("BLOGART_OPTIMIZE__ITERATIONS", "2")
     out = tmp_path / "out"
-    args = ["generate", str(ROOT / "examples" / "sourdough.md"), "-n", "2", "--out", str(out), "--json"]
-    result = runner.invoke(app, args)
+    args = [
+        "generate",
+        str(ROOT / "tests" / "data" / "posts" / "tidepools.txt"),
+        "-n",
+        "2",
+        "--rounds",
+        "2",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     manifest = json.loads(result.stdout)
     assert manifest["generator"] == "thirdparty" and manifest["ranked"] and manifest["publish"]["cover"]
-    assert (len(resolutions), len(stores)) == (1, 1)
+    assert manifest["text"]["optimized_prompt"] and manifest["weights_sha256"]["clip"]
+    assert (len(resolutions), len(stores), len(clips)) == (1, 1, 1)
 
 
 def test_a_plan_names_a_backend_of_each_kind(bundled_env):

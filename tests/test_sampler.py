@@ -12,11 +12,6 @@ from blogart.errors import UsageError
 DATA = Path(__file__).parent / "data" / "dallebart"
 
 
-@pytest.fixture(scope="module")
-def cases():
-    return dict(np.load(DATA / "cases.npz"))
-
-
 @pytest.fixture()
 def bundle():
     from blogart.models.dalle.checkpoint import load_dallebart
@@ -75,6 +70,24 @@ def test_image_tokens_do_not_depend_on_batch(bundle, cases):
     assert not np.array_equal(three[0], three[1])  # different index, different image
     again = _sample(bundle, cases, [5, 9], indices=[1, 0], condition_scale=3.0, top_k=20)
     np.testing.assert_array_equal(again[0], three[1])
+
+
+def test_rows_of_different_prompts_share_a_batch(bundle, cases):
+    """Each row its own prompt, negative prompt, seed and index: the same tokens as that row drawn alone."""
+    from blogart.generators.dalle.sampler import sample_image_tokens
+
+    ids, mask = cases["input_ids"], cases["attention_mask"]
+    neg, neg_mask = cases["input_ids_uncond"], cases["attention_mask_uncond"]
+    rows = [0, 1, 1, 0]
+    mixed = sample_image_tokens(
+        bundle, ids[rows], mask[rows], neg[rows[::-1]], neg_mask[rows[::-1]], [4, 4, 9, 2], indices=[0, 3, 1, 5]
+    )
+    for b, (r, seed, index) in enumerate(zip(rows, [4, 4, 9, 2], [0, 3, 1, 5], strict=True)):
+        n = rows[::-1][b]
+        alone = sample_image_tokens(
+            bundle, ids[[r] * 4], mask[[r] * 4], neg[[n] * 4], neg_mask[[n] * 4], [seed] * 4, indices=[index] * 4
+        )
+        np.testing.assert_array_equal(mixed[b], alone[0])
 
 
 def test_only_codebook_ids_are_sampled(bundle, cases):

@@ -445,3 +445,58 @@ def test_covers_are_placed_where_the_site_serves_them(request, site):
         if parts[0] == "content":  # only a page bundle's own folder holds a Hugo page's picture
             folder = run.root / Path(picture).parent
             assert (folder / "index.md").is_file() or (folder / "_index.md").is_file(), picture
+
+
+# --- title cards (--card): og:image names card.png ------------------------------------------------------
+
+CARD_SITES = ("hugo-internal", "jekyll")
+_CARD_RUNS: dict[str, SiteRun | str] = {}
+
+
+def _card_site_run(request, name: str) -> SiteRun:
+    """Another copy of the site, blogart run once over all its posts with title cards on; once a session."""
+    if name not in _CARD_RUNS:
+        bundled = request.getfixturevalue("bundled_model")
+        spec = SPECS[name]
+        work = request.getfixturevalue("tmp_path_factory").mktemp(f"card-site-{name}")
+        root = work / name
+        shutil.copytree(SITES / name, root)
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                _blogart_env(mp, work / "blogart-home", *bundled, spec.preset)
+                mp.setenv("BLOGART_PUBLISH__CARD", "true")
+                mp.setenv("BLOGART_PUBLISH__CARD_SITE", "Example Blog")
+                output = _run_blogart(spec, root, work / "out")
+        except AssertionError as exc:
+            _CARD_RUNS[name] = str(exc)
+        else:
+            _CARD_RUNS[name] = SiteRun(spec, root, [output], [_snapshot(root)])
+    run = _CARD_RUNS[name]
+    if isinstance(run, str):
+        pytest.fail(run)
+    return run
+
+
+CARD_BUILDS = [
+    pytest.param(case, builder, id=f"{case.id}-{builder}")
+    for case in CASES
+    if case.site in CARD_SITES
+    for builder in SITE_BUILDERS[case.site]
+]
+
+
+@pytest.mark.parametrize(("case", "builder_name"), CARD_BUILDS)
+def test_with_cards_og_image_is_the_title_card(request, builders, case, builder_name):
+    builder = _builder(builders, builder_name)
+    run = _card_site_run(request, case.site)
+    dest, _ = _build(run, builder)
+    cards = {p.read_bytes(): p for p in (run.root.parent / "out").rglob("card.png")}
+    covers = {p.read_bytes() for p in (run.root.parent / "out").rglob("cover.png")}
+    assert cards, f"blogart wrote no card.png:\n{run.outputs[0]}"
+    social = [r for r in image_refs(dest, case.page) if r.kind in ("og:image", "twitter:image")]
+    assert {r.kind for r in social} == {"og:image", "twitter:image"}, f"{case.page}: {social}"
+    for ref in social:
+        target = resolve(dest, ref)
+        assert target is not None, f"404 in {builder_name}'s build: {ref}"
+        data = target.read_bytes()
+        assert data in cards and data not in covers, f"{ref.kind} of {case.page} is not a title card: {ref.url}"

@@ -196,15 +196,17 @@ def bundled(tiny_bundled) -> Path:
     return tiny_bundled  # conftest's, built once a session
 
 
+# The tests that read `runs` share one worker (xdist_group), so its two trainer runs happen once.
+with_runs = pytest.mark.xdist_group("trainer-runs")
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, zoo, bundled) -> dict[str, object]:
     """One step of each trainer on the zoo, with no model named: both start from the bundled model."""
-    from blogart.generators.dalle.sampler import enable_compile_cache
-
     root = tmp_path_factory.mktemp("runs")
-    enable_compile_cache(root / "xla-cache")
     folder, _ = zoo
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BLOGART_GENERATE__COMPILE_CACHE", "false")  # the session's XLA cache (conftest.py)
         mp.setenv("BLOGART_ASSETS", str(bundled))
         mp.setenv("BLOGART_HOME", str(root / "home"))
         mp.setenv("HF_HOME", str(root / "hf"))
@@ -229,6 +231,7 @@ def runs(tmp_path_factory, zoo, bundled) -> dict[str, object]:
 
 
 @pytest.mark.slow
+@with_runs
 def test_both_trainers_skip_the_same_images_for_the_same_reasons(runs, zoo, bundled):
     folder, expected = zoo
     vq = {Path(s["name"]).name: s["reason"] for s in runs["vq_report"]["skipped"]}
@@ -277,6 +280,7 @@ RESUMES = [
 
 
 @pytest.mark.slow
+@with_runs
 @pytest.mark.parametrize(("trainer", "run", "edit", "message"), RESUMES)
 def test_resuming_a_foreign_or_damaged_run_is_one_line(runs, zoo, tmp_path, trainer, run, edit, message):
     folder = runs[run] if edit is None else _edit_trainer(runs[run], tmp_path / "copy", edit)
@@ -293,6 +297,7 @@ def test_resuming_a_foreign_or_damaged_run_is_one_line(runs, zoo, tmp_path, trai
 
 
 @pytest.mark.slow
+@with_runs
 def test_a_run_folder_stands_where_a_model_folder_does(runs, tmp_path, monkeypatch):
     run = runs["ft"]
     newest = (run / "last").resolve()

@@ -20,12 +20,6 @@ ATOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def cases():
-    with np.load(DATA / "cases.npz") as data:
-        return {key: data[key] for key in data}
-
-
-@pytest.fixture(scope="module")
 def bundle():
     return vqgan.load_vqgan(DATA)
 

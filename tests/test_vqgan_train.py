@@ -343,28 +343,32 @@ def _listing(root: Path) -> Path:
 
 @pytest.mark.slow
 def test_kill_9_mid_run_then_resume_equals_the_uninterrupted_run(tmp_path, tiny_config):
-    """A real SIGKILL after the first checkpoint, at whatever the run is doing then."""
+    """A real SIGKILL once the run has saved twice, at whatever it is doing then."""
     import signal
     import subprocess
     import sys
     import time
 
     images = shapes(tmp_path / "images")
-    args = ["vqgan", "train", str(images), "--init", str(tiny_config), "--steps", "400", "-b", "4"]
+    args = ["vqgan", "train", str(images), "--init", str(tiny_config), "--steps", "60", "-b", "4"]
     args += ["--lr", "3e-3", "--save-every", "5", "--seed", "1"]
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "blogart", *args, "--out", str(killed)])
     state = killed / "checkpoint.json"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None and not state.is_file():
+    while time.monotonic() < deadline and process.poll() is None:
+        # the second checkpoint: the run is past its first save, with 50 steps still to go
+        if state.is_file() and json.loads(state.read_text())["step"] >= 10:
+            break
         time.sleep(0.02)
-    time.sleep(0.3)  # into the steps after the first checkpoint
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert json.loads(state.read_text())["step"] < 60
 
-    resumed = runner.invoke(app, ["vqgan", "train", str(images), "--out", str(killed), "--resume"])
+    resumed = runner.invoke(app, ["vqgan", "train", str(images), "--out", str(killed), "--resume", "--json"])
     whole = runner.invoke(app, [*args, "--out", str(tmp_path / "whole")])
     assert resumed.exit_code == 0, resumed.output
     assert whole.exit_code == 0, whole.output
-    for name in ("flax_model.msgpack", "checkpoints/step-00000400/train_state.msgpack", "last/config.json"):
+    assert json.loads(resumed.stdout)["resumed_from"] >= 10
+    for name in ("flax_model.msgpack", "checkpoints/step-00000060/train_state.msgpack", "last/config.json"):
         assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name

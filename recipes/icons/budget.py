@@ -17,7 +17,7 @@ sys.path.insert(0, str(HERE))
 
 from settings import SIZES, RecipeSize  # noqa: E402
 
-CLIP_CONFIG = HERE / "blogart-icons-clip.json"  # clip_train.py's default model
+CLIP_CONFIG = HERE / "blogart-icons-clip.json"  # the model blogart.training.clip_trainer trains here
 # The three weight files shipped before the gpu size came to 24.5 MB (dallebart 13.0, vqgan 6.3, clip 5.1):
 # a rebuilt model may not make the package bigger.
 BUDGET_BYTES = 24_500_000
@@ -50,7 +50,7 @@ def _transformer(width: int, layers: int, mlp: int) -> int:
 
 
 def clip_params(config: Path | dict = CLIP_CONFIG) -> int:
-    """An open_clip ViT CLIP's parameters (the layout clip_train.py trains: class token, no attention
+    """An open_clip ViT CLIP's parameters (the layout training/clip_trainer.py trains: class token, no attention
     pooling), counted without torch."""
     raw = json.loads(Path(config).read_text()) if not isinstance(config, dict) else config
     v, t, embed = raw["vision_cfg"], raw["text_cfg"], raw["embed_dim"]

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from report import MEASURED, refresh_measure
-from run import CLIP_TRAIN, HERE, device, environment, stage_data, trainer_args
+from run import HERE, clip_trainer, device, environment, stage_data, trainer_args
 from settings import SIZES, RecipeSize
 
 from blogart.atomic import atomic_write_json
@@ -94,15 +94,12 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
     generator.generate(GenerationRequest(prompt="a cat and a car on a red background", n=full.eval_images, seed=1))
     per_caption = (time.monotonic() - start, time.process_time() - cpu)
 
-    clip_step = None
-    if CLIP_TRAIN.is_file():
-        clip = {}
-        for steps in (2, LONG):
-            command = [sys.executable, str(CLIP_TRAIN), str(work / "data" / "train")]
-            command += ["--out", str(root / f"clip-{steps}"), "--steps", str(steps)]
-            command += ["--batch-size", str(full.clip.batch_size), "--lr", str(full.clip.lr)]
-            clip[steps] = timed(command, env)
-        clip_step = per(clip[2], clip[LONG], LONG - 2)
+    clip = {}
+    for steps in (2, LONG):
+        command = clip_trainer(work / "data" / "train", root / f"clip-{steps}", "--steps", str(steps))
+        command += ["--batch-size", str(full.clip.batch_size), "--lr", str(full.clip.lr)]
+        clip[steps] = timed(command, env)
+    clip_step = per(clip[2], clip[LONG], LONG - 2)
 
     cores = os.cpu_count() or 1
     parts = [
@@ -110,11 +107,10 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
         ("VQGAN encoding for finetune", encode, "image", data["train"]),
         ("DalleBart train step", bart_step, f"step, batch {full.dallebart.batch_size}", full.dallebart.steps),
         ("generation (evaluate)", per_caption, f"caption, {full.eval_images} images", full.eval_pairs * 1.2),
+        ("CLIP train step", clip_step, f"step, batch {full.clip.batch_size}", full.clip.steps),
     ]  # evaluation: PSNR and detection add about a fifth to generation
     if data_seconds is not None:
         parts.insert(0, ("render the full data set", data_seconds, f"{data['train'] + data['test']} images", 1))
-    if clip_step is not None:
-        parts.append(("CLIP train step", clip_step, f"step, batch {full.clip.batch_size}", full.clip.steps))
     rows = [{"part": name, "wall": w, "cpu": c, "per": unit} for name, (w, c), unit, _ in parts]
     # an idle machine runs the same work in about CPU seconds / cores (the trainers use every core)
     plan = {name: count * max(c / cores, 0.0) for name, (_, c), _, count in parts}
@@ -127,8 +123,7 @@ def measure(work: Path, size: RecipeSize, seed: int = 0, font: str | None = None
         "planned_minutes": sum(plan.values()) / 60,
         # the same counts at this run's wall-clock times: the figure itself when the machine was idle
         "wall_minutes": sum(count * max(w, 0.0) for _, (w, _), _, count in parts) / 60,
-        "plan": ", ".join(f"{k} {v / 60:.1f} min" for k, v in plan.items())
-        + ("" if clip_step is not None else "; CLIP not measured (no clip_train.py in this tree)"),
+        "plan": ", ".join(f"{k} {v / 60:.1f} min" for k, v in plan.items()),
     }
     atomic_write_json(MEASURED, result)
     refresh_measure(HERE / "REPORT.md")

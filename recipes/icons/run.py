@@ -33,7 +33,7 @@ from blogart.atomic import atomic_write_json  # noqa: E402
 
 ROOT = HERE.parent.parent
 BUNDLED = ROOT / "src" / "blogart" / "assets" / "icons"
-CLIP_TRAIN = HERE / "clip_train.py"
+CLIP_CONFIG = HERE / "blogart-icons-clip.json"  # the CLIP stage's open_clip model
 STAGES = ("data", "vqgan", "decoder", "dallebart", "clip", "export", "evaluate")
 
 
@@ -110,12 +110,15 @@ def stage_dallebart(work: Path, size: RecipeSize, seed: int) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
+def clip_trainer(data: Path, out: Path, *args: str) -> list[str]:
+    """The command that trains the recipe's CLIP (blogart.training.clip_trainer) on `data` into `out`."""
+    module = "blogart.training.clip_trainer"
+    return [sys.executable, "-m", module, str(data), "--out", str(out), "--config", str(CLIP_CONFIG), *args]
+
+
 def stage_clip(work: Path, size: RecipeSize, seed: int) -> dict:
-    if not CLIP_TRAIN.is_file():
-        say(f"no {CLIP_TRAIN.name} in this tree yet: the CLIP stage is skipped (ranking falls back to the first image)")
-        return {"skipped": f"{CLIP_TRAIN.name} not present"}
     t = size.clip
-    command = [sys.executable, str(CLIP_TRAIN), str(work / "data" / "train"), "--out", str(work / "clip")]
+    command = clip_trainer(work / "data" / "train", work / "clip")
     command += ["--steps", str(t.steps), "--batch-size", str(t.batch_size), "--lr", str(t.lr), "--seed", str(seed)]
     if (work / "clip" / "train").is_dir():  # its resumable state: a killed run goes on
         command.append("--resume")

@@ -83,7 +83,7 @@ SIZES = {
         decoder=Trainer("", steps=6, batch_size=4, lr=3e-3, save_every=3, extra=("--crop", "32")),
         dallebart=Trainer("dallebart-test.json", steps=30, batch_size=4, lr=3e-3, save_every=3),
         clip=Trainer("", steps=4, batch_size=4, lr=1e-3, save_every=0),
-        eval_pairs=6,
+        eval_pairs=3,  # each caption is a 256-token draw: ~3 s on a loaded CPU
         eval_images=2,
         eval_psnr_images=8,
         # the GPU flow rehearsed on a CPU: the VQGAN's timed first part stops after one step, and the clock

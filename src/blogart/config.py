@@ -91,7 +91,7 @@ class PromptSettings(Section):
 
 
 class GenerateSettings(Section):
-    model: str = "auto"  # auto: DALL-E Mini when installed, else the bundled model (pipeline.auto)
+    model: str = "auto"  # auto: a pulled diffusers model, else DALL-E Mini, else the bundled one (pipeline.auto)
     n: int = Field(8, ge=1)
     seed: int = Field(0, ge=0, le=2**64 - 1)  # checked here, so a bad seed fails before any LLM call
     condition_scale: float = Field(10.0, ge=0)
@@ -106,6 +106,23 @@ class GenerateSettings(Section):
     openai_images_model: str = "dall-e-3"
 
 
+class DiffusionSettings(Section):
+    """The diffusers generators (sd-turbo, z-image-turbo, diffusers:<folder>); 0 / None: the model's own default."""
+
+    steps: int = Field(0, ge=0, le=200)
+    guidance: float | None = Field(None, ge=0)  # > 1 turns on classifier-free guidance (and the negative prompt)
+    width: int = Field(0, ge=0, le=4096)  # pixels, a multiple of 8 (16 for some models)
+    height: int = Field(0, ge=0, le=4096)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: float32 on a CPU, bfloat16 on a GPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0)  # torch threads on a CPU; 0: every core this process may use
+    # true: each image is computed alone, so image i is the same bytes whatever -n and batch_size (CPU kernels
+    # round differently at another batch size); false: [generate] batch_size images per call.
+    exact: bool = True
+    # Decode with TAESD (`blogart models pull taesd`): ~10x cheaper than SD's VAE on a CPU, softer detail.
+    tiny_vae: bool = False
+
+
 class ModelsSettings(Section):
     dalle_mini: PathSetting = ""
     dalle_mega: PathSetting = ""
@@ -113,6 +130,9 @@ class ModelsSettings(Section):
     clip: PathSetting = ""
     clip_l14: PathSetting = ""
     swin2sr: PathSetting = ""  # a Swin2SR folder (config.json + weights) for publish.upscaler = "swin2sr"
+    sd_turbo: PathSetting = ""  # a diffusers pipeline folder (model_index.json, unet/, vae/, ...)
+    z_image_turbo: PathSetting = ""
+    taesd: PathSetting = ""  # a diffusers AutoencoderTiny folder (config.json + weights) for [diffusion] tiny_vae
     cache_dir: PathSetting = ""  # Hugging Face cache; empty: HF_HOME / the default
 
     def path_for(self, name: str) -> str | None:
@@ -195,6 +215,23 @@ class PublishSettings(Section):
     custom_image_key: str = ""  # front_matter = "custom": dotted key path of the image, e.g. "params.cover"
     custom_alt_key: str = ""  # and of the alt text ("" : none)
     alt_text: Literal["auto", "llm", "template"] = "auto"  # auto: the LLM when the text backend is openai
+    # Title cards (docs/cards.md): card.png, the cover with the title set on it, becomes the social image.
+    card: bool = False
+    card_theme: Literal["dark", "light"] = "dark"
+    card_template: PathSetting = ""  # a TOML laid over the default (outputs/templates/card.toml)
+    card_site: str = Field("", max_length=200)  # the site name on the card
+    card_date: bool = True  # the post's front-matter date on the card
+    card_tags: int = Field(3, ge=0, le=10)  # at most this many front-matter tags on the card
+    card_sizes: list[str] = []  # names from `sizes`, each also drawn as card-<name>.png
+    card_cover: bool = False  # papermod: cover.image names the card too (default: the art; og:image follows it)
+
+
+class BatchSettings(Section):
+    """`backfill` and `ci`: candidates of several posts drawn in one sampler batch (docs/automation.md)."""
+
+    across_posts: bool = True  # false: each post's candidates are their own batches, as `generate` draws them
+    draw_batch_cpu: int = Field(16, ge=1)  # images per sampler batch on a CPU (memory grows with it)
+    draw_batch_gpu: int = Field(64, ge=1)  # and on a GPU or TPU
 
 
 class StoreSettings(Section):
@@ -243,11 +280,13 @@ class Settings(BaseSettings):
     prompt: PromptSettings = PromptSettings()
     generate: GenerateSettings = GenerateSettings()
     models: ModelsSettings = ModelsSettings()
+    diffusion: DiffusionSettings = DiffusionSettings()
     rank: RankSettings = RankSettings()
     moderation: ModerationSettings = ModerationSettings()
     optimize: OptimizeSettings = OptimizeSettings()
     social: SocialSettings = SocialSettings()
     publish: PublishSettings = PublishSettings()
+    batch: BatchSettings = BatchSettings()
     store: StoreSettings = StoreSettings()
 
     @classmethod

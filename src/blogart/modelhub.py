@@ -33,12 +33,13 @@ class KnownModel:
     name: str
     repo_id: str
     revision: str  # a commit hash where we know it, so a pull is reproducible
-    kind: str  # "dallebart" | "vqgan" | "clip"
+    kind: str  # "dallebart" | "vqgan" | "clip" | "swin2sr" | "diffusers"
     required: tuple[str, ...]
     any_of: tuple[str, ...] = ()  # at least one of these (weights saved in either format)
     extras: tuple[str, ...] = ()  # pulled when the repo has them, never required
     pull_only: tuple[str, ...] = ()  # the any_of files a pull fetches (one format is enough)
     approx_bytes: int = 0
+    licence: str = ""  # the weights' licence as the model card names it (`models list`)
 
     @property
     def patterns(self) -> list[str]:
@@ -49,6 +50,19 @@ class KnownModel:
 # commit is from its model card. The dalle-mini, dalle-mega and CLIP L/14 repos are pinned to
 # "main" because no commit hash could be confirmed offline: replace them once checked on the hub.
 _CLIP_BIN = ("open_clip_pytorch_model.bin",)  # every revision has it; safetensors came later
+# A diffusers pipeline folder: model_index.json names its components, one folder each (checked by missing_files).
+DIFFUSERS_FILES = ("model_index.json",)
+# SD-Turbo's full-precision files only: the repo also holds fp16 variants, which would double the download.
+_SD_TURBO_FILES = (
+    "*/config.json",
+    "scheduler/scheduler_config.json",
+    "tokenizer/*",
+    "feature_extractor/*",
+    "unet/diffusion_pytorch_model.safetensors",
+    "vae/diffusion_pytorch_model.safetensors",
+    "text_encoder/model.safetensors",
+)
+_DIFFUSERS_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja")
 
 KNOWN: dict[str, KnownModel] = {
     m.name: m
@@ -61,6 +75,7 @@ KNOWN: dict[str, KnownModel] = {
             required=DALLEBART_FILES,
             extras=DALLEBART_EXTRAS,
             approx_bytes=1_750_000_000,
+            licence="Apache-2.0",
         ),
         KnownModel(
             name="dalle-mega",
@@ -70,6 +85,7 @@ KNOWN: dict[str, KnownModel] = {
             required=DALLEBART_FILES,
             extras=DALLEBART_EXTRAS,
             approx_bytes=10_400_000_000,
+            licence="Apache-2.0",
         ),
         KnownModel(
             name="vqgan",
@@ -78,6 +94,7 @@ KNOWN: dict[str, KnownModel] = {
             kind="vqgan",
             required=VQGAN_FILES,
             approx_bytes=290_000_000,
+            licence="MIT",
         ),
         KnownModel(
             name="clip",
@@ -88,6 +105,7 @@ KNOWN: dict[str, KnownModel] = {
             any_of=CLIP_WEIGHTS,
             pull_only=_CLIP_BIN,
             approx_bytes=605_000_000,
+            licence="MIT",
         ),
         KnownModel(
             name="clip-l14",
@@ -98,6 +116,7 @@ KNOWN: dict[str, KnownModel] = {
             any_of=CLIP_WEIGHTS,
             pull_only=_CLIP_BIN,
             approx_bytes=1_710_000_000,
+            licence="MIT",
         ),
         KnownModel(
             # The cover upscaler (publish.upscaler = "swin2sr"); the classical x4 model, transformers format.
@@ -109,9 +128,55 @@ KNOWN: dict[str, KnownModel] = {
             any_of=("model.safetensors", "pytorch_model.bin"),
             pull_only=("pytorch_model.bin",),
             approx_bytes=48_000_000,
+            licence="Apache-2.0",
+        ),
+        KnownModel(
+            # One-step 512 px diffusion (SD 2.1 distilled by adversarial diffusion distillation): the CPU choice.
+            name="sd-turbo",
+            repo_id="stabilityai/sd-turbo",
+            revision="b261bac6fd2cf515557d5d0707481eafa0485ec2",
+            kind="diffusers",
+            required=DIFFUSERS_FILES,
+            extras=_SD_TURBO_FILES,
+            approx_bytes=5_200_000_000,
+            licence="Stability AI Community License (check its model card before commercial use)",
+        ),
+        KnownModel(
+            # 8-step 1024 px diffusion transformer (6B, Qwen3-4B text encoder): the GPU choice.
+            name="z-image-turbo",
+            repo_id="Tongyi-MAI/Z-Image-Turbo",
+            revision="f332072aa78be7aecdf3ee76d5c247082da564a6",
+            kind="diffusers",
+            required=DIFFUSERS_FILES,
+            extras=_DIFFUSERS_PATTERNS,
+            approx_bytes=20_500_000_000,
+            licence="Apache-2.0",
+        ),
+        KnownModel(
+            # The tiny autoencoder for SD latents: `[diffusion] tiny_vae` decodes with it.
+            name="taesd",
+            repo_id="madebyollin/taesd",
+            revision="614f76814bbe30edbe2e627ace1c2234c81a2c0e",
+            kind="vae",
+            required=("config.json", "diffusion_pytorch_model.safetensors"),
+            approx_bytes=10_000_000,
+            licence="MIT",
         ),
     )
 }
+
+# `diffusers:<folder or repo id>`: any diffusers pipeline, used as it is (never pulled by a known name).
+DIFFUSERS_PREFIX = "diffusers:"
+
+
+def diffusers_model(name: str) -> KnownModel:
+    """A KnownModel standing for `diffusers:<repo id>` (found in the HF cache at refs/main) or a known name."""
+    if not name.startswith(DIFFUSERS_PREFIX):
+        return known(name)
+    repo_id = name.removeprefix(DIFFUSERS_PREFIX)
+    if not repo_id:
+        raise UsageError("diffusers: needs a pipeline folder or a Hugging Face repo id, e.g. diffusers:./my-pipeline")
+    return KnownModel(name, repo_id, "main", "diffusers", DIFFUSERS_FILES, extras=_DIFFUSERS_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -156,7 +221,26 @@ def missing_files(model: KnownModel, folder: Path) -> list[str]:
     missing = [f for f in model.required if not (folder / f).is_file()]
     if model.any_of and not any((folder / f).is_file() for f in model.any_of):
         missing.append(" or ".join(model.any_of))
+    if model.kind == "diffusers" and not missing:
+        missing += [f"{part}/" for part in pipeline_components(folder) if not (folder / part).is_dir()]
     return missing
+
+
+def pipeline_components(folder: Path) -> list[str]:
+    """The component folders a diffusers pipeline's model_index.json names (those set to a class, not null)."""
+    import json
+
+    try:
+        index = json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(index, dict):
+        return []
+    return [
+        key
+        for key, value in index.items()
+        if not key.startswith("_") and isinstance(value, list) and len(value) == 2 and value[1] is not None
+    ]
 
 
 def _cached_snapshots(model: KnownModel, cache_dir: str | Path | None) -> list[Path]:
@@ -218,7 +302,12 @@ def run_checkpoint(run: Path) -> Path | None:
 
 
 def _locate(name: str, explicit: str | Path | None, cache_dir: str | Path | None) -> tuple[Path, str]:
-    model = known(name)
+    model = diffusers_model(name)
+    if name.startswith(DIFFUSERS_PREFIX) and not explicit:
+        # diffusers:<folder>: a path wins over a repo id of the same spelling.
+        path = Path(model.repo_id).expanduser()
+        if path.is_dir() or model.repo_id.startswith((".", "/", "~")) or model.repo_id.count("/") != 1:
+            explicit = path
     if explicit:
         path = Path(explicit).expanduser()
         if not path.exists():
@@ -230,9 +319,10 @@ def _locate(name: str, explicit: str | Path | None, cache_dir: str | Path | None
     for snapshot in _cached_snapshots(model, cache_dir):
         if not missing_files(model, snapshot):
             return snapshot, "hf-cache"
+    how = f"run `blogart models pull {name}`" if name in KNOWN else "download it, e.g. with `hf download`"
     raise MissingWeights(
         f"{name} is not installed ({model.repo_id} is not in the Hugging Face cache at {hf_cache_dir(cache_dir)}); "
-        f"run `blogart models pull {name}`"
+        + how
     )
 
 

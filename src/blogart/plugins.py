@@ -53,6 +53,9 @@ class Context:
     llm: Callable[[], Any] = field(default=_no_llm)
     # The generator's own token count, for prompt writers; None: they estimate.
     count_tokens: Callable[[str], int] | None = None
+    # How the generator reads prompts, for prompt writers: "phrases" (DALL-E: short noun phrases) or
+    # "sentence" (diffusion models: plain sentences, and a negative prompt they really use).
+    prompt_style: str = "phrases"
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,13 @@ def names(kind: str) -> list[str]:
 
 
 def find(kind: str, name: str) -> Backend:
-    """The backend called `name`: blogart's own if it has one, else the one plugin that registers it."""
+    """The backend called `name`: blogart's own if it has one, else the one plugin that registers it.
+
+    A "prefix:rest" name (`diffusers:./my-pipeline`) is the backend registered as its prefix; that factory
+    reads the whole name from the settings."""
     registered = backends(kind)
+    if ":" in name and not any(b.name == name for b in registered):
+        name = name.split(":", 1)[0]
     same = [b for b in registered if b.name == name]
     own = [b for b in same if b.builtin]
     if own:

@@ -5,7 +5,7 @@ Each declares everything the pipeline calls on that kind of backend, and nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from blogart.values import (
@@ -77,6 +77,27 @@ class Generator(Protocol):
 
     def max_prompt_tokens(self) -> int | None:
         """The longest prompt the generator reads, in its own tokens; None: no limit known."""
+        ...
+
+
+class BatchGenerator(Generator, Protocol):
+    """A generator that can also draw several requests at once, their candidates sharing sampler batches.
+
+    Optional: the batch engines use it where a generator has it (`stream_many`) and draw post by post
+    where not. Each request's drawings are exactly what `generate` returns for it alone.
+    """
+
+    def generate_many(
+        self, requests: Sequence[GenerationRequest], round: int = 1, batch_size: int | None = None
+    ) -> list[list[Drawing]]:
+        """Each request's drawings, in order; may also take `progress=`."""
+        ...
+
+    def stream_many(
+        self, requests: Iterable[GenerationRequest], round: int = 1, batch_size: int | None = None
+    ) -> Iterator[Any]:
+        """Reads `requests` lazily, as far as the next batch needs, and yields each request once all its
+        images are drawn: a value with `position` (among the requests), `drawings` and `seconds`."""
         ...
 
 

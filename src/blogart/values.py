@@ -256,6 +256,19 @@ FRONT_MATTER_PRESETS = ("hugo", "papermod", "jekyll", "astro", "docusaurus", "cu
 
 
 @dataclass(frozen=True)
+class CardOptions:
+    """Title cards ([publish] card): the cover with the post's title set on it (docs/cards.md)."""
+
+    theme: str = "dark"  # "dark" | "light"
+    template: str = ""  # a TOML file laid over the default template; "" the default
+    site: str = ""  # the site name on the card
+    date: bool = True  # the post's front-matter date
+    tags: int = 3  # at most this many front-matter tags; 0 none
+    sizes: tuple[str, ...] = ()  # more sizes of [publish] sizes, each as card-<name>.png
+    cover: bool = False  # papermod: cover.image names the card too, not only the art
+
+
+@dataclass(frozen=True)
 class PublishOptions:
     """How a run publishes its cover: the one value `generate`, `ci`/`backfill` and `social` pass down."""
 
@@ -265,6 +278,7 @@ class PublishOptions:
     upscaler: str = "lanczos"  # "lanczos" | "swin2sr"
     upscale_size: int = 1024  # the cover's long side after upscaling
     force: bool = False  # replace a cover the post already names
+    card: CardOptions | None = None  # None: no title card
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,62 @@ def _pinned(settings: Settings) -> Settings:
     return settings.model_copy(update={"generate": generate, "store": store})
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How fast a batch draws, and how long the posts left will take at that pace (None: not known yet)."""
+
+    images_per_second: float | None
+    seconds_left: float | None
+
+    def describe(self) -> str:
+        if self.images_per_second is None:
+            return "- images/s"
+        left = "" if self.seconds_left is None else f", {_duration(self.seconds_left)} left"
+        return f"{self.images_per_second:.2f} images/s{left}"
+
+
+def pace(done: int, seconds: float, left: int, images_per_post: int) -> Pace:
+    """`done` posts in `seconds`, `left` posts to go, `images_per_post` candidates each (round 1)."""
+    if done <= 0 or seconds <= 0:
+        return Pace(None, None)
+    rate = done * images_per_post / seconds
+    return Pace(rate, left * images_per_post / rate)
+
+
+def archive_pace(jobs: list[Job], images_per_post: int) -> Pace:
+    """The job table's pace: the latest run's finished posts over its time so far, and every queued or
+    running post left at that pace."""
+    started = [j for j in jobs if j.run_id and j.started_at]
+    if not started:
+        return Pace(None, None)
+    latest = max(started, key=lambda j: j.started_at or "").run_id
+    mine = [j for j in started if j.run_id == latest]
+    finished = [j for j in mine if j.state in (DONE, FAILED) and j.finished_at]
+    begins = [t for j in mine if (t := _seconds(j.started_at)) is not None]
+    ends = [t for j in finished if (t := _seconds(j.finished_at)) is not None]
+    begin, end = min(begins, default=None), max(ends, default=None)
+    left = sum(j.state in (QUEUED, RUNNING) for j in jobs)
+    if begin is None or end is None:
+        return Pace(None, None)
+    return pace(sum(j.state == DONE for j in finished), end - begin, left, images_per_post)
+
+
+def _seconds(stamp: str | None) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp).timestamp() if stamp else None
+    except ValueError:
+        return None
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{seconds:.0f}s"
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
 def progress_of(settings: Settings, posts: list[str]) -> tuple[int, int]:
     """(finished, failed) among `posts`, read from the job table."""
     wanted = set(posts)

@@ -2,7 +2,9 @@
 
 One worker runs on a thread of the calling process; more run as separate processes (one set of
 models each, no GIL between them). Every worker builds its generator and ranker once and keeps
-them (`blogart.plugins.reusing`), and prepares the next post's text while the current one draws.
+them (`blogart.plugins.reusing`), and prepares the next posts' text while the current ones draw. Where
+the generator can (`stream_many`), candidates of several posts share each sampler batch
+(`blogart.batch.crosspost`); otherwise a worker draws post by post.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from blogart import plugins
+from blogart.batch.crosspost import batching_generator, draw_batch_size, posts_per_batch, run_across
 from blogart.batch.jobs import JobTable, Outcome
 from blogart.batch.post import REUSED_KINDS, TextAhead, generate_post
 from blogart.config import Settings
@@ -30,6 +35,10 @@ def work(
     claimed: list[str] = []
     try:
         with plugins.reusing(*REUSED_KINDS):
+            generator = batching_generator(settings)
+            if generator is not None:
+                _work_across(table, settings, posts, stop, run_id, ahead, claimed, generator)
+                return
             current = table.claim(only=posts, run_id=run_id)
             while current is not None:
                 claimed.append(current.post)
@@ -52,6 +61,44 @@ def work(
         ahead.close()
         for post in claimed:  # interrupted (Ctrl-C, an unexpected error): back to the queue, not lost
             table.release(post)
+
+
+def _work_across(
+    table: JobTable,
+    settings: Settings,
+    posts: list[str],
+    stop: threading.Event | None,
+    run_id: str | None,
+    ahead: TextAhead,
+    claimed: list[str],
+    generator: Any,
+) -> None:
+    """`work` with round 1 of several posts in each sampler batch (`blogart.batch.crosspost`)."""
+    size = draw_batch_size(settings)
+    # Posts claimed ahead of the sampler: their text stages run while the current batch draws.
+    lead = posts_per_batch(settings, size) + 1
+    queue: deque[str] = deque()
+
+    def claims() -> Iterator[str]:
+        while True:
+            while len(queue) < lead and not (stop is not None and stop.is_set()):
+                job = table.claim(only=posts, run_id=run_id)
+                if job is None:
+                    break
+                claimed.append(job.post)
+                ahead.submit(job.post)
+                queue.append(job.post)
+            if not queue:
+                return
+            yield queue.popleft()
+
+    for finished in run_across(claims(), settings, generator, size, ahead.wait):
+        if finished.result is None:
+            table.fail(finished.post, finished.error or "failed")
+        else:
+            result = finished.result
+            table.finish(finished.post, Outcome(result.seconds, result.cover, result.score, result.usage.cost_usd))
+        claimed.remove(finished.post)
 
 
 def _die_with_parent() -> None:

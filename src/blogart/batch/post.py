@@ -10,10 +10,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blogart.config import Settings
 from blogart.errors import NoCover
 from blogart.values import LLMUsage
+
+if TYPE_CHECKING:
+    from blogart.pipeline.generate import GenerateRun
 
 # A worker keeps these across posts (blogart.plugins.reusing): the generator with its weights, and the
 # CLIP ranker. Topic extractors and prompt writers are light and hold the run's LLM client, so they are
@@ -37,7 +41,11 @@ def generate_post(post: str, settings: Settings) -> PostResult:
     from blogart.pipeline.plan import plan_run
 
     clock = time.perf_counter()
-    result = run_generate(post, plan_run(settings))
+    return post_result(post, run_generate(post, plan_run(settings)), time.perf_counter() - clock)
+
+
+def post_result(post: str, result: GenerateRun, seconds: float) -> PostResult:
+    """What the job table records of a published run; raises NoCover when moderation flagged every candidate."""
     cover = result.manifest["cover"]
     if cover is None:
         raise NoCover(f"all {len(result.candidates)} candidates were flagged by moderation")
@@ -46,7 +54,7 @@ def generate_post(post: str, settings: Settings) -> PostResult:
         post=post,
         cover=cover,
         score=best.score if best is not None else None,
-        seconds=time.perf_counter() - clock,
+        seconds=seconds,
         usage=result.prompt_run.usage,
         manifest_path=result.manifest_path,
     )

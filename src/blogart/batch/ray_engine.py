@@ -2,8 +2,9 @@
 
 posts (claimed from the job table) -> text stages as Ray tasks (`map`) -> generation, ranking and
 publishing in `map_batches` on an actor pool (`ActorPoolStrategy`: each actor builds its generator and
-ranker once, with one GPU each where the cluster has GPUs) -> results written to the same job table
-by the driver, so the local and Ray engines resume each other's runs.
+ranker once, with one GPU each where the cluster has GPUs; each call gets enough posts to fill a
+sampler batch, drawn together where the generator can: `blogart.batch.crosspost`) -> results written
+to the same job table by the driver, so the local and Ray engines resume each other's runs.
 
 The actors write the post's files and use the SQLite store (LLM and stage caches) by path: on a cluster
 of several machines, the output folder and the blogart database must be on storage they all share.
@@ -52,6 +53,11 @@ class PostActor:
         self._reuse.__enter__()  # for the actor's lifetime
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        from blogart.batch.crosspost import batching_generator
+
+        generator = batching_generator(self.settings)
+        if generator is not None:
+            return self._across(batch, generator)
         from blogart.batch.post import generate_post
 
         out: dict[str, list[Any]] = {k: [] for k in ("post", "ok", "reason", "seconds", "cover", "score", "cost")}
@@ -76,6 +82,24 @@ class PostActor:
             out["cost"].append(float(text_cost) + result.usage.cost_usd)
         return out
 
+    def _across(self, batch: dict[str, Any], generator: Any) -> dict[str, Any]:
+        """The batch's posts with their candidates in shared sampler batches (`blogart.batch.crosspost`)."""
+        from blogart.batch.crosspost import draw_batch_size, run_across
+
+        costs = {str(post): float(cost) for post, cost in zip(batch["post"], batch["text_cost"], strict=True)}
+        out: dict[str, list[Any]] = {k: [] for k in ("post", "ok", "reason", "seconds", "cover", "score", "cost")}
+        size = draw_batch_size(self.settings)
+        for finished in run_across(list(costs), self.settings, generator, size):
+            result = finished.result
+            out["post"].append(finished.post)
+            out["ok"].append(result is not None)
+            out["reason"].append(finished.error or "")
+            out["seconds"].append(result.seconds if result is not None else 0.0)
+            out["cover"].append((result.cover or "") if result is not None else "")
+            out["score"].append(float("nan") if result is None or result.score is None else result.score)
+            out["cost"].append(costs[finished.post] + (result.usage.cost_usd if result is not None else 0.0))
+        return out
+
 
 def run_ray(
     db: Path,
@@ -90,6 +114,8 @@ def run_ray(
     ray = import_ray()
     from ray.data import ActorPoolStrategy
 
+    from blogart.batch.crosspost import posts_per_batch
+
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
     table = JobTable(db)
@@ -99,6 +125,9 @@ def run_ray(
     if not claimed:
         return
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    # An actor gets enough posts at once to fill its sampler batches (one at a time where it cannot batch).
+    draw = settings.batch.draw_batch_gpu if gpus else settings.batch.draw_batch_cpu
+    per_call = posts_per_batch(settings, draw) if settings.batch.across_posts else 1
     pending = set(claimed)
     try:
         ds = ray.data.from_items([{"post": post} for post in claimed], override_num_blocks=len(claimed))
@@ -106,7 +135,7 @@ def run_ray(
         ds = ds.map_batches(
             PostActor,
             fn_constructor_kwargs={"settings": settings},
-            batch_size=1,
+            batch_size=per_call,
             compute=ActorPoolStrategy(min_size=1, max_size=max(1, min(workers, len(claimed)))),
             num_gpus=gpus,
         )

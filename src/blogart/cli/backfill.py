@@ -110,3 +110,6 @@ def status(
     Console().print(table)
     counts = Counter(job.state for job in jobs)
     typer.echo(", ".join(f"{counts[state]} {state}" for state in ("done", "failed", "running", "queued")))
+    from blogart.batch.backfill import archive_pace
+
+    typer.echo(f"last run: {archive_pace(jobs, settings().generate.n).describe()}")

@@ -35,11 +35,12 @@ def batch_settings(out: Path | None, model: str | None, n: int | None, seed: int
 
 
 def run_with_progress(plan: Any, current: Any, *, engine: str, workers: int, ray_address: str | None) -> Any:
-    """Run the plan with a progress bar (posts, posts/hour, ETA) on stderr; in CI logs, one line per post."""
+    """Run the plan with a progress bar (posts, posts/hour, images/s, time left) on stderr; in CI logs, one line
+    per post."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from blogart.batch.backfill import execute, progress_of
+    from blogart.batch.backfill import execute, pace, progress_of
 
     console = Console(stderr=True)
     total = len(plan.todo)
@@ -47,15 +48,15 @@ def run_with_progress(plan: Any, current: Any, *, engine: str, workers: int, ray
     seen = [0]
 
     def rate() -> str:
-        hours = (time.monotonic() - start) / 3600
-        return f"{seen[0] / hours:.0f} posts/h" if seen[0] and hours > 0 else "- posts/h"
+        seconds = time.monotonic() - start
+        posts = f"{seen[0] / seconds * 3600:.0f} posts/h" if seen[0] and seconds > 0 else "- posts/h"
+        return f"{posts}, {pace(seen[0], seconds, total - seen[0], current.generate.n).describe()}"
 
     with Progress(
         TextColumn("[bold]covers"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"),  # with the time left for every planned post
         console=console,
         disable=not console.is_terminal,
     ) as bar:

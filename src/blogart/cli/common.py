@@ -190,6 +190,8 @@ def report_dry_run(post: str, plan: RunPlan, *, generate: bool, as_json: bool) -
     for chunk in result.chunks:
         chunks.add_row(str(chunk.index), " > ".join(chunk.heading_path) or "-", str(chunk.tokens))
     console.print(chunks)
+    if result.topics_cached:
+        typer.echo("topics: in the stage cache from an earlier run, so no topic call is made")
     if not result.calls:
         console.print("LLM calls: none (the local backend runs offline); estimated cost: $0")
         return
@@ -206,7 +208,7 @@ def report_dry_run(post: str, plan: RunPlan, *, generate: bool, as_json: bool) -
         )
     console.print(calls)
     if any(call.cached is None for call in result.calls):
-        typer.echo("* asked from earlier answers: cannot be in the cache before they are; its size is estimated")
+        typer.echo("* asked from answers not in the cache yet: its request is sized from stand-in answers")
     hits = len(result.calls) - len(result.to_make)
     typer.echo(
         f"{len(result.to_make)} calls to make, {hits} cache hits; estimated cost: {_usd(result.cost_usd)}"

@@ -38,7 +38,8 @@ def generate(
         typer.Option(
             "--model",
             "-m",
-            help="dalle-mini, dalle-mega, bundled or openai-images; default: dalle-mini when installed, else bundled.",
+            help="sd-turbo, z-image-turbo, diffusers:<folder>, dalle-mini, dalle-mega, bundled or openai-images; "
+            "default: a pulled diffusion model, else dalle-mini when installed, else bundled (docs/generators.md).",
         ),
     ] = None,
     n: Annotated[int | None, typer.Option("-n", "--num", help="Number of candidates.", min=1)] = None,
@@ -68,6 +69,13 @@ def generate(
     force: Force = False,
     size: Sizes = None,
     upscaler: Upscaler = None,
+    card: Annotated[
+        bool,
+        typer.Option(
+            "--card",
+            help="Also write card.png, the cover with the title set on it, as the social image; docs/cards.md.",
+        ),
+    ] = False,
     no_publish: Annotated[
         bool, typer.Option("--no-publish", help="Only candidates and manifest: no cover, crops or gallery.")
     ] = False,
@@ -110,7 +118,12 @@ def generate(
         overrides["models"] = {generator_name.replace("-", "_"): checkpoint}
     if vqgan:
         overrides.setdefault("models", {})["vqgan"] = vqgan
-    overrides["publish"] = {"front_matter": front_matter, "upscaler": upscaler, "sizes": parse_sizes(size)}
+    overrides["publish"] = {
+        "front_matter": front_matter,
+        "upscaler": upscaler,
+        "sizes": parse_sizes(size),
+        "card": True if card else None,
+    }
     plan = plan_run(settings(**overrides), rank=not no_rank, force=force, publish=False if no_publish else None)
     if plan.notice:
         typer.echo(plan.notice, err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -56,6 +57,7 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JS
                 "path": str(hit.path) if hit else None,
                 "source": hit.source if hit else None,
                 "size_bytes": hit.size_bytes if hit else None,
+                "licence": model.licence,
             }
         )
     bundled = modelhub.bundled()
@@ -68,6 +70,7 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JS
             "path": str(bundled.path) if bundled else None,
             "source": bundled.source if bundled else None,
             "size_bytes": bundled.size_bytes if bundled else None,
+            "licence": "blogart's own (recipes/icons/ says what it was trained on)",
             "recipe": assets.bundled().recipe() if bundled else None,
         }
     )
@@ -77,12 +80,12 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print a JS
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "installed", "where", "size", title_justify="left")
+    table = Table("name", "installed", "where", "size", "licence", title_justify="left")
     for row in rows:
         absent = f"[dim]{row['repo_id'] or 'not built: ' + assets.RECIPE_HINT}[/dim]"
         where = f"{row['path']} [dim]({row['source']})[/dim]" if row["installed"] else absent
         size = _size(row["size_bytes"]) if row["installed"] else "-"
-        table.add_row(row["name"], "yes" if row["installed"] else "no", where, size)
+        table.add_row(row["name"], "yes" if row["installed"] else "no", where, size, row["licence"] or "-")
     Console().print(table)
     typer.echo(f"HF cache: {modelhub.hf_cache_dir(cache_dir)}")
 
@@ -125,6 +128,12 @@ def verify(
     for t in targets:
         if t == assets.NAME:
             reports.extend(_verify_bundled())
+        elif _is_pipeline(t, explicit.get(t), cache_dir):
+            from blogart.models.diffusion import verify_pipeline
+
+            name = _name(t)
+            folder = modelhub.find(t, explicit.get(t), cache_dir) if name else Path(t).expanduser()
+            reports.append(verify_pipeline(folder, name=name))
         else:
             reports.append(verify_model(t, explicit.get(t), cache_dir))
     if as_json:
@@ -142,6 +151,18 @@ def verify(
                 typer.echo(f"  warning: {warning}")
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
+
+
+def _is_pipeline(target: str, explicit: str | None, cache_dir: str | None) -> bool:
+    """A diffusers pipeline: a known diffusers model, `diffusers:...`, or a folder with a model_index.json."""
+    known = modelhub.KNOWN.get(target)
+    if known is not None:
+        return known.kind == "diffusers"
+    return target.startswith(modelhub.DIFFUSERS_PREFIX) or (Path(target).expanduser() / "model_index.json").is_file()
+
+
+def _name(target: str) -> str | None:
+    return target if target in modelhub.KNOWN or target.startswith(modelhub.DIFFUSERS_PREFIX) else None
 
 
 def _verify_bundled() -> list:

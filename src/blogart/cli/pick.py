@@ -22,6 +22,9 @@ def pick(
     ] = None,
     front_matter: FrontMatter = None,
     force: Force = False,
+    card: Annotated[
+        bool, typer.Option("--card", help="Also redraw the title card (card.png) for the new cover; docs/cards.md.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the updated manifest as JSON.")] = False,
 ) -> None:
     """Make candidate N the cover: cover, crops, gallery, manifest and front matter, all updated together."""
@@ -31,7 +34,10 @@ def pick(
 
     if number < 1:
         raise UsageError(f"there is no candidate {number}; candidates are numbered from 1, as in the gallery")
-    current = settings(publish={"front_matter": front_matter}, generate={"out_dir": str(out) if out else None})
+    current = settings(
+        publish={"front_matter": front_matter, "card": True if card else None},
+        generate={"out_dir": str(out) if out else None},
+    )
     options = None
     if front_matter or force:
         options = publish_options(current, force=force)

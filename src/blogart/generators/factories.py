@@ -91,3 +91,51 @@ def openai_images(ctx: Context) -> Generator:
         )
     # The run's client: image requests share the chat calls' log and retry policy.
     return OpenAIImagesGenerator(ctx.llm(), model=ctx.settings.generate.openai_images_model)
+
+
+def _diffusion(name: str, ctx: Context) -> Generator:
+    """A diffusers pipeline found as the other weights are (explicit path, then the HF cache), checked first."""
+    from blogart import modelhub
+    from blogart.generators.diffusion import DEFAULTS, DiffusionGenerator, ModelDefaults
+    from blogart.models.diffusion import verify_pipeline
+
+    settings = ctx.settings
+    folder = modelhub.find(name, settings.models.path_for(name), settings.models.cache_dir or None)
+    report = verify_pipeline(folder)
+    if not report.ok:
+        from blogart.errors import BlogartError
+
+        raise BlogartError(f"{folder}: {report.problems[0]} (see `blogart models verify {folder}`)")
+    known = modelhub.KNOWN.get(name)
+    in_cache = folder.parent.name == "snapshots"
+    return DiffusionGenerator(
+        name,
+        folder,
+        settings.diffusion,
+        batch_size=settings.generate.batch_size,
+        model_id=known.repo_id if known else name.removeprefix(modelhub.DIFFUSERS_PREFIX),
+        revision=folder.name if in_cache else "",
+        defaults=DEFAULTS.get(name, ModelDefaults()),
+        tiny_vae=modelhub.find("taesd", settings.models.path_for("taesd"), settings.models.cache_dir or None)
+        if settings.diffusion.tiny_vae
+        else None,
+    )
+
+
+def sd_turbo(ctx: Context) -> Generator:
+    return _diffusion("sd-turbo", ctx)
+
+
+def z_image_turbo(ctx: Context) -> Generator:
+    return _diffusion("z-image-turbo", ctx)
+
+
+def diffusers_pipeline(ctx: Context) -> Generator:
+    """`diffusers:<folder or repo id>`: the full name is the configured model (plugins.find strips the prefix)."""
+    from blogart import modelhub
+    from blogart.errors import UsageError
+
+    name = ctx.settings.generate.model
+    if not name.startswith(modelhub.DIFFUSERS_PREFIX):
+        raise UsageError("name the pipeline: --model diffusers:<folder or repo id>")
+    return _diffusion(name, ctx)

@@ -40,6 +40,11 @@ class ClipSource:
     preprocess: dict[str, Any] = field(default_factory=dict)  # mean/std/... of the pretrained tag
     quick_gelu: bool = False
 
+    @property
+    def weights(self) -> str:
+        """Where the weights are, for the manifest's hashes: the file, or a `local-dir:` folder holding it."""
+        return self.checkpoint or self.model_name.removeprefix("local-dir:")
+
 
 def _looks_like_folder(model: str) -> bool:
     """A path rather than a model name: it names an existing folder, or is spelt like a path."""
@@ -107,7 +112,7 @@ def resolve_clip(
 
     `weights` is an explicit checkpoint (file, or folder holding one) from config or a flag; it wins.
     `model` may also be "bundled" or a folder holding open_clip_config.json and its weights (what
-    recipes/icons/clip_train.py writes); `pretrained` is then ignored.
+    blogart.training.clip_trainer writes); `pretrained` is then ignored.
     """
     import open_clip
 
@@ -174,12 +179,21 @@ def resolve_clip(
 class ClipModel:
     """A loaded open_clip model with its preprocessing and tokenizer; encodes to L2-normalised numpy."""
 
-    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, model_id: str, batch_size: int = 16):
+    def __init__(
+        self,
+        model: Any,
+        preprocess: Any,
+        tokenizer: Any,
+        model_id: str,
+        batch_size: int = 16,
+        source: ClipSource | None = None,
+    ):
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.batch_size = batch_size
+        self.source = source  # the files it was loaded from; None for a model built in memory
         self._text_cache: dict[str, np.ndarray] = {}
 
     @classmethod
@@ -201,7 +215,7 @@ class ClipModel:
         except Exception as exc:  # a corrupt or mismatched file fails in torch, safetensors or open_clip
             raise MissingWeights(f"cannot load CLIP {source.model_id}: {one_line(exc)}") from exc
         # The bundled weights are stored as float16; compute in float32 whatever the file held.
-        return cls(model.float(), preprocess, tokenizer, source.model_id, batch_size)
+        return cls(model.float(), preprocess, tokenizer, source.model_id, batch_size, source)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised text embeddings, one row per text (cached per text: concepts and topics repeat)."""

@@ -68,13 +68,20 @@ def render_gallery(
     crops: dict[str, tuple[str, int, int]],
     alt: str,
     run_folder: Path | None = None,
+    cards: list[tuple[str, int, int]] | None = None,
 ) -> str:
     """The page as text. `cover` and `crops` ({size: (file, w, h)}) are file names in the run folder.
 
-    `run_folder` (where the run is published) goes into the `blogart pick` hint as an absolute path, so the
-    command works pasted from any folder (the one `generate` ran in, the output folder, ...).
+    `cards`: the title cards (file, w, h), shown first. `run_folder` (where the run is published) goes into
+    the `blogart pick` hint as an absolute path, so the command works pasted from any folder (the one
+    `generate` ran in, the output folder, ...).
     """
     crop_figures = []
+    for file, width, height in cards or []:
+        crop_figures.append(
+            f'<figure class="card"><img src="{escape(file)}" alt="title card">'
+            f"<figcaption>title card · {escape(file)} · {width}x{height}</figcaption></figure>"
+        )
     if cover:
         crop_figures.append(
             f'<figure><img src="cover.png" alt="{escape(alt)}"><figcaption>cover.png</figcaption></figure>'

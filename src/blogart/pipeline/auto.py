@@ -3,10 +3,12 @@
 The generator, first match wins:
 
 1. an explicit generator (`--model`, `[generate] model`, BLOGART_GENERATE__MODEL) is used as given;
-2. DALL-E Mini when any of its weights are placed by hand (`[models] dalle_mini` or `vqgan`, or
+2. a diffusers model whose weights are there (`[models] sd_turbo`, or `blogart models pull sd-turbo`;
+   then z-image-turbo) when diffusers is installed, with a one-line notice;
+3. DALL-E Mini when any of its weights are placed by hand (`[models] dalle_mini` or `vqgan`, or
    `--checkpoint` / `--vqgan`) or `blogart models pull dalle-mini` put them in the Hugging Face cache;
-3. the bundled icon model (`blogart.assets`) when its files are all there, with a one-line notice;
-4. otherwise DALL-E Mini, whose missing weights fail the run naming `blogart models pull dalle-mini`.
+4. the bundled icon model (`blogart.assets`) when its files are all there, with a one-line notice;
+5. otherwise DALL-E Mini, whose missing weights fail the run naming `blogart models pull dalle-mini`.
 
 When the generator is the bundled model, ranking uses the bundled CLIP too (`[rank] model = "bundled"`,
 an open_clip folder) unless `[rank] model`/`pretrained` or `[models] clip` were set, and moderation's CLIP concept
@@ -34,6 +36,8 @@ AUTO = "auto"
 DALLE_MINI = "dalle-mini"
 PULL_COMMAND = "blogart models pull dalle-mini"
 DALLEBART_MODELS = (DALLE_MINI, "dalle-mega")
+# Diffusers models "auto" takes when their weights are there, first found wins: the CPU-friendly one first.
+DIFFUSION_MODELS = ("sd-turbo", "z-image-turbo")
 
 # llm.backend picks a pair of registered backends: (topic extractor, prompt writer).
 TEXT_BACKENDS = {"openai": ("openai", "openai"), "local": ("local", "templates")}
@@ -70,8 +74,33 @@ def choose_names(settings: Settings, backend: str) -> tuple[str, str, str]:
 def notice_line(model: assets.BundledModel) -> str:
     return (
         f"no DALL-E Mini weights found: drawing with the bundled icon model ({model.root}); "
-        f"for DALL-E Mini run `{PULL_COMMAND}` (and `blogart models pull vqgan`)"
+        f"for DALL-E Mini run `{PULL_COMMAND}` (and `blogart models pull vqgan`), "
+        "for 512 px pictures `blogart models pull sd-turbo`"
     )
+
+
+def diffusion_notice(name: str, folder: Path) -> str:
+    better = (
+        "on a GPU, `blogart models pull z-image-turbo` draws 1024 px"
+        if name == "sd-turbo"
+        else "on a CPU, `blogart models pull sd-turbo` is the fast one"
+    )
+    return f"drawing with {name} ({folder}); {better}; --model names another"
+
+
+def installed_diffusion(settings: Settings) -> tuple[str, Path] | None:
+    """The first diffusers model whose pipeline folder is there, when diffusers can run it."""
+    import importlib.util
+
+    if importlib.util.find_spec("diffusers") is None:
+        return None
+    models = settings.models
+    for name in DIFFUSION_MODELS:
+        try:
+            return name, modelhub.find(name, models.path_for(name), models.cache_dir or None)
+        except MissingWeights:
+            continue
+    return None
 
 
 def dalle_mini_installed(settings: Settings) -> bool:
@@ -95,6 +124,8 @@ def resolve_generator(settings: Settings) -> tuple[Settings, str | None]:
         return with_bundled(settings), None
     if name != AUTO:
         return with_checkpoint_sampling(settings, name), None
+    if (diffusion := installed_diffusion(settings)) is not None:
+        return _set(settings, "generate", model=diffusion[0]), diffusion_notice(*diffusion)
     if not dalle_mini_installed(settings) and (model := assets.installed()) is not None:
         return with_bundled(_set(settings, "generate", model=assets.NAME)), notice_line(model)
     return with_checkpoint_sampling(_set(settings, "generate", model=DALLE_MINI), DALLE_MINI), None

@@ -1,31 +1,37 @@
 """`--dry-run`: what a `prompt` or `generate` run would cost, worked out without calling anything.
 
-The post is read and chunked as the real run does it. Each LLM call the run would make is built as the
-real client builds it and looked up in the SQLite cache the real run reads: a cache hit costs nothing.
-Calls whose input depends on an earlier answer (the merge of chunk topics, the image prompt written
-from them, the alt text) are checked exactly when the answers they depend on are cached (the image
-prompt, once the topics stage is), and otherwise counted as calls to make, sized from a stand-in.
-Token counts of a request are tiktoken's; an answer's length is a guess per call kind. Prices come
-from `blogart.llm.pricing` (None where the model is not in the table).
+With the OpenAI backend the real prompt stage (`pipeline/prompt.py`) runs against a recording LLM client
+(`llm/recording.py`) and a store it reads but never writes: every call the stage makes is recorded and
+checked in the LLM cache; a cached answer lets the stage go on as the real run would, an uncached one is
+answered with a placeholder, and the calls asked from it are sized from that. The local backends call no
+LLM: the post is only read and chunked. `generate` adds what comes after the prompt stage, estimated:
+the openai-images drawings and the alt text written from the image prompt. Request tokens are tiktoken's;
+an answer's length is a guess per call kind. Prices come from `blogart.llm.pricing` (None where the
+model is not in the table).
 """
 
 from __future__ import annotations
 
-import json
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from blogart.config import Settings
 from blogart.llm.pricing import chat_cost, image_cost
-from blogart.pipeline.plan import RunPlan
+from blogart.llm.recording import RecordedCall, RecordingClient
+from blogart.pipeline.plan import RunPlan, Session
+from blogart.store import Store
 from blogart.values import Chunk, Document
 
 # Tokens a reply is guessed to take, per call kind (the schemas' fields, a sentence or three each).
 ANSWER_TOKENS = {"chunk_topic": 120, "image_prompt": 90, "alt_text": 50}
 KEY_TOPICS_ANSWER = (60, 70)  # the summary, then each key topic
-CHUNK_LINE = 30  # tokens of one chunk's answer as the merge request quotes it (a phrase and a sentence)
-MESSAGE_OVERHEAD = 4  # tokens OpenAI's chat format adds per message
+CHUNK_LINE = 30  # tokens of one line the alt-text request quotes (a topic, the prompt)
 IMAGE_SIZE = "1024x1024"  # what the openai-images generator asks for
+ESTIMATES = (
+    "completion_tokens and cost_usd of each call to make are guesses; a call with cached null is asked "
+    "from answers not in the cache, so its prompt_tokens are sized from placeholders, as are alt_text's"
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class DryRun:
     chunks: tuple[Chunk, ...]
     backend: str
     calls: tuple[PlannedCall, ...]
+    topics_cached: bool = False  # the topics stage is in the store's stage cache: it asks nothing
 
     @property
     def to_make(self) -> list[PlannedCall]:
@@ -66,11 +73,26 @@ class DryRun:
             "chunks": [
                 {"index": c.index, "heading_path": list(c.heading_path), "tokens": c.tokens} for c in self.chunks
             ],
+            "topics_cached": self.topics_cached,
             "calls": [asdict(c) for c in self.calls],
             "calls_to_make": len(self.to_make),
             "cache_hits": sum(1 for c in self.calls if c.cached),
             "estimated_cost_usd": self.cost_usd,
+            "estimates": ESTIMATES,
         }
+
+
+class _ReadOnlyStore(Store):
+    """The store as a dry run uses it: read, never written (its answers may be placeholders)."""
+
+    def stage_put(self, key: str, value: Any) -> None:
+        pass
+
+    def put_cached(self, key: str, model: str, response: Any) -> None:
+        pass
+
+    def log_call(self, **fields: Any) -> int:
+        return 0
 
 
 def dry_run(source: str, plan: RunPlan, *, generate: bool = False) -> DryRun:
@@ -78,129 +100,100 @@ def dry_run(source: str, plan: RunPlan, *, generate: bool = False) -> DryRun:
 
     With `generate`, alt text is counted when `plan.publish` is enabled.
     """
-    from blogart.pipeline.chunking import chunk_document
     from blogart.pipeline.document import load_document
 
     settings = plan.settings
     document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
-    c = settings.chunking
-    chunks = tuple(
-        chunk_document(document, max_tokens=c.max_tokens, overlap_tokens=c.overlap_tokens, encoding=c.encoding)
-    )
-    budget = settings.prompt.max_tokens
-    if generate:  # the generator's text length caps the prompt (made as `generate` makes it: no weights loaded)
-        from blogart import plugins
-        from blogart.pipeline.plan import backend_context
-
-        generator = plugins.create("generators", plan.generator, backend_context(settings))
-        budget = min(budget, generator.max_prompt_tokens() or budget)
+    store = _ReadOnlyStore(settings.store.resolved())
     calls: list[PlannedCall] = []
+    topics_cached = False
     if plan.backend == "openai":
-        alt_text = generate and plan.publish.enabled
-        writer_is_llm = plan.writer == "openai"
-        calls = _text_calls(document, chunks, settings, budget, writer_is_llm=writer_is_llm, alt_text=alt_text)
+        from blogart.pipeline.topics_cache import topics_cache_key
+
+        topics_cached = store.stage_get(topics_cache_key(document, plan.extractor, settings)) is not None
+        client = _recording_client(settings, store)
+        chunks, title = _prompt_stage(source, plan, document, client, generate)
+        calls = _planned(client.calls, chunks)
+        if generate and plan.publish.enabled and settings.publish.alt_text in ("auto", "llm"):
+            calls.append(_alt_text(client, title))
+    else:
+        chunks = _chunks(document, settings)
     if generate and plan.generator == "openai-images":
         model = settings.generate.openai_images_model
         n = settings.generate.n * settings.generate.rounds
         calls.append(PlannedCall("images", model, False, cost_usd=image_cost(model, IMAGE_SIZE, n), images=n))
-    return DryRun(document, chunks, plan.backend, tuple(calls))
+    return DryRun(document, chunks, plan.backend, tuple(calls), topics_cached)
 
 
-def _text_calls(
-    document: Document,
-    chunks: tuple[Chunk, ...],
-    settings: Settings,
-    budget: int,
-    *,
-    writer_is_llm: bool,
-    alt_text: bool,
-) -> list[PlannedCall]:
-    from blogart.llm.client import PLACEHOLDER_KEY, LLMClient
-    from blogart.llm.schemas import ChunkTopicOut, KeyTopicsOut, PromptOut
-    from blogart.outputs.alttext import SYSTEM as ALT_SYSTEM
-    from blogart.outputs.alttext import AltTextOut
-    from blogart.pipeline.topics_cache import topics_cache_key, topics_from_json
-    from blogart.store import Store
-    from blogart.topics.openai import COMBINE_SYSTEM, OpenAITopicExtractor
-    from blogart.values import KeyTopics
-
+def _recording_client(settings: Settings, store: Store) -> RecordingClient:
     llm = settings.llm
-    store = Store(settings.store.resolved())
-    # Builds requests and reads the cache only: no key is needed, and nothing is ever sent.
-    key = llm.key() or PLACEHOLDER_KEY
-    client = LLMClient(llm.model, key, base_url=llm.base_url, temperature=llm.temperature, store=store)
-    count = _counter(settings.chunking.encoding)
 
-    def call(
-        kind: str,
-        messages: list[dict[str, str]],
-        schema: Any,
-        chunk: int | None = None,
-        known: bool = True,
-        extra: int = 0,
-    ) -> PlannedCall:
-        """`known`: the messages are the real ones (checked in the cache); else a stand-in of about their size."""
+    def answer_tokens(kind: str) -> int:
         if kind == "key_topics":
-            answer = KEY_TOPICS_ANSWER[0] + KEY_TOPICS_ANSWER[1] * settings.topics.max_key_topics
-        else:
-            answer = ANSWER_TOKENS[kind]
-        request = client.structured_request(messages, schema, kind)
-        tokens = _request_tokens(request, count) + extra
-        cached = _is_cached(store, client, request, schema) if known else None
-        if cached:
-            return PlannedCall(kind, llm.model, True, tokens, 0, 0.0, chunk)
-        return PlannedCall(kind, llm.model, cached, tokens, answer, chat_cost(llm.model, tokens, answer), chunk)
+            return KEY_TOPICS_ANSWER[0] + KEY_TOPICS_ANSWER[1] * settings.topics.max_key_topics
+        return ANSWER_TOKENS.get(kind, ANSWER_TOKENS["image_prompt"])
 
-    calls: list[PlannedCall] = []
-    extractor = OpenAITopicExtractor(client)
-    stage = store.stage_get(topics_cache_key(document, "openai", settings))
-    key_topics = None
-    if stage is not None:  # the whole topics stage is cached: not one topics call is made
-        key_topics = topics_from_json(stage)[1]
-        calls += [PlannedCall("chunk_topic", llm.model, True, chunk=chunk.index) for chunk in chunks]
-        calls.append(PlannedCall("key_topics", llm.model, True))
-    else:
-        calls += [call("chunk_topic", extractor.messages_for(chunk), ChunkTopicOut, chunk.index) for chunk in chunks]
-        # The merge request lists each chunk's answer (about CHUNK_LINE tokens) under the post's outline.
-        outline = chunks[0].outline if chunks else ""
-        stand_in = [{"role": "system", "content": COMBINE_SYSTEM}, {"role": "user", "content": outline}]
-        calls.append(call("key_topics", stand_in, KeyTopicsOut, known=False, extra=CHUNK_LINE * len(chunks)))
-    if writer_is_llm:
-        known = key_topics is not None
-        topics = key_topics if known else KeyTopics((), "")  # a stand-in: the examples and the title
-        messages = _writer_messages(settings, topics, document.title, client, budget)
-        calls.append(call("image_prompt", messages, PromptOut, known=known, extra=0 if known else CHUNK_LINE * 3))
-    if alt_text and settings.publish.alt_text in ("auto", "llm"):
-        # Written from the image prompt, so never known before it: the system prompt, title, topics, prompt.
-        stand_in = [{"role": "system", "content": ALT_SYSTEM}, {"role": "user", "content": document.title}]
-        calls.append(call("alt_text", stand_in, AltTextOut, known=False, extra=CHUNK_LINE * 4))
-    return calls
+    return RecordingClient(
+        llm.model,
+        llm.key(),
+        store=store,
+        count_tokens=_counter(settings.chunking.encoding),
+        answer_tokens=answer_tokens,
+        base_url=llm.base_url,
+        temperature=llm.temperature,
+    )
 
 
-def _writer_messages(settings: Settings, key_topics: Any, title: str, client: Any, budget: int) -> list[dict[str, str]]:
-    from blogart.prompts.library import load_examples
-    from blogart.prompts.openai_writer import OpenAIPromptWriter
-    from blogart.prompts.styles import get_style, load_styles
+def _prompt_stage(
+    source: str, plan: RunPlan, document: Document, client: RecordingClient, generate: bool
+) -> tuple[tuple[Chunk, ...], str]:
+    """The real prompt stage against `client`: (its chunks, the post's title)."""
+    from blogart import plugins
+    from blogart.pipeline.prompt import run_prompt
 
-    style = get_style(settings.prompt.style, load_styles(settings.prompt.styles_file or None))
-    writer = OpenAIPromptWriter(client, load_examples(settings.prompt.library_dir or None))
-    return writer.messages(key_topics, title, style, budget)
+    session = Session(client.store, plugins.Context(plan.settings, llm=functools.cache(lambda: client)))
+    if generate:  # the generator's tokens and text length shape the prompt (made as `generate` makes it)
+        session = session.for_generator(session.create("generators", plan.generator))
+    run = run_prompt(source, plan, session=session, document=document)
+    return run.chunks, run.document.title
 
 
-def _is_cached(store: Any, client: Any, request: dict[str, Any], schema: Any) -> bool:
-    """As the client decides it: an entry under the request's key that still parses as the schema."""
-    from pydantic import ValidationError
+def _planned(recorded: list[RecordedCall], chunks: tuple[Chunk, ...]) -> list[PlannedCall]:
+    """The recorded calls as the plan lists them; the extractor asks chunk by chunk, in order."""
+    indices = iter(c.index for c in chunks)
+    return [
+        PlannedCall(
+            call.kind,
+            call.model,
+            call.cached,
+            call.prompt_tokens,
+            call.completion_tokens,
+            call.cost_usd,
+            chunk=next(indices, None) if call.kind == "chunk_topic" else None,
+        )
+        for call in recorded
+    ]
 
-    from blogart.store import cache_key
 
-    cached = store.cached_response(cache_key(client.model, request))
-    if cached is None:
-        return False
-    try:
-        schema.model_validate_json(cached["content"])
-    except (ValidationError, KeyError, TypeError):
-        return False
-    return True
+def _alt_text(client: RecordingClient, title: str) -> PlannedCall:
+    """Written from the drawn cover's prompt, so never known before it: the system prompt, title, topics, prompt."""
+    from blogart.llm.recording import request_tokens
+    from blogart.outputs.alttext import SYSTEM, AltTextOut
+
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": title}]
+    request = client.structured_request(messages, AltTextOut, "alt_text")
+    tokens = request_tokens(request, client.count_tokens) + CHUNK_LINE * 4
+    answer = ANSWER_TOKENS["alt_text"]
+    return PlannedCall("alt_text", client.model, None, tokens, answer, chat_cost(client.model, tokens, answer))
+
+
+def _chunks(document: Document, settings: Settings) -> tuple[Chunk, ...]:
+    from blogart.pipeline.chunking import chunk_document
+
+    c = settings.chunking
+    return tuple(
+        chunk_document(document, max_tokens=c.max_tokens, overlap_tokens=c.overlap_tokens, encoding=c.encoding)
+    )
 
 
 def _counter(encoding_name: str):
@@ -208,9 +201,3 @@ def _counter(encoding_name: str):
 
     enc = encoding(encoding_name)
     return lambda text: len(enc.encode(text, disallowed_special=()))
-
-
-def _request_tokens(request: dict[str, Any], count) -> int:
-    messages = request["messages"]
-    schema = json.dumps(request.get("response_format", {}), separators=(",", ":"))
-    return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages) + count(schema)

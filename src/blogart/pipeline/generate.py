@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from blogart import __version__
 from blogart.config import Settings
 from blogart.pipeline.auto import RANKER
+from blogart.pipeline.cards import placed_png
 from blogart.pipeline.plan import Report, RunPlan, Session, generation_request, open_session, quiet
 from blogart.pipeline.post_control import KEY, PostSkipped, read_control
 from blogart.pipeline.prompt import PromptRun, optimize_prompt, run_prompt
@@ -21,6 +22,7 @@ from blogart.store import Store
 from blogart.values import Candidate, Drawing, GenerationRequest, ImagePrompt, Ranked
 
 if TYPE_CHECKING:
+    from blogart.models.clip import ClipModel, ClipSource
     from blogart.outputs.files import StagedRun
 
 OnImage = Callable[[int, int], None]
@@ -36,6 +38,38 @@ class GenerateRun:
     manifest: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class PreparedPost:
+    """A post ready to draw: backends made, front matter applied, prompt written and screened."""
+
+    plan: RunPlan  # with the post's own front-matter settings
+    session: Session
+    generator: Generator
+    ranker: Ranker | None
+    clip: ClipModel | None
+    upscaler: Any
+    run: PromptRun
+
+    @property
+    def request(self) -> GenerationRequest:
+        """Round 1's request: what a batch draws together with other posts' requests."""
+        return generation_request(self.run.prompt, self.plan.settings)
+
+    def staged(self) -> StagedRun:
+        """The post's staging folder (see `blogart.outputs.files`), for its candidates and published files."""
+        from blogart.outputs.files import StagedRun
+
+        return StagedRun(Path(self.plan.settings.generate.out_dir), self.run.document)
+
+
+@dataclass(frozen=True)
+class FirstRound:
+    """Round 1's drawings, however they were drawn (alone, or in batches shared with other posts)."""
+
+    drawings: tuple[Drawing, ...]
+    seconds: float
+
+
 def run_generate(source: str, plan: RunPlan, *, report: Report = quiet, on_image: OnImage | None = None) -> GenerateRun:
     """The whole job: prompt, candidates (one or two rounds), ranking and moderation, publishing, manifest.
 
@@ -44,19 +78,27 @@ def run_generate(source: str, plan: RunPlan, *, report: Report = quiet, on_image
     Images are drawn into a staging folder and the run is published as a whole at the end
     (see `blogart.outputs.files`): a run that fails leaves the previous one as it was. `plan.publish`
     says what to make of the best candidate: cover, crops, gallery and the post's front matter.
+    The phases (`prepare_generate`, `draw_first_round`, `finish_generate`) are what a batch runs, with
+    round 1 of many posts drawn together.
     """
-    from blogart.outputs.files import StagedRun, check_writable
+    post = prepare_generate(source, plan, report=report)
+    with post.staged() as staged:
+        first = draw_first_round(post, report=report, on_image=on_image)
+        return finish_generate(post, staged, first, report=report, on_image=on_image)
+
+
+def prepare_generate(source: str, plan: RunPlan, *, report: Report = quiet) -> PreparedPost:
+    """Everything before the drawing: backends, the post's front matter, the prompt and its screening."""
+    from blogart.outputs.files import check_writable
     from blogart.pipeline.document import load_document
+    from blogart.ranking.factory import run_clip
 
     settings, options = plan.settings, plan.publish
     # Generator and ranker found before any work, so missing weights fail in a second, not after the drawing.
     session = open_session(settings)
     generator: Generator = session.create("generators", plan.generator)
     ranker: Ranker | None = session.create("rankers", plan.ranker) if plan.ranker else None
-    if ranker is None and settings.generate.rounds > 1:
-        from blogart.ranking.factory import clip_from_settings
-
-        clip_from_settings(settings)  # round 2's PEZ needs CLIP even without ranking
+    clip = run_clip(ranker, settings.generate.rounds > 1, settings)  # the run's one CLIP, loaded once
     # The post's own `blogart:` front matter sets its style, negative words and seed. Applied after the
     # generator and ranker are made: a batch shares them across posts, keyed by the settings they got.
     document = load_document(source, max_bytes=settings.input.max_bytes, timeout=settings.input.timeout)
@@ -71,29 +113,52 @@ def run_generate(source: str, plan: RunPlan, *, report: Report = quiet, on_image
     session = session.for_generator(generator)
     run = run_prompt(source, plan, report=report, session=session, document=document, control=control)
     _screen(ranker, run.prompt)
-    with StagedRun(Path(settings.generate.out_dir), run.document) as staged:
-        run, candidates, ranked, seconds = _draw_and_rank(staged, run, generator, ranker, settings, report, on_image)
-        # The manifest names the files where they will be once published, not in the staging folder.
-        drawn = Drawn(
-            tuple(staged.final(c) for c in candidates),
-            tuple(replace(r, candidate=staged.final(r.candidate)) for r in ranked),
-            {c.path.name: c.path for c in candidates},
-        )
-        section, edit = None, None
-        if options.enabled:
-            report("publishing the cover, its crops and the gallery")
-            clock = time.perf_counter()
-            publisher = Publisher(options, settings, generator.name, ranker, upscaler, session.context)
-            section, edit = publish_best(staged, run, drawn, publisher)
-            seconds["publish"] = time.perf_counter() - clock
-        run = replace(run, seconds=seconds)
-        clip = ranker is not None and plan.ranker == RANKER  # the built-in ranker's weights are hashed
-        manifest = _manifest(run, drawn, settings, generator, ranker, clip, session, section)
-        manifest_path = staged.publish(manifest)
+    return PreparedPost(plan, session, generator, ranker, clip, upscaler, run)
+
+
+def draw_first_round(post: PreparedPost, *, report: Report = quiet, on_image: OnImage | None = None) -> FirstRound:
+    """Round 1 of this post alone."""
+    report(f"drawing {post.plan.settings.generate.n} candidates with {post.generator.name}")
+    clock = time.perf_counter()
+    drawings = _draw(post.generator, post.request, 1, on_image)
+    return FirstRound(tuple(drawings), time.perf_counter() - clock)
+
+
+def finish_generate(
+    post: PreparedPost,
+    staged: StagedRun,
+    first: FirstRound,
+    *,
+    report: Report = quiet,
+    on_image: OnImage | None = None,
+) -> GenerateRun:
+    """Everything after round 1: ranking and moderation, round 2 when asked, publishing, the manifest."""
+    plan, session, generator, ranker, clip = post.plan, post.session, post.generator, post.ranker, post.clip
+    settings, options = plan.settings, plan.publish
+    drawing = _draw_and_rank(staged, post.run, first, generator, ranker, clip, settings, report, on_image)
+    run, candidates, ranked, seconds = drawing
+    # The manifest names the files where they will be once published, not in the staging folder.
+    drawn = Drawn(
+        tuple(staged.final(c) for c in candidates),
+        tuple(replace(r, candidate=staged.final(r.candidate)) for r in ranked),
+        {c.path.name: c.path for c in candidates},
+    )
+    section, edit = None, None
+    if options.enabled:
+        report("publishing the cover, its crops and the gallery")
+        clock = time.perf_counter()
+        publisher = Publisher(options, settings, generator.name, ranker, post.upscaler, session.context)
+        section, edit = publish_best(staged, run, drawn, publisher)
+        seconds["publish"] = time.perf_counter() - clock
+    run = replace(run, seconds=seconds)
+    # The built-in ranker's weights are hashed.
+    hashed = clip.source if clip is not None and plan.ranker == RANKER and ranker is not None else None
+    manifest = _manifest(run, drawn, settings, generator, ranker, hashed, session, section)
+    manifest_path = staged.publish(manifest)
     if edit is not None:
         from blogart.outputs.frontmatter import apply
 
-        apply(*edit, (staged.folder / "cover.png").read_bytes())
+        apply(*edit, placed_png(staged.folder, section))
     return GenerateRun(run, drawn.candidates, drawn.ranked, staged.folder, manifest_path, manifest)
 
 
@@ -106,17 +171,17 @@ def _screen(ranker: Ranker | None, prompt: ImagePrompt | None) -> None:
 def _draw_and_rank(
     staged: StagedRun,
     run: PromptRun,
+    first: FirstRound,
     generator: Generator,
     ranker: Ranker | None,
+    clip: ClipModel | None,
     settings: Settings,
     report: Report,
     on_image: OnImage | None,
 ) -> tuple[PromptRun, list[Candidate], list[Ranked], dict[str, float]]:
-    """Round 1, and round 2 with the PEZ prompt when asked; (the run, candidates, ranked, seconds)."""
-    report(f"drawing {settings.generate.n} candidates with {generator.name}")
-    clock = time.perf_counter()
-    candidates = staged.write(_draw(generator, generation_request(run.prompt, settings), 1, on_image))
-    seconds = {**run.seconds, "generate_round1": time.perf_counter() - clock}
+    """Round 1 ranked, and round 2 with the PEZ prompt when asked; (the run, candidates, ranked, seconds)."""
+    candidates = staged.write(first.drawings)
+    seconds = {**run.seconds, "generate_round1": first.seconds}
 
     ranked: list[Ranked] = []
     if ranker is not None:
@@ -127,7 +192,7 @@ def _draw_and_rank(
 
     if settings.generate.rounds > 1:
         best = tuple(r.candidate.path for r in ranked if not r.flagged)[: settings.rank.top_k]
-        run = optimize_prompt(run, settings, images=best, report=report)
+        run = optimize_prompt(run, settings, images=best, report=report, clip=clip)
         _screen(ranker, run.optimized)
         report(f"drawing {settings.generate.n} round-2 candidates")
         clock = time.perf_counter()
@@ -155,7 +220,7 @@ def _manifest(
     settings: Settings,
     generator: Generator,
     ranker: Ranker | None,
-    clip: bool,
+    clip: ClipSource | None,
     session: Session,
     section: dict[str, Any] | None,
 ) -> dict[str, Any]:
@@ -167,24 +232,17 @@ def _manifest(
         "ranker": ranker.model_id if ranker is not None else None,
     }
     manifest = build_manifest(run.to_json(), list(drawn.candidates), list(drawn.ranked), settings, models, __version__)
-    manifest.update(_provenance(settings, generator, clip, run.seconds, session.store))
+    manifest.update(_provenance(generator, clip, run.seconds, session.store))
     manifest["publish"] = section
     return manifest
 
 
 def _provenance(
-    settings: Settings, generator: Generator, clip: bool, seconds: dict[str, float], store: Store
+    generator: Generator, clip: ClipSource | None, seconds: dict[str, float], store: Store
 ) -> dict[str, Any]:
     from blogart.outputs.provenance import describe_provenance
 
     locations = {k: v for k, v in generator.describe().items() if k in ("checkpoint", "vqgan") and v}
-    if clip:
-        from blogart.models.clip import resolve_clip
-
-        r = settings.rank
-        source = resolve_clip(
-            r.model, r.pretrained, settings.models.path_for("clip"), settings.models.cache_dir or None
-        )
-        # A `local-dir:` folder (the bundled CLIP, say) names no file: its weights are in the folder.
-        locations["clip"] = source.checkpoint or source.model_name.removeprefix("local-dir:")
+    if clip is not None:
+        locations["clip"] = clip.weights
     return describe_provenance(locations, seconds, store)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blogart.config import Settings
+from blogart.pipeline.cards import card_like, pick_card_text, recorded_card, social_image
 from blogart.pipeline.plan import Report, backend_context, publish_options, quiet
 from blogart.pipeline.publish import check_publish, front_matter_plan, scorer
 from blogart.store import Store
@@ -163,7 +164,7 @@ def run_pick(
     from blogart.outputs.files import MANIFEST_NAME, Restaged
     from blogart.outputs.gallery import numbered
     from blogart.outputs.manifest_read import PublishSection, prompt_of, read_manifest, rows_as_values, trusted_post
-    from blogart.outputs.publish import inputs_hash, render_images, write_outputs
+    from blogart.outputs.publish import inputs_hash, render_images, with_cards, write_outputs
     from blogart.pipeline.document import load_document
 
     folder, given_post = find_run_folder(target, settings)
@@ -178,6 +179,9 @@ def run_pick(
     previous = manifest.publish or PublishSection()
     recorded = previous.front_matter.preset if previous.front_matter else None
     options = publish if publish is not None else publish_options(settings, front_matter=recorded)
+    card_record = recorded_card(data)
+    if options.card is None and card_record:  # the run had a card: the new cover gets one too
+        options = replace(options, card=card_like(card_record, settings))
     post = (given_post or trusted_post(manifest)) if options.front_matter else None
     upscaler = check_publish(str(post or ""), settings, options)
     ranker = _ranker(manifest, settings)
@@ -185,7 +189,10 @@ def run_pick(
     source_png = _image_bytes(chosen.candidate.path)
     report(f"publishing candidate {number}")
     score, scorer_id = scorer(ranker, prompt)
+    document = load_document(str(post), max_bytes=settings.input.max_bytes) if post is not None else None
     images = render_images(source_png, options, score, upscaler)
+    if options.card is not None:
+        images = with_cards(images, options, pick_card_text(document, options, card_record, manifest), folder)
     alt = previous.alt_text or template_alt_text(prompt, key_topics, prompt.style)
     edit = None
     with Restaged(folder) as staged:
@@ -204,14 +211,14 @@ def run_pick(
             options=options,
             digest=inputs_hash(source_png, options, scorer_id),
         )
-        if post is not None:
-            document = load_document(str(post), max_bytes=settings.input.max_bytes)
+        if post is not None and document is not None:
             prior = _prior_placement(previous, post, settings)
-            edit = front_matter_plan(post, document, alt, options, settings, cover_png=images.cover_png, previous=prior)
+            placed = social_image(images, options, section)
+            edit = front_matter_plan(post, document, alt, options, settings, cover_png=placed, previous=prior)
             section["front_matter"] = to_dict(edit[0])
         data["cover"] = str(folder / chosen.candidate.path.name)
         data["publish"] = section
         staged.publish(data)
     if edit is not None:
-        frontmatter.apply(*edit, images.cover_png)
+        frontmatter.apply(*edit, placed)
     return PickRun(folder, number, data, edit[0].status if edit else None)

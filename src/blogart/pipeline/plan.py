@@ -17,7 +17,7 @@ from blogart.config import Settings
 from blogart.pipeline import auto
 from blogart.protocols import Generator
 from blogart.store import Store
-from blogart.values import GenerationRequest, ImagePrompt, PublishOptions
+from blogart.values import CardOptions, GenerationRequest, ImagePrompt, PublishOptions
 
 Report = Callable[[str], None]
 
@@ -77,8 +77,23 @@ def publish_options(settings: Settings, **changes: Any) -> PublishOptions:
         sizes=tuple(parse_size(name, size) for name, size in p.sizes.items()),
         upscaler=p.upscaler,
         upscale_size=p.upscale_size,
+        card=card_options(settings) if p.card else None,
     )
     return replace(options, **{k: v for k, v in changes.items() if v is not None})
+
+
+def card_options(settings: Settings) -> CardOptions:
+    """The [publish] card_* settings as the publish step takes them."""
+    p = settings.publish
+    return CardOptions(
+        theme=p.card_theme,
+        template=str(p.card_template or ""),
+        site=p.card_site,
+        date=p.card_date,
+        tags=p.card_tags,
+        sizes=tuple(p.card_sizes),
+        cover=p.card_cover,
+    )
 
 
 def generation_request(prompt: ImagePrompt, settings: Settings, seed_offset: int = 0) -> GenerationRequest:
@@ -130,7 +145,8 @@ class Session:
 
     def for_generator(self, generator: Generator) -> Session:
         """The prompt writers count in the generator's tokens and fit its text length."""
-        context = replace(self.context, count_tokens=token_counter(generator))
+        style = getattr(generator, "prompt_style", "phrases")  # an attribute a plugin's generator may lack
+        context = replace(self.context, count_tokens=token_counter(generator), prompt_style=style)
         return replace(self, context=context, max_tokens=generator.max_prompt_tokens())
 
     def create(self, kind: str, name: str) -> Any:

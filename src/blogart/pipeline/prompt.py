@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blogart.config import Settings
 from blogart.pipeline.plan import Report, RunPlan, Session, open_session, quiet
@@ -22,6 +22,9 @@ from blogart.values import (
     StylePreset,
     to_dict,
 )
+
+if TYPE_CHECKING:
+    from blogart.models.clip import ClipModel
 
 
 @dataclass(frozen=True)
@@ -199,8 +202,17 @@ def check_blocklist(prompt_text: str, settings: Settings) -> None:
         Moderator(prompt_blocklist=blocked).check_prompt(prompt_text)
 
 
-def optimize_prompt(run: PromptRun, settings: Settings, images: tuple[Path, ...], report: Report = quiet) -> PromptRun:
-    """Second-round prompt: PEZ against the key topics (and the best first-round images, if any)."""
+def optimize_prompt(
+    run: PromptRun,
+    settings: Settings,
+    images: tuple[Path, ...],
+    report: Report = quiet,
+    clip: ClipModel | None = None,
+) -> PromptRun:
+    """Second-round prompt: PEZ against the key topics (and the best first-round images, if any).
+
+    `clip`: the run's CLIP (the ranker's); None: the configured one, loaded here.
+    """
     from blogart.prompts.optimize import optimize_prompt as pez
     from blogart.prompts.optimize import to_image_prompt
     from blogart.ranking.factory import clip_from_settings
@@ -209,7 +221,7 @@ def optimize_prompt(run: PromptRun, settings: Settings, images: tuple[Path, ...]
     clock = time.perf_counter()
     opt = settings.optimize
     result = pez(
-        clip_from_settings(settings),
+        clip if clip is not None else clip_from_settings(settings),
         init_prompt=run.prompt.text,
         topics=[t.phrase for t in run.key_topics.topics],
         images=list(images),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from blogart import plugins
 from blogart.config import Settings
+from blogart.pipeline.cards import card_text, social_image
 from blogart.pipeline.prompt import PromptRun
 from blogart.protocols import Ranker
 from blogart.values import Candidate, Document, ImagePrompt, PublishOptions, Ranked, to_dict
@@ -49,6 +50,12 @@ def check_publish(source: str, settings: Settings, options: PublishOptions) -> A
     """Before any work: the post can take front matter, the upscaler has its weights. Returns Swin2SR or None."""
     if not options.enabled:
         return None
+    if options.card is not None:  # the template and its fonts, and the sizes it names, before any drawing
+        from blogart.outputs.card_template import load_template
+        from blogart.outputs.publish import card_sizes
+
+        load_template(options.card.template or None)
+        card_sizes(options, options.card)
     if options.front_matter:
         from blogart.outputs import frontmatter
 
@@ -135,7 +142,7 @@ def publish_best(
     Returns the manifest's `publish` section and the edit, if any."""
     from blogart.outputs.gallery import numbered
     from blogart.outputs.manifest_read import recorded_front_matter
-    from blogart.outputs.publish import inputs_hash, previous_images, render_images, write_outputs
+    from blogart.outputs.publish import inputs_hash, previous_images, render_images, with_cards, write_outputs
 
     options = publisher.options
     items = numbered(list(drawn.candidates), list(drawn.ranked))
@@ -147,6 +154,7 @@ def publish_best(
         score, scorer_id = scorer(publisher.ranker, run.prompt)
         digest = inputs_hash(source_png, options, scorer_id)
         images = previous_images(staged.folder, digest) or render_images(source_png, options, score, publisher.upscaler)
+        images = with_cards(images, options, card_text(run.document, options), staged.folder)
     written, section = write_outputs(
         staged.staging,
         staged.folder,
@@ -171,7 +179,7 @@ def publish_best(
         alt,
         options,
         publisher.settings,
-        cover_png=images.cover_png,
+        cover_png=social_image(images, options, section),
         previous=recorded_front_matter(staged.folder),
     )
     section["front_matter"] = to_dict(edit[0])

@@ -27,7 +27,7 @@ def _recorded_generate_settings(manifest: Manifest, settings: Settings) -> Setti
     """`settings` with the generator, weights and sampling the manifest records, each checked as config is."""
     from pydantic import ValidationError
 
-    from blogart.config import GenerateSettings, ModelsSettings
+    from blogart.config import DiffusionSettings, GenerateSettings, ModelsSettings
     from blogart.errors import UsageError
 
     name = manifest.generator
@@ -40,13 +40,16 @@ def _recorded_generate_settings(manifest: Manifest, settings: Settings) -> Setti
     }
     generate = {k: v for k, v in generate.items() if v is not None}
     models = {"vqgan": weights.get("vqgan")}
-    if name in ("dalle-mini", "dalle-mega"):
+    if name in ("dalle-mini", "dalle-mega", "sd-turbo", "z-image-turbo"):
         models[name.replace("-", "_")] = weights.get("checkpoint")
     models = {k: v for k, v in models.items() if v}
+    # A diffusers model's steps, guidance, size, dtype and batching, as recorded.
+    diffusion = {k: v for k, v in manifest.recorded("diffusion").items() if k in DiffusionSettings.model_fields}
     checked = []
     for section, model, current, values in (
         ("settings.generate", GenerateSettings, settings.generate, generate),
         ("models.weights", ModelsSettings, settings.models, models),
+        ("settings.diffusion", DiffusionSettings, settings.diffusion, diffusion),
     ):
         try:
             valid = model.model_validate({**current.model_dump(), **values})
@@ -55,7 +58,7 @@ def _recorded_generate_settings(manifest: Manifest, settings: Settings) -> Setti
             key = ".".join(str(part) for part in error["loc"])
             raise UsageError(f"the manifest's {section}.{key} is unusable: {error['msg']}") from None
         checked.append(current.model_copy(update={k: getattr(valid, k) for k in values}))
-    return settings.model_copy(update={"generate": checked[0], "models": checked[1]})
+    return settings.model_copy(update={"generate": checked[0], "models": checked[1], "diffusion": checked[2]})
 
 
 def _same_pixels(old: bytes, new: bytes) -> bool:

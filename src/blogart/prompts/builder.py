@@ -6,6 +6,9 @@ important parts are dropped, whole, until it fits:
 
     subject (top topic), style core, 1st scene element, 2nd style word, 2nd element, 3rd style word,
     3rd element, the other style words
+
+For a generator that reads sentences (diffusion models, `prompt_style = "sentence"`) the same parts are
+written as a sentence and a style sentence: "Sourdough bread with a starter jar and flour. Watercolor, soft light."
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ def _already_said(phrase: str, earlier: Sequence[str]) -> bool:
 class _Part:
     text: str
     priority: int  # lower is more important
+    look: bool = False  # a style word, not part of the scene
 
 
 class TemplatePromptWriter:
@@ -111,8 +115,9 @@ class TemplatePromptWriter:
 
     name = "templates"
 
-    def __init__(self, count_tokens: TokenCounter | None = None) -> None:
+    def __init__(self, count_tokens: TokenCounter | None = None, sentences: bool = False) -> None:
         self.count_tokens = counter_or_estimate(count_tokens)
+        self.sentences = sentences
 
     def write(
         self,
@@ -156,19 +161,33 @@ class TemplatePromptWriter:
         rank = 1
         for i in range(max(len(elements), len(style_words))):
             if i < len(style_words):
-                look.append(_Part(style_words[i], rank))
+                look.append(_Part(style_words[i], rank, look=True))
                 rank += 1
             if i < len(elements):
                 scene.append(_Part(elements[i], rank))
                 rank += 1
         return scene + look
 
+    def _join(self, parts: list[_Part]) -> str:
+        if not self.sentences:
+            return ", ".join(p.text for p in parts)
+        scene = [p.text for p in parts if not p.look]
+        look = [p.text for p in parts if p.look]
+        text = scene[0][:1].upper() + scene[0][1:]
+        if len(scene) > 1:
+            text += " with " + (", ".join(scene[1:-1]) + " and " if len(scene) > 2 else "") + scene[-1]
+        text += "."
+        if look:
+            words = ", ".join(look)
+            text += f" {words[:1].upper()}{words[1:]}."
+        return text
+
     def _fit(self, parts: list[_Part], max_tokens: int) -> str:
         kept = list(parts)
-        text = ", ".join(p.text for p in kept)
+        text = self._join(kept)
         while self.count_tokens(text) > max_tokens and len(kept) > 1:
             kept.remove(max(kept, key=lambda p: p.priority))
-            text = ", ".join(p.text for p in kept)
+            text = self._join(kept)
         # Only the subject is left and still too long: drop its last words, never part of a word.
         words = text.split()
         while self.count_tokens(text) > max_tokens and len(words) > 1:

@@ -10,7 +10,7 @@ def templates(ctx: Context) -> PromptWriter:
     """Offline: subject first, style suffix, trimmed from the end to the generator's token budget."""
     from blogart.prompts.builder import TemplatePromptWriter
 
-    return TemplatePromptWriter(count_tokens=ctx.count_tokens)
+    return TemplatePromptWriter(count_tokens=ctx.count_tokens, sentences=ctx.prompt_style == "sentence")
 
 
 def openai(ctx: Context) -> PromptWriter:
@@ -19,7 +19,9 @@ def openai(ctx: Context) -> PromptWriter:
     from blogart.prompts.openai_writer import OpenAIPromptWriter
 
     examples = load_examples(ctx.settings.prompt.library_dir or None)
-    return OpenAIPromptWriter(ctx.llm(), examples, count_tokens=ctx.count_tokens)
+    return OpenAIPromptWriter(
+        ctx.llm(), examples, count_tokens=ctx.count_tokens, sentences=ctx.prompt_style == "sentence"
+    )
 
 
 def icons(ctx: Context) -> PromptWriter:

@@ -21,6 +21,16 @@ SYSTEM = (
     "`negative` only extra things this particular image must not show."
 )
 
+# A diffusion model reads sentences (its CLIP or LLM text encoder saw captions) and uses the negative prompt.
+SYSTEM_SENTENCES = (
+    "You write prompts for a text-to-image diffusion model that draws the cover image of a blog post. "
+    "It reads only the first {max_tokens} tokens, so describe the picture in one or two plain sentences, "
+    "the concrete visual subject first, then the setting and a few details. Show ideas as things a camera "
+    "or an illustrator could draw; avoid abstract words, brand names, people's names, and any text, letters "
+    "or logos in the image. Do not add style words: the style is appended for you. List in `negative` the "
+    "things this particular image must not show; the model steers away from them."
+)
+
 MAX_EXAMPLES = 4
 
 
@@ -65,6 +75,7 @@ class OpenAIPromptWriter:
         client: LLMClient,
         examples: Sequence[Any] | None = None,
         count_tokens: TokenCounter | None = None,
+        sentences: bool = False,
     ) -> None:
         """examples: PromptExample-like objects (topics, summary, style, prompt); None loads the library."""
         if examples is None:
@@ -74,10 +85,11 @@ class OpenAIPromptWriter:
         self.client = client
         self.examples = list(examples)
         self.count_tokens = counter_or_estimate(count_tokens)  # None from the generator: estimate
+        self.system = SYSTEM_SENTENCES if sentences else SYSTEM
         self.usage = LLMUsage()
 
     def messages(self, key_topics: KeyTopics, title: str, style: StylePreset, max_tokens: int) -> list[dict]:
-        messages = [{"role": "system", "content": SYSTEM.format(max_tokens=max_tokens)}]
+        messages = [{"role": "system", "content": self.system.format(max_tokens=max_tokens)}]
         # The examples closest to this post, then in its style: the model copies the shape of what it is shown.
         phrases = [t.phrase for t in key_topics.topics]
         for example in select_examples(self.examples, phrases, style.name, MAX_EXAMPLES):

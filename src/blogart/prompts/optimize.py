@@ -14,7 +14,7 @@ torch and open_clip are imported inside the functions.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,32 @@ def optimize_prompt(
     if iterations < 0 or prompt_len < 1:
         raise UsageError("PEZ needs iterations >= 0 and a prompt length >= 1")
     set_threads(threads)
+    objective = _objective(clip, topics, images, image_embeddings, negative, negative_weight)
+    model, tokenizer = clip.model, clip.tokenizer
+    model.eval()
+    tower = _TextTower(model, tokenizer, prompt_len)
+    allowed = torch.tensor(allowed_token_ids(tokenizer, blocklist))
+    if len(allowed) == 0:
+        raise UsageError("the token blocklist leaves no tokens to build a prompt from")
+    ids = _start_ids(tokenizer, allowed, init_prompt, prompt_len, seed)
+    table = model.token_embedding.weight.detach()
+    history, best_ids, best_score = _search(tower, objective, table, allowed, ids, iterations, lr, weight_decay)
+    token_ids = tuple(int(i) for i in best_ids)
+    text = collapse_whitespace(tokenizer.decode(list(token_ids)))
+    return OptimizedPrompt(text, history, best_score, iterations, token_ids, clip.model_id)
+
+
+def _objective(
+    clip: Any,
+    topics: Sequence[str],
+    images: Sequence[Path | Any],
+    image_embeddings: np.ndarray | None,
+    negative: Sequence[str],
+    negative_weight: float,
+) -> Callable[[Any], Any]:
+    """The score of a prompt's text features: mean cosine to the targets less the negative words' penalty."""
+    import torch
+
     parts = []
     if topics:
         parts.append(clip.encode_texts(list(topics)))
@@ -144,20 +170,40 @@ def optimize_prompt(
     targets = torch.nn.functional.normalize(torch.from_numpy(np.concatenate(parts)).float(), dim=-1)
     negatives = torch.from_numpy(clip.encode_texts(list(negative))).float() if negative else None
 
-    model, tokenizer = clip.model, clip.tokenizer
-    model.eval()
-    tower = _TextTower(model, tokenizer, prompt_len)
-    allowed = torch.tensor(allowed_token_ids(tokenizer, blocklist))
-    if len(allowed) == 0:
-        raise UsageError("the token blocklist leaves no tokens to build a prompt from")
-    table = model.token_embedding.weight.detach()
-    allowed_normed = torch.nn.functional.normalize(table[allowed], dim=-1)
+    def objective(features: Any) -> Any:
+        value = (targets @ features).mean()
+        if negatives is not None:
+            value = value - negative_weight * torch.clamp((negatives @ features).max(), min=0.0)
+        return value
+
+    return objective
+
+
+def _start_ids(tokenizer: Any, allowed: Any, init_prompt: str, prompt_len: int, seed: int) -> Any:
+    """The allowed tokens of `init_prompt`, truncated or padded with random allowed tokens drawn from `seed`."""
+    import torch
 
     generator = torch.Generator().manual_seed(seed)
     allowed_set = set(allowed.tolist())
     start = [i for i in tokenizer.encode(init_prompt) if i in allowed_set][:prompt_len]
     fill = allowed[torch.randint(len(allowed), (prompt_len - len(start),), generator=generator)].tolist()
-    ids = torch.tensor(start + fill)
+    return torch.tensor(start + fill)
+
+
+def _search(
+    tower: _TextTower,
+    objective: Callable[[Any], Any],
+    table: Any,
+    allowed: Any,
+    ids: Any,
+    iterations: int,
+    lr: float,
+    weight_decay: float,
+) -> tuple[list[float], Any, float]:
+    """AdamW on the continuous prompt, scored at its projection to real tokens: (scores, best ids, best score)."""
+    import torch
+
+    allowed_normed = torch.nn.functional.normalize(table[allowed], dim=-1)
     embeds = table[ids].clone().requires_grad_(True)
     optimizer = torch.optim.AdamW([embeds], lr=lr, weight_decay=weight_decay)
 
@@ -165,12 +211,6 @@ def optimize_prompt(
         with torch.no_grad():
             nearest = (torch.nn.functional.normalize(x, dim=-1) @ allowed_normed.T).argmax(dim=-1)
         return allowed[nearest]
-
-    def objective(features: Any) -> Any:
-        value = (targets @ features).mean()
-        if negatives is not None:
-            value = value - negative_weight * torch.clamp((negatives @ features).max(), min=0.0)
-        return value
 
     history: list[float] = []
     best_ids, best_score = ids, -float("inf")
@@ -189,10 +229,7 @@ def optimize_prompt(
         optimizer.zero_grad()
         embeds.grad = grad
         optimizer.step()
-
-    token_ids = tuple(int(i) for i in best_ids)
-    text = collapse_whitespace(tokenizer.decode(list(token_ids)))
-    return OptimizedPrompt(text, history, best_score, iterations, token_ids, clip.model_id)
+    return history, best_ids, best_score
 
 
 def to_image_prompt(result: OptimizedPrompt, base: ImagePrompt) -> ImagePrompt:

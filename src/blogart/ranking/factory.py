@@ -6,13 +6,13 @@ from __future__ import annotations
 from blogart.config import Settings
 from blogart.errors import UsageError
 from blogart.llm.client import LLMClient
-from blogart.models.clip import load_clip
+from blogart.models.clip import ClipModel, load_clip
 from blogart.plugins import Context
 from blogart.ranking.clip import ClipRanker
 from blogart.ranking.moderation import Moderator, OpenAIModeration
 
 
-def clip_from_settings(settings: Settings):
+def clip_from_settings(settings: Settings) -> ClipModel:
     """The configured CLIP model (also what PEZ optimises against)."""
     r = settings.rank
     return load_clip(
@@ -22,6 +22,14 @@ def clip_from_settings(settings: Settings):
         cache_dir=settings.models.cache_dir or None,
         batch_size=r.batch_size,
     )
+
+
+def run_clip(ranker: object | None, pez: bool, settings: Settings) -> ClipModel | None:
+    """A run's one CLIP, resolved and loaded once: the built-in ranker's, or the configured one when round 2's
+    PEZ (`pez`) needs it without that ranker (loaded now, so missing weights fail before any drawing)."""
+    if isinstance(ranker, ClipRanker):
+        return ranker.clip
+    return clip_from_settings(settings) if pez else None
 
 
 def build_ranker(

@@ -1,9 +1,10 @@
 """Train the bundled icon CLIP: open_clip's own model and contrastive loss on the recipe's renders.
 
-    python recipes/icons/clip_train.py DATA/train --out DIR --steps N --batch-size B --lr LR --seed S \
-        [--resume] [--json]
+    python -m blogart.training.clip_trainer DATA/train --out DIR --config MODEL.json --steps N \
+        --batch-size B --lr LR --seed S [--resume] [--json]
 
-DATA/train holds NNNNN.png + NNNNN.txt pairs (128x128 renders and their captions). DIR gets:
+DATA/train holds NNNNN.png + NNNNN.txt pairs (128x128 renders and their captions); MODEL.json is an
+open_clip model config (the recipe's is recipes/icons/blogart-icons-clip.json). DIR gets:
 
     open_clip_config.json        {"model_cfg": ..., "preprocess_cfg": ...}: what `local-dir:DIR` loads
     open_clip_model.safetensors  float32 weights (the recipe's export stores them as float16)
@@ -13,6 +14,7 @@ DATA/train holds NNNNN.png + NNNNN.txt pairs (128x128 renders and their captions
 
 Each step's batch and augmentation come from a generator seeded by (seed, step), so `--resume` after a
 kill -9 replays exactly the batches an uninterrupted run would have seen. torch picks CUDA when present.
+torch and open_clip are imported inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -24,34 +26,49 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-SRC = HERE.parent.parent / "src"
-if not (SRC / "blogart").is_dir():  # pragma: no cover - only when the script is copied elsewhere
-    raise SystemExit(f"clip_train.py expects the blogart source tree at {SRC}")
-if str(SRC) not in sys.path:  # run from the source tree, installed or not
-    sys.path.insert(0, str(SRC))
+from blogart.atomic import atomic_write_bytes, atomic_write_json
+from blogart.errors import InputError, UsageError
+from blogart.training.options import check_float
 
-from blogart.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
-from blogart.errors import InputError, UsageError  # noqa: E402
-from blogart.training.options import check_float  # noqa: E402
-
-DEFAULT_CONFIG = HERE / "blogart-icons-clip.json"
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
 STATE_FILE = "train/state.pt"
+LOG_FILE = "log.jsonl"
 # open_clip's defaults (the OpenAI CLIP statistics); the loader reads them back from open_clip_config.json.
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 WARMUP_FRACTION = 0.05
+# What a resumed run must share with the saved one.
+RUN_SETTINGS = ("config", "steps", "batch_size", "lr", "weight_decay", "seed")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+@dataclass(frozen=True)
+class ClipTrainOptions:
+    data: Path  # folder of NNNNN.png + NNNNN.txt pairs
+    out: Path
+    config: Path  # open_clip model config JSON
+    steps: int = 3000
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    seed: int = 0
+    save_every: int = 200  # steps between saved states
+    log_every: int = 20
+    eval: Path | None = None  # held-out pairs; None: DATA/../test if present
+    eval_pairs: int = 100  # retrieval among this many pairs at a time
+    threads: int = 0  # torch CPU threads; 0: torch's default
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ClipTrainOptions, bool, bool]:
+    """(options, --resume, --json) from the command line."""
+    p = argparse.ArgumentParser(prog="python -m blogart.training.clip_trainer", description=__doc__.split("\n\n")[0])
     p.add_argument("data", type=Path, help="folder of NNNNN.png + NNNNN.txt pairs")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="open_clip model config JSON")
+    p.add_argument("--config", type=Path, required=True, help="open_clip model config JSON")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -68,7 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("steps", "batch_size", "save_every", "log_every", "eval_pairs"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
-    return args
+    flags = {k: v for k, v in vars(args).items() if k not in ("resume", "json")}
+    return ClipTrainOptions(**flags), args.resume, args.json
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -237,141 +255,197 @@ def retrieval_top1(model, tokenizer, images, captions, device, pairs: int = 100)
     return hits / total if total else float("nan")
 
 
-# ---- training -----------------------------------------------------------------------------------
+# ---- training: prepare, resume, loop, save, report ----------------------------------------------
 
 
-def train(args: argparse.Namespace) -> dict:
+@dataclass
+class _Run:
+    """One training run: its options and everything made from them, and where it has got to."""
+
+    options: ClipTrainOptions
+    settings: dict[str, Any]  # what the saved state records and a resume must match
+    device: Any
+    images: Any
+    captions: list[str]
+    tokenizer: Any
+    tokens: Any
+    model: Any
+    optimizer: Any
+    loss_fn: Any
+    saved: dict | None  # the state a resume goes on from
+    step: int = 0
+    first_step: int = 0
+    loss: float = float("nan")
+
+    @property
+    def cfg(self) -> dict:
+        return self.settings["config"]
+
+
+def train(options: ClipTrainOptions, resume: bool = False) -> dict[str, Any]:
+    """Train (or with `resume`, go on training) and write the model folder; returns report.json's content."""
+    run = _prepare(options, resume)
+    _resume(run)
+    seconds = _loop(run)
+    _save(run)
+    return _report(run, seconds)
+
+
+def _prepare(options: ClipTrainOptions, resume: bool) -> _Run:
+    """Checked options, the saved state when resuming, the data, and the model seeded from scratch."""
     import open_clip
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    check_float("lr", options.lr, above=0, at_most=1)  # NaN passes any `<= 0` test and ruins a run at its end
+    check_float("weight_decay", options.weight_decay, at_least=0)
+    if options.threads:
+        torch.set_num_threads(options.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    out: Path = args.out
-    cfg = read_model_config(args.config)
-    run = {
-        "config": cfg,
-        "data": str(args.data),
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "weight_decay": args.weight_decay,
-        "seed": args.seed,
-    }
-    state = None
-    if args.resume:
-        state = load_state(out, device)
-        settings = ("config", "steps", "batch_size", "lr", "weight_decay", "seed")
-        changed = [k for k in settings if state["run"][k] != run[k]]
+    cfg = read_model_config(options.config)
+    settings = {"config": cfg, "data": str(options.data), **{k: getattr(options, k) for k in RUN_SETTINGS[1:]}}
+    saved = None
+    if resume:
+        saved = load_state(options.out, device)
+        changed = [k for k in RUN_SETTINGS if saved["run"][k] != settings[k]]
         if changed:
             raise UsageError(f"--resume with other settings than the saved run ({', '.join(changed)}); use a new --out")
-    elif (out / STATE_FILE).exists():
-        raise UsageError(f"{out} already holds a run; pass --resume to continue it or pick a new --out")
+    elif (options.out / STATE_FILE).exists():
+        raise UsageError(f"{options.out} already holds a run; pass --resume to continue it or pick a new --out")
 
-    image_size = int(cfg["vision_cfg"]["image_size"])
-    images, captions = read_pairs(args.data, image_size)
+    images, captions = read_pairs(options.data, int(cfg["vision_cfg"]["image_size"]))
     tokenizer = open_clip.get_tokenizer("", context_length=int(cfg["text_cfg"].get("context_length", 77)))
     tokens = tokenizer(captions)
-
-    torch.manual_seed(args.seed)
-    model = build_model(args.config).to(device)
-    optimizer = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+    torch.manual_seed(options.seed)
+    model = build_model(options.config).to(device)
+    groups = param_groups(model, options.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=options.lr, betas=(0.9, 0.98), eps=1e-6)
     loss_fn = open_clip.ClipLoss()
-    step = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "log.jsonl"
-    if args.resume:
-        trim_log(log_path, step)
-    elif log_path.exists():
-        log_path.unlink()
-    n_params = sum(p.numel() for p in model.parameters())
+    run = _Run(options, settings, device, images, captions, tokenizer, tokens, model, optimizer, loss_fn, saved)
+    options.out.mkdir(parents=True, exist_ok=True)
+    if saved is None:
+        (options.out / LOG_FILE).unlink(missing_ok=True)
+    return run
+
+
+def _resume(run: _Run) -> None:
+    """The saved model, optimiser and step; log lines a killed run wrote past its last save dropped."""
+    if run.saved is None:
+        return
+    run.model.load_state_dict(run.saved["model"])
+    run.optimizer.load_state_dict(run.saved["optimizer"])
+    run.step = run.first_step = int(run.saved["step"])
+    trim_log(run.options.out / LOG_FILE, run.step)
+
+
+def _loop(run: _Run) -> float:
+    """Steps until the last, logging and saving the state as asked; returns the seconds it took."""
+    import torch
+
+    o = run.options
     # bfloat16 matmuls on a GPU; float32 on the CPU, where a resumed run must match an uninterrupted one exactly.
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-    model.train()
-    first_step, started, loss_value = step, time.perf_counter(), float("nan")
-    with log_path.open("a", encoding="utf-8") as log:
-        while step < args.steps:
-            generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-            index = torch.randint(0, len(captions), (args.batch_size,), generator=generator)
-            batch = augment(images[index].float() / 255.0, generator)
-            lr = learning_rate(step, args.steps, args.lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with autocast:
-                image_features, text_features, logit_scale = model(
-                    normalise(batch.to(device)), tokens[index].to(device)
-                )
-                loss = loss_fn(image_features.float(), text_features.float(), logit_scale.float())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():  # as open_clip's trainer: the temperature stays above 1/100
-                model.logit_scale.clamp_(0, math.log(100))
-            step += 1
-            loss_value = float(loss.detach())
-            if step % args.log_every == 0 or step == args.steps:
-                elapsed = time.perf_counter() - started
-                row = {
-                    "step": step,
-                    "loss": round(loss_value, 5),
-                    "lr": lr,
-                    "logit_scale": round(model.logit_scale.detach().exp().item(), 3),
-                    "steps_per_s": round((step - first_step) / elapsed, 3) if elapsed > 0 else None,
-                }
-                log.write(json.dumps(row) + "\n")
+    cuda = run.device.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    run.model.train()
+    started = time.perf_counter()
+    with (o.out / LOG_FILE).open("a", encoding="utf-8") as log:
+        while run.step < o.steps:
+            lr = _step(run, autocast)
+            if run.step % o.log_every == 0 or run.step == o.steps:
+                log.write(json.dumps(_log_line(run, lr, time.perf_counter() - started)) + "\n")
                 log.flush()
-            if step % args.save_every == 0 or step == args.steps:
+            if run.step % o.save_every == 0 or run.step == o.steps:
                 log.flush()
-                save_state(out, model, optimizer, step, run)
-    elapsed = time.perf_counter() - started
+                save_state(o.out, run.model, run.optimizer, run.step, run.settings)
+    return time.perf_counter() - started
 
-    save_model(out, model, cfg)
+
+def _step(run: _Run, autocast: Any) -> float:
+    """One optimiser step on the batch (seed, step) picks; returns its learning rate."""
+    import torch
+
+    o, model = run.options, run.model
+    generator = torch.Generator().manual_seed(o.seed * 1_000_003 + run.step)
+    index = torch.randint(0, len(run.captions), (o.batch_size,), generator=generator)
+    batch = augment(run.images[index].float() / 255.0, generator)
+    lr = learning_rate(run.step, o.steps, o.lr)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    with autocast:
+        image_features, text_features, logit_scale = model(
+            normalise(batch.to(run.device)), run.tokens[index].to(run.device)
+        )
+        loss = run.loss_fn(image_features.float(), text_features.float(), logit_scale.float())
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    with torch.no_grad():  # as open_clip's trainer: the temperature stays above 1/100
+        model.logit_scale.clamp_(0, math.log(100))
+    run.step += 1
+    run.loss = float(loss.detach())
+    return lr
+
+
+def _log_line(run: _Run, lr: float, elapsed: float) -> dict[str, Any]:
+    return {
+        "step": run.step,
+        "loss": round(run.loss, 5),
+        "lr": lr,
+        "logit_scale": round(run.model.logit_scale.detach().exp().item(), 3),
+        "steps_per_s": round((run.step - run.first_step) / elapsed, 3) if elapsed > 0 else None,
+    }
+
+
+def _save(run: _Run) -> None:
+    save_model(run.options.out, run.model, run.cfg)
+
+
+def _report(run: _Run, elapsed: float) -> dict[str, Any]:
+    """report.json: the run's settings, sizes, speed and final loss, and held-out retrieval when there is data."""
+    import torch
+
+    o, device = run.options, run.device
+    n_params = sum(p.numel() for p in run.model.parameters())
+    steps = run.step - run.first_step
     report = {
-        **{k: v for k, v in run.items() if k != "config"},
-        "model_config": cfg,
+        **{k: v for k, v in run.settings.items() if k != "config"},
+        "model_config": run.cfg,
         "parameters": n_params,
         "float16_bytes": 2 * n_params,
-        "train_pairs": len(captions),
+        "train_pairs": len(run.captions),
         "device": device.type if device.type == "cpu" else torch.cuda.get_device_name(device),
-        "final_loss": loss_value,
-        "steps_this_run": step - first_step,
+        "final_loss": run.loss,
+        "steps_this_run": steps,
         "seconds_this_run": round(elapsed, 2),
-        "steps_per_s": round((step - first_step) / elapsed, 3) if elapsed > 0 and step > first_step else None,
+        "steps_per_s": round(steps / elapsed, 3) if elapsed > 0 and steps > 0 else None,
     }
-    eval_dir = args.eval or (args.data.parent / "test")
+    eval_dir = o.eval or (o.data.parent / "test")
     if eval_dir.is_dir():
-        test_images, test_captions = read_pairs(eval_dir, image_size)
-        pairs = min(args.eval_pairs, len(test_captions))
+        test_images, test_captions = read_pairs(eval_dir, int(run.cfg["vision_cfg"]["image_size"]))
+        pairs = min(o.eval_pairs, len(test_captions))
+        top1 = retrieval_top1(run.model, run.tokenizer, test_images, test_captions, device, pairs)
         report["eval"] = {
             "folder": str(eval_dir),
             "pairs": pairs,
             "groups": len(test_captions) // pairs,
-            "caption_to_image_top1": retrieval_top1(model, tokenizer, test_images, test_captions, device, pairs),
+            "caption_to_image_top1": top1,
         }
-    atomic_write_json(out / "report.json", report)
+    atomic_write_json(o.out / "report.json", report)
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    options, resume, as_json = parse_args(argv)
     try:
-        check_float("lr", args.lr, above=0, at_most=1)  # NaN passes any `<= 0` test and ruins a run at its end
-        check_float("weight_decay", args.weight_decay, at_least=0)
-        report = train(args)
+        report = train(options, resume)
     except (InputError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
+    if as_json:
         print(json.dumps(report, indent=2))
     else:
         top1 = report.get("eval", {}).get("caption_to_image_top1")
         extra = f", held-out top-1 {top1:.1%}" if top1 is not None else ""
-        print(f"trained {report['steps']} steps, loss {report['final_loss']:.3f}{extra}; wrote {args.out}")
+        print(f"trained {report['steps']} steps, loss {report['final_loss']:.3f}{extra}; wrote {options.out}")
     return 0
 
 
