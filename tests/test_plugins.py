@@ -103,8 +103,8 @@ def test_unknown_names_are_one_usage_error_listing_the_known_ones(demo_plugin):
     with pytest.raises(UsageError) as err:
         plugins.create("generators", "nope", ctx)
     assert str(err.value) == (
-        "unknown generator 'nope'; known: broken, bundled, crashes, dalle-mega, dalle-mini, diffusers, echo, openai-images, "
-        "sd-turbo, z-image-turbo"
+        "unknown generator 'nope'; known: broken, bundled, crashes, dalle-mega, dalle-mini, diffusers, echo, "
+        "openai-images, sd-turbo, z-image-turbo"
     )
     with pytest.raises(UsageError, match="unknown ranker 'nope'; known: clip, echo$"):
         plugins.create("rankers", "nope", ctx)
