@@ -192,6 +192,11 @@ class Drawing:
     negative_prompt: str
     generator: str
 
+    @classmethod
+    def of(cls, request: GenerationRequest, png: bytes, index: int, round: int, generator: str) -> Drawing:
+        """Image `index` of `request`, as the generator named `generator` drew it."""
+        return cls(png, request.seed, index, round, request.prompt, request.negative_prompt, generator)
+
 
 @dataclass(frozen=True)
 class Candidate:

@@ -274,17 +274,7 @@ class DiffusionGenerator:
             with torch.inference_mode():
                 images = pipe(request.prompt, num_images_per_prompt=len(indices), generator=generators, **kwargs).images
             for i, pixels in zip(indices, images, strict=True):
-                drawings.append(
-                    Drawing(
-                        png=_png(pixels),
-                        seed=request.seed,
-                        index=i,
-                        round=round,
-                        prompt=request.prompt,
-                        negative_prompt=request.negative_prompt,
-                        generator=self.name,
-                    )
-                )
+                drawings.append(Drawing.of(request, _png(pixels), i, round, self.name))
             if progress is not None:
                 progress(len(drawings))
         return drawings

@@ -60,20 +60,19 @@ class FontFile:
         return f"{self.path.name}#{self.index}" if self.index else self.path.name
 
 
+def _fontconfig(*args: str) -> str:
+    """What a fontconfig tool prints; "" where fontconfig is missing or fails (cards then use named files only)."""
+    if shutil.which(args[0]) is None:
+        return ""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=FC_TIMEOUT, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def _fc_match(pattern: str) -> tuple[str, FontFile] | None:
     """(family, face) fontconfig picks for `pattern`, or None without fontconfig."""
-    if shutil.which("fc-match") is None:
-        return None
-    try:
-        out = subprocess.run(
-            ["fc-match", "-f", "%{family}\t%{file}\t%{index}", pattern],
-            capture_output=True,
-            text=True,
-            timeout=FC_TIMEOUT,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
+    out = _fontconfig("fc-match", "-f", "%{family}\t%{file}\t%{index}", pattern)
     parts = out.split("\t")
     if len(parts) != 3 or not parts[1]:
         return None
@@ -83,18 +82,7 @@ def _fc_match(pattern: str) -> tuple[str, FontFile] | None:
 @functools.cache
 def installed() -> dict[str, tuple[tuple[int, FontFile], ...]]:
     """Every installed face by family name (casefolded), with its weight: one `fc-list` call per process."""
-    if shutil.which("fc-list") is None:
-        return {}
-    try:
-        out = subprocess.run(
-            ["fc-list", "-f", "%{family}\t%{weight}\t%{slant}\t%{file}\t%{index}\n"],
-            capture_output=True,
-            text=True,
-            timeout=FC_TIMEOUT,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {}
+    out = _fontconfig("fc-list", "-f", "%{family}\t%{weight}\t%{slant}\t%{file}\t%{index}\n")
     faces: dict[str, list[tuple[int, FontFile]]] = {}
     for row in out.splitlines():
         parts = row.split("\t")

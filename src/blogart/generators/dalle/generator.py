@@ -258,17 +258,7 @@ class DalleGenerator:
         for i, image in zip(indices, decode_codes(models["vqgan"], tokens), strict=True):
             png = io.BytesIO()
             Image.fromarray((image * 255.0).round().astype("uint8")).save(png, format="PNG")
-            drawings.append(
-                Drawing(
-                    png=png.getvalue(),
-                    seed=request.seed,
-                    index=i,
-                    round=round,
-                    prompt=request.prompt,
-                    negative_prompt=request.negative_prompt,
-                    generator=self.name,
-                )
-            )
+            drawings.append(Drawing.of(request, png.getvalue(), i, round, self.name))
         return drawings
 
 
