@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from blogart.cli.common import settings
+from blogart.cli.common import GENERATOR_HELP, settings
 
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: the generate.out_dir setting).")]
 Workers = Annotated[int, typer.Option("--workers", "-w", min=1, help="Workers, each with its own models.")]
@@ -20,9 +20,7 @@ Engine = Annotated[str, typer.Option("--engine", help="local, or ray (the blogar
 RayAddress = Annotated[
     str | None, typer.Option("--ray-address", help="Ray cluster to join (auto: the running one); default: start one.")
 ]
-Model = Annotated[
-    str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, bundled or openai-images.")
-]
+Model = Annotated[str | None, typer.Option("--model", "-m", help=GENERATOR_HELP)]
 Num = Annotated[int | None, typer.Option("-n", "--num", min=1, help="Candidates per post.")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed of every post's first image.")]
 AsJson = Annotated[

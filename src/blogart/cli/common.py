@@ -16,6 +16,11 @@ from blogart.errors import UsageError
 if TYPE_CHECKING:
     from blogart.pipeline.plan import RunPlan
 
+GENERATOR_HELP = (
+    "sd-turbo, z-image-turbo, diffusers:<folder>, dalle-mini, dalle-mega, bundled or openai-images; "
+    "default: a pulled diffusion model, else dalle-mini when installed, else bundled (docs/generators.md)."
+)
+
 
 class State:
     config_file: Path | None = None  # --config, set by the root callback

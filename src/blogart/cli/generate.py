@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from blogart.cli.common import (
+    GENERATOR_HELP,
     Backend,
     Force,
     FrontMatter,
@@ -38,8 +39,7 @@ def generate(
         typer.Option(
             "--model",
             "-m",
-            help="sd-turbo, z-image-turbo, diffusers:<folder>, dalle-mini, dalle-mega, bundled or openai-images; "
-            "default: a pulled diffusion model, else dalle-mini when installed, else bundled (docs/generators.md).",
+            help=GENERATOR_HELP,
         ),
     ] = None,
     n: Annotated[int | None, typer.Option("-n", "--num", help="Number of candidates.", min=1)] = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from blogart.cli.common import Backend, Style, print_json, progress, settings, text_overrides
+from blogart.cli.common import GENERATOR_HELP, Backend, Style, print_json, progress, settings, text_overrides
 from blogart.errors import NoCover
 
 app = typer.Typer()
@@ -26,9 +26,7 @@ def social(
         int | None, typer.Option("--carousel", help="Images per post, 1 to 10: one per key topic first.", min=1)
     ] = None,
     num: Annotated[int | None, typer.Option("-n", "--num", help="Candidates drawn for each image.", min=1)] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Generator: dalle-mini, dalle-mega, bundled or openai-images.")
-    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=GENERATOR_HELP)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of every topic's candidates.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (one folder per post in it).")] = None,
     moderation: Annotated[
