@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/diffusers.py --json                       # fp32 and bf16, batch 1 and 4, this CPU
     .venv/bin/python benchmarks/diffusers.py --dtype float32 --batch 1 --tiny-vae --json     # TAESD decodes
     .venv/bin/python benchmarks/diffusers.py --device cuda --dtype bfloat16 float16 --batch 1 4 --json
+    .venv/bin/python benchmarks/diffusers.py --dtype float32 --batch 1 --exact --runtime torch openvino --json
 
 The pipeline is SD-Turbo's (stabilityai/sd-turbo): SD 2.1-base UNet (865M parameters), OpenCLIP ViT-H/14 text
 encoder (354M), the SD VAE (84M), Euler with trailing timesteps; its configs are written here from the
@@ -10,10 +11,12 @@ published architectures, its weights are random (the values do not change the co
 the diffusers layout and drawn through `DiffusionGenerator`, exactly as `blogart generate -m sd-turbo`
 draws. Each (dtype, batch) runs in its own process so peak RSS is its own: one warm-up image, then one
 timed request of `batch` images (exact = false: one pipeline call for the batch); with --exact, images are
-computed one at a time as `[diffusion] exact = true` (the default) draws them.
+computed one at a time as `[diffusion] exact = true` (the default) draws them. `--runtime openvino` draws
+through `[diffusion] runtime = "openvino"`: its warm-up converts the networks into a fresh user dir, so
+"warmup_seconds" is what a first run pays once.
 Output: one row per run: {"dtype", "batch", "device", "steps", "size", "seconds_per_image", "request_seconds",
 "cpu_seconds_per_image" (all threads; on a loaded machine cpu / threads estimates a quiet one's wall time),
-"warmup_seconds", "build_seconds", "peak_rss_mb", "peak_cuda_mb", "threads", "torch", "diffusers"}.
+"warmup_seconds", "build_seconds", "peak_rss_mb", "peak_cuda_mb", "threads", "runtime", "torch", "diffusers"}.
 """
 
 from __future__ import annotations
@@ -108,7 +111,9 @@ def build(folder: Path) -> None:
     AutoencoderTiny().save_pretrained(folder / "taesd", safe_serialization=True)  # its defaults are TAESD's shape
 
 
-def one(folder: Path, dtype: str, batch: int, device: str, steps: int, exact: bool, tiny_vae: bool) -> dict:
+def one(
+    folder: Path, dtype: str, batch: int, device: str, steps: int, exact: bool, tiny_vae: bool, runtime: str
+) -> dict:
     import diffusers
     import torch
 
@@ -116,7 +121,9 @@ def one(folder: Path, dtype: str, batch: int, device: str, steps: int, exact: bo
     from blogart.generators.diffusion import DEFAULTS, DiffusionGenerator
     from blogart.values import GenerationRequest
 
-    settings = DiffusionSettings(dtype=dtype, device=device, steps=steps, exact=exact, tiny_vae=tiny_vae)
+    settings = DiffusionSettings(
+        dtype=dtype, device=device, steps=steps, exact=exact, tiny_vae=tiny_vae, runtime=runtime
+    )
     taesd = folder.parent / "taesd" if tiny_vae else None
     generator = DiffusionGenerator(
         "sd-turbo", folder, settings, batch_size=batch, defaults=DEFAULTS["sd-turbo"], tiny_vae=taesd
@@ -130,13 +137,14 @@ def one(folder: Path, dtype: str, batch: int, device: str, steps: int, exact: bo
     clock, cpu = time.perf_counter(), time.process_time()
     drawn = generator.generate(GenerationRequest(PROMPT, n=batch, seed=1))
     seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
-    parts = _parts(generator._pipe) if batch == 1 else {}
+    parts = _parts(generator._pipe) if batch == 1 and runtime == "torch" else {}
     return {
         **parts,
         "dtype": dtype,
         "batch": batch,
         "exact": exact,
         "tiny_vae": tiny_vae,
+        "runtime": runtime,
         "device": device,
         "steps": steps,
         "size": 512,
@@ -183,13 +191,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--exact", action="store_true", help="one image per pipeline call ([diffusion] exact)")
     parser.add_argument("--tiny-vae", action="store_true", help="decode with TAESD ([diffusion] tiny_vae)")
+    parser.add_argument("--runtime", nargs="+", default=["torch"], choices=["torch", "openvino"])
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run before it is given up")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--one", nargs=2, metavar=("DTYPE", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, metavar=("DTYPE", "BATCH", "RUNTIME"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        row = one(Path(args.folder), args.one[0], int(args.one[1]), args.device, args.steps, args.exact, args.tiny_vae)
+        dtype, batch, runtime = args.one[0], int(args.one[1]), args.one[2]
+        row = one(Path(args.folder), dtype, batch, args.device, args.steps, args.exact, args.tiny_vae, runtime)
         print(json.dumps(row))
         return
     rows = []
@@ -197,23 +207,27 @@ def main() -> None:
         clock = time.perf_counter()
         build(Path(tmp))
         built = round(time.perf_counter() - clock, 1)
-        for dtype in args.dtype:
-            for batch in args.batch:
-                command = [sys.executable, __file__, "--one", dtype, str(batch), "--folder", f"{tmp}/sd-turbo"]
-                command += ["--device", args.device, "--steps", str(args.steps)]
-                command += (["--exact"] if args.exact else []) + (["--tiny-vae"] if args.tiny_vae else [])
-                try:
-                    done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=True)
-                    row = json.loads(done.stdout.strip().splitlines()[-1])
-                except subprocess.TimeoutExpired:
-                    row = {"dtype": dtype, "batch": batch, "device": args.device, "timed_out_after_s": args.timeout}
-                except subprocess.CalledProcessError as exc:
-                    row = {"dtype": dtype, "batch": batch, "error": exc.stderr.strip().splitlines()[-1:]}
-                row["build_seconds"] = built
-                row["load_average"] = round(os.getloadavg()[0], 2)
-                rows.append(row)
-                if not args.json:
-                    print(row, flush=True)
+        runs = [(d, b, r) for r in args.runtime for d in args.dtype for b in args.batch]
+        for k, (dtype, batch, runtime) in enumerate(runs):
+            command = [sys.executable, __file__, "--one", dtype, str(batch), runtime, "--folder", f"{tmp}/sd-turbo"]
+            command += ["--device", args.device, "--steps", str(args.steps)]
+            command += (["--exact"] if args.exact else []) + (["--tiny-vae"] if args.tiny_vae else [])
+            try:
+                # Its own user dir: an OpenVINO run converts in its warm-up, as a first run does.
+                env = {**os.environ, "BLOGART_HOME": f"{tmp}/home-{k}"}
+                done = subprocess.run(
+                    command, capture_output=True, text=True, timeout=args.timeout, check=True, env=env
+                )
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+            except subprocess.TimeoutExpired:
+                row = {"dtype": dtype, "batch": batch, "device": args.device, "timed_out_after_s": args.timeout}
+            except subprocess.CalledProcessError as exc:
+                row = {"dtype": dtype, "batch": batch, "error": exc.stderr.strip().splitlines()[-1:]}
+            row["build_seconds"] = built
+            row["load_average"] = round(os.getloadavg()[0], 2)
+            rows.append(row)
+            if not args.json:
+                print(row, flush=True)
     if args.json:
         print(json.dumps(rows, indent=2))
 

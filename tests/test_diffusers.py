@@ -298,3 +298,51 @@ def test_verify_accepts_a_checkpoint_with_an_unused_buffer_or_its_base_prefix(sd
     assert report.ok and "position_ids" in report.warnings[0]
     save_file({k.removeprefix("text_model."): v for k, v in load_file(weights).items()}, weights)
     assert verify_pipeline(folder).ok
+
+
+def test_the_openvino_runtime_draws_torchs_pictures_the_same_bytes_every_run(sd_turbo_env):
+    from blogart.config import user_dir
+    from blogart.values import GenerationRequest
+
+    request = GenerationRequest("a lighthouse", n=2, seed=5)
+    torch_drawn = _generator().generate(request)
+    openvino = _generator(runtime="openvino")
+    drawn = openvino.generate(request)
+    for a, b in zip(torch_drawn, drawn, strict=True):  # other kernels, the same network: rounding apart
+        assert abs(_pixels(a.png) - _pixels(b.png)).max() <= 2
+    described = openvino.describe()
+    assert described["runtime"] == "openvino" and described["openvino"]
+    (entry,) = (user_dir() / "openvino").iterdir()
+    converted = {p.name: p.stat().st_mtime_ns for p in entry.iterdir()}
+    assert sorted(converted) == sorted(f"{n}.{x}" for n in ("decoder", "text_encoder", "unet") for x in ("bin", "xml"))
+
+    again = _generator(runtime="openvino").generate(request)  # a new process would read the same IR
+    assert [d.png for d in again] == [d.png for d in drawn]
+    assert {p.name: p.stat().st_mtime_ns for p in entry.iterdir()} == converted  # read, not converted again
+
+    # Classifier-free guidance doubles the UNet's batch; the converted networks take any batch.
+    guided = GenerationRequest("a lighthouse", negative_prompt="blurry text", n=1, seed=5)
+    a = _generator(guidance=2.0, steps=2).generate(guided)[0]
+    b = _generator(guidance=2.0, steps=2, runtime="openvino").generate(guided)[0]
+    assert abs(_pixels(a.png) - _pixels(b.png)).max() <= 2
+
+
+def test_an_openvino_run_regenerates_byte_for_byte_and_refuses_a_gpu_dtype(sd_turbo_env, tmp_path, monkeypatch):
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "sd-turbo", "-n", "1", "--no-rank", "--backend", "local"]
+    monkeypatch.setenv("BLOGART_DIFFUSION__RUNTIME", "openvino")
+    monkeypatch.setenv("BLOGART_DIFFUSION__TINY_VAE", "true")
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["settings"]["diffusion"]["runtime"] == "openvino"
+    assert manifest["models"]["weights"]["runtime"] == "openvino"
+    monkeypatch.delenv("BLOGART_DIFFUSION__RUNTIME")  # the manifest, not today's settings, says openvino
+    monkeypatch.delenv("BLOGART_DIFFUSION__TINY_VAE")
+    again = runner.invoke(app, ["regenerate", str(next((tmp_path / "out").glob("*/manifest.json"))), "--json"])
+    assert again.exit_code == 0 and all(r["same_bytes"] for r in json.loads(again.stdout)), again.output
+
+    monkeypatch.setenv("BLOGART_DIFFUSION__RUNTIME", "openvino")
+    monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", "bfloat16")
+    refused = runner.invoke(app, [*args, "--out", str(tmp_path / "bf16")])
+    assert refused.exit_code != 0 and "runs on a CPU in float32" in refused.output
+    assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1

@@ -121,6 +121,9 @@ class DiffusionSettings(Section):
     exact: bool = True
     # Decode with TAESD (`blogart models pull taesd`): ~10x cheaper than SD's VAE on a CPU, softer detail.
     tiny_vae: bool = False
+    # "openvino" (CPU, float32, UNet pipelines such as sd-turbo): OpenVINO runs the networks, faster than torch
+    # on a CPU; the first run converts them into <user dir>/openvino (docs/generators.md).
+    runtime: Literal["torch", "openvino"] = "torch"
 
 
 class ModelsSettings(Section):

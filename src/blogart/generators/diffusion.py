@@ -111,6 +111,15 @@ class DiffusionGenerator:
         self.device = resolve_device(settings.device)
         self.dtype = resolve_dtype(settings.dtype, self.device)
         self.threads = cpu_threads(settings.threads) if self.device == "cpu" else 0
+        if settings.runtime == "openvino" and (self.device, self.dtype) != ("cpu", "float32"):
+            raise UsageError(
+                f"[diffusion] runtime = 'openvino' runs on a CPU in float32, not {self.device} {self.dtype}: "
+                "set device and dtype to auto, or runtime = 'torch'"
+            )
+        if settings.runtime == "openvino":
+            from blogart.generators.diffusion_openvino import require
+
+            require()
         self._pipe: Any = None
         self._tokenizer: Any = None
 
@@ -164,8 +173,11 @@ class DiffusionGenerator:
             "height": str(sampling["height"] or "model default"),
             "exact": str(self.settings.exact).lower(),
             "vae": str(self.tiny_vae) if self.tiny_vae else "the pipeline's",
+            "runtime": self.settings.runtime,
             "batch_size": str(self.batch_size),
         }
+        if self.settings.runtime == "openvino":
+            values["openvino"] = _version("openvino")
         return values
 
     # -- tokens ------------------------------------------------------------------------------------------------
@@ -221,9 +233,23 @@ class DiffusionGenerator:
             if self.tiny_vae is not None:
                 pipe.vae = self._tiny_vae(pipe, getattr(torch, self.dtype))
             pipe.set_progress_bar_config(disable=True)
-            self._pipe = pipe.to(self.device)
+            pipe = pipe.to(self.device)
+            if self.settings.runtime == "openvino":
+                self._openvino(pipe)
+            self._pipe = pipe
             self._tokenizer = None  # the pipeline's own from now on
         return self._pipe
+
+    def _openvino(self, pipe: Any) -> None:
+        from blogart.config import user_dir
+        from blogart.generators import diffusion_openvino
+
+        sampling = self.sampling()
+        scale = int(getattr(pipe, "vae_scale_factor", 8))
+        side = int(getattr(getattr(pipe, "unet", None), "config", {}).get("sample_size", 64) or 64) * scale
+        size = (sampling["width"] or side, sampling["height"] or side)
+        folders = [self.folder] + ([self.tiny_vae] if self.tiny_vae else [])
+        diffusion_openvino.accelerate(pipe, folders, user_dir() / "openvino", self.threads, size)
 
     def _tiny_vae(self, pipe: Any, dtype: Any) -> Any:
         from diffusers import AutoencoderTiny
