@@ -346,3 +346,26 @@ def test_an_openvino_run_regenerates_byte_for_byte_and_refuses_a_gpu_dtype(sd_tu
     refused = runner.invoke(app, [*args, "--out", str(tmp_path / "bf16")])
     assert refused.exit_code != 0 and "runs on a CPU in float32" in refused.output
     assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1
+
+
+def test_openvino_is_imported_with_its_telemetry_off(tmp_path):
+    """openvino's import starts usage telemetry (events sent from a forked process) unless the user opted out;
+    blogart's import turns it off. The control asks the telemetry's own consent check, without importing
+    openvino (which would send), what a plain import would decide in the same environment."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env["HOME"] = str(tmp_path)  # no consent file: the telemetry's own default applies
+    ours = (
+        "from blogart.generators.diffusion_openvino import import_openvino; import_openvino(); import os; "
+        "import openvino_telemetry as t; print(t.Telemetry().consent, os.environ.get('CI'))"
+    )
+    plain = (
+        "from openvino_telemetry.utils.opt_in_checker import OptInChecker as C; "
+        "print(C().check(enable_opt_in_dialog=False, disable_in_ci=True).name)"  # as openvino's own import asks
+    )
+    run = [subprocess.run([sys.executable, "-c", c], env=env, capture_output=True, text=True) for c in (ours, plain)]
+    assert [r.stdout.strip() for r in run] == ["False None", "NO_FILE"], [r.stderr[-500:] for r in run]
+    assert not (tmp_path / "intel").exists()  # nothing written into the user's home

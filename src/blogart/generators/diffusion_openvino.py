@@ -35,6 +35,31 @@ def require() -> None:
         raise BlogartError("[diffusion] runtime = 'openvino' needs openvino: pip install 'blogart[openvino]'")
 
 
+def import_openvino() -> Any:
+    """`openvino`, imported with its usage telemetry off.
+
+    Importing openvino starts its telemetry, which, unless the user has opted out in their home folder,
+    sends events to Google Analytics from a forked process. blogart makes no network call of its own
+    accord, so the import runs under the one switch the telemetry honours without writing a consent file
+    into the user's home: CI=true. It is read once, when the telemetry starts, and restored at once.
+    """
+    import os
+    import sys
+
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    saved = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        import openvino
+    finally:
+        if saved is None:
+            del os.environ["CI"]
+        else:
+            os.environ["CI"] = saved
+    return openvino
+
+
 def accelerate(pipe: Any, folders: list[Path], cache: Path, threads: int, size: tuple[int, int]) -> None:
     """Run `pipe`'s text encoder, UNet and decoder through OpenVINO from now on.
 
@@ -48,8 +73,9 @@ def accelerate(pipe: Any, folders: list[Path], cache: Path, threads: int, size: 
                 f"[diffusion] runtime = 'openvino' runs UNet pipelines (sd-turbo and other SD 1.x/2.x); "
                 f"this one has no {part}: set runtime = 'torch'"
             )
-    import openvino as ov
     import torch
+
+    ov = import_openvino()
 
     scale = int(getattr(pipe, "vae_scale_factor", 8))
     width, height = size
