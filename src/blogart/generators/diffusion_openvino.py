@@ -100,7 +100,14 @@ def accelerate(pipe: Any, folders: list[Path], cache: Path, threads: int, size: 
         if not ir.is_file():
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the tracer's notes on shape checks it freezes, for developers
-                model = ov.convert_model(_traceable(call, module), example_input=example)
+                try:
+                    model = ov.convert_model(_traceable(call, module), example_input=example)
+                except (RuntimeError, TypeError, ValueError, AttributeError) as exc:  # tracing or an unknown op
+                    from blogart.text import one_line
+
+                    raise BlogartError(
+                        f"OpenVINO cannot convert this pipeline's {name}: {one_line(exc)}; set runtime = 'torch'"
+                    ) from None
             _save(ov, model, ir)
             del model
         try:
