@@ -64,7 +64,7 @@ def accelerate(pipe: Any, folders: list[Path], cache: Path, threads: int, size: 
     """Run `pipe`'s text encoder, UNet and decoder through OpenVINO from now on.
 
     `folders`: the pipeline folder and a tiny VAE's, whose weight files key the cache; `size`: (width, height)
-    in pixels, the shape the networks are converted at (they also accept other sizes and batches).
+    in pixels, the size the networks are converted at (any batch runs; another size converts again).
     """
     require()
     for part in ("unet", "text_encoder", "vae"):
