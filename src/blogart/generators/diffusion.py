@@ -245,9 +245,7 @@ class DiffusionGenerator:
         from blogart.generators import diffusion_openvino
 
         sampling = self.sampling()
-        scale = int(getattr(pipe, "vae_scale_factor", 8))
-        side = int(getattr(getattr(pipe, "unet", None), "config", {}).get("sample_size", 64) or 64) * scale
-        size = (sampling["width"] or side, sampling["height"] or side)
+        size = (sampling["width"], sampling["height"])
         folders = [self.folder] + ([self.tiny_vae] if self.tiny_vae else [])
         diffusion_openvino.accelerate(pipe, folders, user_dir() / "openvino", self.threads, size)
 

@@ -60,11 +60,12 @@ def import_openvino() -> Any:
     return openvino
 
 
-def accelerate(pipe: Any, folders: list[Path], cache: Path, threads: int, size: tuple[int, int]) -> None:
+def accelerate(pipe: Any, folders: list[Path], cache: Path, threads: int, size: tuple[int | None, int | None]) -> None:
     """Run `pipe`'s text encoder, UNet and decoder through OpenVINO from now on.
 
     `folders`: the pipeline folder and a tiny VAE's, whose weight files key the cache; `size`: (width, height)
-    in pixels, the size the networks are converted at (any batch runs; another size converts again).
+    in pixels (None: the UNet's own), the size the networks are converted at (any batch runs; another size
+    converts again).
     """
     require()
     for part in ("unet", "text_encoder", "vae"):
@@ -78,7 +79,8 @@ def accelerate(pipe: Any, folders: list[Path], cache: Path, threads: int, size: 
     ov = import_openvino()
 
     scale = int(getattr(pipe, "vae_scale_factor", 8))
-    width, height = size
+    side = pipe.unet.config.sample_size * scale  # what the pipeline draws when no size is set
+    width, height = size[0] or side, size[1] or side
     latents = torch.zeros(1, pipe.unet.config.in_channels, height // scale, width // scale)
     ids = torch.zeros(1, TEXT_LENGTH, dtype=torch.int64)
     context = torch.zeros(1, TEXT_LENGTH, pipe.unet.config.cross_attention_dim)
