@@ -92,3 +92,30 @@ def test_compiled_sampler_is_kept_on_disk(tiny_dalle, tmp_path):
     args = [sys.executable, "-c", code, str(checkpoint), str(vqgan), str(cache)]
     subprocess.run(args, check=True, capture_output=True)
     assert any(path.name.endswith("-cache") for path in cache.iterdir())
+
+
+def test_counting_tokens_in_another_thread_never_unpads_a_drawn_prompt(tiny_dalle):
+    """A batch engine counts the next post's prompt tokens while this thread encodes prompts to draw; a
+    fast tokenizer shared by both could lose its padding mid-call and give a short row (seen in CI)."""
+    import threading
+
+    from blogart.generators.dalle.generator import DalleGenerator
+
+    gen = DalleGenerator("dalle-mini", *tiny_dalle)
+    models = gen._load()
+    assert models["tokenizer"] is not gen._text()["tokenizer"]
+    length = models["bart"].config.max_text_length
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            gen.count_tokens("a loaf of sourdough bread on a wooden table")
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        shapes = {gen._encode(models, [f"bread number {i}"])[f"bread number {i}"][0].shape for i in range(3000)}
+    finally:
+        stop.set()
+        counter.join()
+    assert shapes == {(1, length)}

@@ -369,3 +369,30 @@ def test_openvino_is_imported_with_its_telemetry_off(tmp_path):
     run = [subprocess.run([sys.executable, "-c", c], env=env, capture_output=True, text=True) for c in (ours, plain)]
     assert [r.stdout.strip() for r in run] == ["False None", "NO_FILE"], [r.stderr[-500:] for r in run]
     assert not (tmp_path / "intel").exists()  # nothing written into the user's home
+
+
+def test_counting_tokens_in_another_thread_never_unpads_the_pipelines_prompt(sd_turbo_env):
+    """The counting tokenizer is never the pipeline's: the pipeline pads to max_length while a batch
+    engine counts the next post's tokens in another thread."""
+    import threading
+
+    gen = _generator()
+    tokenizer = gen._load().tokenizer
+    assert gen._tokenizer_side() is not tokenizer
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            gen.count_tokens("a loaf of sourdough bread on a wooden table")
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        lengths = {
+            len(tokenizer(f"bread number {i}", padding="max_length", max_length=tokenizer.model_max_length).input_ids)
+            for i in range(3000)
+        }
+    finally:
+        stop.set()
+        counter.join()
+    assert lengths == {tokenizer.model_max_length}

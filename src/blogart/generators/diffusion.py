@@ -10,6 +10,7 @@ It returns images in memory; `blogart.outputs` writes them.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import io
 import json
@@ -183,13 +184,15 @@ class DiffusionGenerator:
     # -- tokens ------------------------------------------------------------------------------------------------
 
     def _tokenizer_side(self) -> Any:
+        """A tokenizer for counting only, never the pipeline's: a fast tokenizer keeps its padding setting
+        in shared state, and a batch engine counts tokens in another thread while the pipeline encodes."""
         if self._tokenizer is None:
-            if self._pipe is not None:
-                self._tokenizer = getattr(self._pipe, "tokenizer", None) or False
-            elif (self.folder / "tokenizer").is_dir():
+            if (self.folder / "tokenizer").is_dir():
                 from transformers import AutoTokenizer
 
                 self._tokenizer = AutoTokenizer.from_pretrained(self.folder / "tokenizer")
+            elif getattr(self._pipe, "tokenizer", None) is not None:
+                self._tokenizer = copy.deepcopy(self._pipe.tokenizer)
             else:
                 self._tokenizer = False
         return self._tokenizer or None
@@ -237,7 +240,6 @@ class DiffusionGenerator:
             if self.settings.runtime == "openvino":
                 self._openvino(pipe)
             self._pipe = pipe
-            self._tokenizer = None  # the pipeline's own from now on
         return self._pipe
 
     def _openvino(self, pipe: Any) -> None:

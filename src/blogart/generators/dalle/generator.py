@@ -79,6 +79,7 @@ class DalleGenerator:
             if self.compile_cache is not None:
                 enable_compile_cache(self.compile_cache)
             from blogart.models.dalle.checkpoint import load_dallebart
+            from blogart.models.dalle.text import load_tokenizer
 
             bart = load_dallebart(self.checkpoint, self.dtype)
             vqgan = load_vqgan(self.vqgan_folder, self.dtype)
@@ -87,7 +88,11 @@ class DalleGenerator:
                     f"VQGAN in {self.vqgan_folder} ({vqgan.config.num_codes} codes of {vqgan.config.n_embed}) does not "
                     f"fit {self.checkpoint} ({bart.config.image_length} tokens of {bart.config.codebook_size})"
                 )
-            self._loaded = {"bart": bart, "vqgan": vqgan, **self._text()}
+            # The drawing side gets its own tokenizer: a fast tokenizer keeps its padding setting in
+            # shared state, and a batch engine counts prompt tokens in another thread while this one
+            # draws, so a shared one can return an unpadded row mid-batch.
+            side = {**self._text(), "tokenizer": load_tokenizer(self.checkpoint)}
+            self._loaded = {"bart": bart, "vqgan": vqgan, **side}
         return self._loaded
 
     def generate(
