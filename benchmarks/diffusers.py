@@ -1,9 +1,11 @@
-"""SD-Turbo through blogart's diffusion generator: seconds per image and peak memory, random weights in the real shapes.
+"""SD-Turbo and Z-Image-Turbo through blogart's diffusion generator: seconds per image and peak memory, random
+weights in the real shapes.
 
     .venv/bin/python benchmarks/diffusers.py --json                       # fp32 and bf16, batch 1 and 4, this CPU
     .venv/bin/python benchmarks/diffusers.py --dtype float32 --batch 1 --tiny-vae --json     # TAESD decodes
     .venv/bin/python benchmarks/diffusers.py --device cuda --dtype bfloat16 float16 --batch 1 4 --json
     .venv/bin/python benchmarks/diffusers.py --dtype float32 --batch 1 --exact --runtime torch openvino --json
+    .venv/bin/python benchmarks/diffusers.py --model z-image-turbo --device cuda --dtype bfloat16 --batch 1 4 --json
 
 The pipeline is SD-Turbo's (stabilityai/sd-turbo): SD 2.1-base UNet (865M parameters), OpenCLIP ViT-H/14 text
 encoder (354M), the SD VAE (84M), Euler with trailing timesteps; its configs are written here from the
@@ -17,6 +19,11 @@ through `[diffusion] runtime = "openvino"`: its warm-up converts the networks in
 Output: one row per run: {"dtype", "batch", "device", "steps", "size", "seconds_per_image", "request_seconds",
 "cpu_seconds_per_image" (all threads; on a loaded machine cpu / threads estimates a quiet one's wall time),
 "warmup_seconds", "build_seconds", "peak_rss_mb", "peak_cuda_mb", "threads", "runtime", "torch", "diffusers"}.
+
+`--model z-image-turbo` (Tongyi-MAI/Z-Image-Turbo: a 6.2B ZImageTransformer2DModel in its default, published
+shape, a Qwen3-4B text encoder, the 16-channel VAE without quant convs, flow-matching Euler with shift 3) at
+1024 px and the card's 9 steps; a GPU model: its ~10B random parameters are built on the GPU in bfloat16
+when `--device cuda` (about 20 GB written to the temporary folder), and it is not meant for this CPU.
 """
 
 from __future__ import annotations
@@ -111,8 +118,55 @@ def build(folder: Path) -> None:
     AutoencoderTiny().save_pretrained(folder / "taesd", safe_serialization=True)  # its defaults are TAESD's shape
 
 
+# Z-Image-Turbo's published shapes: the transformer's defaults are its config; Qwen3-4B as the text encoder
+# (Qwen/Qwen3-4B config.json); the FLUX-style VAE (16 latent channels, kl-f8).
+Z_IMAGE = {
+    "transformer": {},
+    "text_encoder": dict(
+        hidden_size=2560,
+        intermediate_size=9728,
+        num_hidden_layers=36,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+        max_position_embeddings=40960,
+        rope_theta=1000000,
+        tie_word_embeddings=True,
+    ),
+    "vae": dict(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=16,
+        layers_per_block=2,
+        sample_size=1024,
+    ),
+}
+QWEN_VOCAB = 151936
+SIZES = {"sd-turbo": 512, "z-image-turbo": 1024}
+
+
+def build_z_image(folder: Path, device: str) -> None:
+    import torch
+    from tiny_diffusers import z_image_pipeline
+
+    # Built where it runs, in bfloat16: ~10B parameters initialised on a CPU in float32 would take 40 GB.
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device(device):
+        pipe = z_image_pipeline(Z_IMAGE, vocab_size=QWEN_VOCAB)
+    torch.set_default_dtype(torch.float32)
+    pipe.save_pretrained(folder / "z-image-turbo", safe_serialization=True)
+
+
 def one(
-    folder: Path, dtype: str, batch: int, device: str, steps: int, exact: bool, tiny_vae: bool, runtime: str
+    folder: Path,
+    dtype: str,
+    batch: int,
+    device: str,
+    steps: int,
+    exact: bool,
+    tiny_vae: bool,
+    runtime: str,
 ) -> dict:
     import diffusers
     import torch
@@ -123,11 +177,10 @@ def one(
 
     settings = DiffusionSettings(
         dtype=dtype, device=device, steps=steps, exact=exact, tiny_vae=tiny_vae, runtime=runtime
-    )
+    )  # steps 0: the model's own
     taesd = folder.parent / "taesd" if tiny_vae else None
-    generator = DiffusionGenerator(
-        "sd-turbo", folder, settings, batch_size=batch, defaults=DEFAULTS["sd-turbo"], tiny_vae=taesd
-    )
+    model = folder.name
+    generator = DiffusionGenerator(model, folder, settings, batch_size=batch, defaults=DEFAULTS[model], tiny_vae=taesd)
     clock = time.perf_counter()
     generator.generate(GenerationRequest(PROMPT, n=1, seed=0))
     warmup = time.perf_counter() - clock
@@ -137,17 +190,18 @@ def one(
     clock, cpu = time.perf_counter(), time.process_time()
     drawn = generator.generate(GenerationRequest(PROMPT, n=batch, seed=1))
     seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
-    parts = _parts(generator._pipe) if batch == 1 and runtime == "torch" else {}
+    parts = _parts(generator._pipe) if batch == 1 and runtime == "torch" and model == "sd-turbo" else {}
     return {
         **parts,
+        "model": model,
         "dtype": dtype,
         "batch": batch,
         "exact": exact,
         "tiny_vae": tiny_vae,
         "runtime": runtime,
         "device": device,
-        "steps": steps,
-        "size": 512,
+        "steps": generator.sampling()["steps"],
+        "size": SIZES[model],
         "images": len(drawn),
         "seconds_per_image": round(seconds / batch, 2),
         "request_seconds": round(seconds, 2),
@@ -185,10 +239,11 @@ def _parts(pipe) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="sd-turbo", choices=sorted(SIZES))
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=0, help="0: the model's own (sd-turbo 1, z-image-turbo 9)")
     parser.add_argument("--exact", action="store_true", help="one image per pipeline call ([diffusion] exact)")
     parser.add_argument("--tiny-vae", action="store_true", help="decode with TAESD ([diffusion] tiny_vae)")
     parser.add_argument("--runtime", nargs="+", default=["torch"], choices=["torch", "openvino"])
@@ -205,11 +260,14 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clock = time.perf_counter()
-        build(Path(tmp))
+        if args.model == "z-image-turbo":
+            build_z_image(Path(tmp), "cuda" if args.device == "cuda" else "cpu")
+        else:
+            build(Path(tmp))
         built = round(time.perf_counter() - clock, 1)
         runs = [(d, b, r) for r in args.runtime for d in args.dtype for b in args.batch]
         for k, (dtype, batch, runtime) in enumerate(runs):
-            command = [sys.executable, __file__, "--one", dtype, str(batch), runtime, "--folder", f"{tmp}/sd-turbo"]
+            command = [sys.executable, __file__, "--one", dtype, str(batch), runtime, "--folder", f"{tmp}/{args.model}"]
             command += ["--device", args.device, "--steps", str(args.steps)]
             command += (["--exact"] if args.exact else []) + (["--tiny-vae"] if args.tiny_vae else [])
             try:

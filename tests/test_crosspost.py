@@ -132,7 +132,10 @@ def test_a_backfill_killed_mid_batch_loses_nothing(tiny_dalle, tiny_checkpoint, 
     before = status()
     published = {p.parent.name for p in (tmp_path / "out").glob("*/manifest.json")}
     done_before = [j for j in before if j["state"] == "done"]
-    assert 1 <= len(done_before) == len(published) < 6, before
+    assert 1 <= len(published) < 6, before
+    # The kill can land between a post's publishing and its row's "done": that post is drawn again, to the
+    # same files (seen under load), so one published post may still be "running".
+    assert len(published) - 1 <= len(done_before) <= len(published), (before, published)
     assert any(j["state"] == "running" for j in before)  # held by the killed run, drawn or not
 
     rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

@@ -34,6 +34,7 @@ def sd_turbo_env(sd_turbo_cache, monkeypatch):
     hub, metadata = sd_turbo_cache
     monkeypatch.setenv("HF_HUB_CACHE", str(hub))
     monkeypatch.setenv("BLOGART_DIFFUSION__THREADS", "1")  # tiny ops: a second thread only waits on a shared machine
+    monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", "float32")  # not "auto": that depends on the CPU the tests run on
     monkeypatch.syspath_prepend(str(metadata))
     return hub
 
@@ -150,6 +151,35 @@ def test_regenerate_restores_the_recorded_diffusion_settings(sd_turbo_env, tmp_p
     result = runner.invoke(app, [*args, "--backend", "local", "--out", str(tmp_path / "out"), "--json"])
     assert result.exit_code == 0, result.output
     monkeypatch.delenv("BLOGART_DIFFUSION__STEPS")  # the manifest, not today's settings, says 2 steps
+    manifest_path = next((tmp_path / "out").glob("*/manifest.json"))
+    again = runner.invoke(app, ["regenerate", str(manifest_path), "--json"])
+    assert again.exit_code == 0, again.output
+    assert all(r["same_bytes"] for r in json.loads(again.stdout))
+
+
+def test_auto_dtype_is_bfloat16_only_where_it_is_computed_natively():
+    from blogart.generators.diffusion import resolve_dtype
+
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
+    zen4 = "flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n"
+    sapphire = "flags\t\t: avx2 avx512f amx_tile amx_bf16\n"
+    assert resolve_dtype("auto", "cpu", "torch", avx2) == "float32"
+    assert resolve_dtype("auto", "cpu", "torch", zen4) == "bfloat16"
+    assert resolve_dtype("auto", "cpu", "torch", sapphire) == "bfloat16"
+    assert resolve_dtype("auto", "cpu", "openvino", zen4) == "float32"  # OpenVINO runs float32
+    assert resolve_dtype("auto", "cuda", "torch", avx2) == "bfloat16"
+    assert resolve_dtype("float32", "cpu", "torch", zen4) == "float32"
+    assert resolve_dtype("auto", "cpu", "torch", "") == "float32"  # no /proc/cpuinfo: the safe choice
+
+
+def test_regenerate_draws_in_the_dtype_the_run_used(sd_turbo_env, tmp_path, monkeypatch):
+    """A run drawn in bfloat16 (what auto picks on a bf16 CPU) regenerates in bfloat16 on any machine."""
+    args = ["generate", str(POSTS / "tidepools.txt"), "--model", "sd-turbo", "-n", "1", "--no-rank"]
+    monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", "bfloat16")
+    result = runner.invoke(app, [*args, "--backend", "local", "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["models"]["weights"]["torch_dtype"] == "bfloat16"
+    monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", "float32")  # this machine's settings say otherwise
     manifest_path = next((tmp_path / "out").glob("*/manifest.json"))
     again = runner.invoke(app, ["regenerate", str(manifest_path), "--json"])
     assert again.exit_code == 0, again.output
@@ -396,3 +426,50 @@ def test_counting_tokens_in_another_thread_never_unpads_the_pipelines_prompt(sd_
         stop.set()
         counter.join()
     assert lengths == {tokenizer.model_max_length}
+
+
+@pytest.fixture(scope="session")
+def z_image_cache(tmp_path_factory, sd_turbo_cache):
+    """An HF cache holding a tiny random pipeline in Z-Image-Turbo's layout (transformer, Qwen3, chat template)."""
+    from tiny_diffusers import make_tiny_z_image
+
+    hub = tmp_path_factory.mktemp("z-image") / "hub"
+    make_tiny_z_image(hub)
+    return hub, sd_turbo_cache[1]
+
+
+def test_z_image_turbo_draws_end_to_end_and_regenerates_byte_for_byte(
+    z_image_cache, tiny_ranker, tmp_path, monkeypatch
+):
+    from tiny_diffusers import REVISION, SIZE
+
+    hub, metadata = z_image_cache
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("BLOGART_DIFFUSION__THREADS", "1")
+    monkeypatch.setenv("BLOGART_DIFFUSION__WIDTH", str(SIZE))
+    monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", "float32")
+    monkeypatch.setenv("BLOGART_DIFFUSION__STEPS", "3")
+    monkeypatch.syspath_prepend(str(metadata))
+    verified = runner.invoke(app, ["models", "verify", "z-image-turbo", "--json"])
+    assert verified.exit_code == 0 and json.loads(verified.stdout)[0]["ok"], verified.output
+
+    args = ["generate", str(POSTS / "tidepools.txt"), "--model", "z-image-turbo", "-n", "2", "--seed", "5"]
+    result = runner.invoke(app, [*args, "--backend", "local", "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    weights = manifest["models"]["weights"]
+    assert (weights["model"], weights["revision"]) == ("Tongyi-MAI/Z-Image-Turbo", REVISION)
+    assert (weights["pipeline"], weights["scheduler"]) == ("ZImagePipeline", "FlowMatchEulerDiscreteScheduler")
+    assert (weights["steps"], weights["guidance"]) == ("3", "0.0")  # the card's guidance, the steps asked for
+    rows = sorted(manifest["candidates"], key=lambda c: c["index"])
+    assert [(c["seed"], c["index"], c["flags"]) for c in rows] == [(5, 0, []), (5, 1, [])]
+    pictures = [Path(c["path"]) for c in rows]
+    from PIL import Image
+
+    assert {Image.open(p).size for p in pictures} == {(SIZE, SIZE)}
+    assert pictures[0].read_bytes() != pictures[1].read_bytes()
+
+    manifest_path = next((tmp_path / "out").glob("*/manifest.json"))
+    again = runner.invoke(app, ["regenerate", str(manifest_path), "--out", str(tmp_path / "re"), "--json"])
+    assert again.exit_code == 0, again.output
+    assert all(r["same_bytes"] for r in json.loads(again.stdout)), again.stdout

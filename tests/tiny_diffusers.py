@@ -120,9 +120,14 @@ def build_pipeline(seed: int = 0):
 
 def make_tiny_sd_turbo(hf_cache: Path, repo_id: str = REPO_ID, revision: str = REVISION) -> Path:
     """The tiny pipeline saved where the HF cache keeps `repo_id`; returns its snapshot folder."""
+    return save_in_cache(build_pipeline(), hf_cache, repo_id, revision)
+
+
+def save_in_cache(model, hf_cache: Path, repo_id: str, revision: str = REVISION) -> Path:
+    """`model.save_pretrained` into the HF cache's snapshot folder of `repo_id`, refs/main pointing at it."""
     repo = hf_cache / ("models--" + repo_id.replace("/", "--"))
     snapshot = repo / "snapshots" / revision
-    build_pipeline().save_pretrained(snapshot, safe_serialization=True)
+    model.save_pretrained(snapshot, safe_serialization=True)
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(revision)
     return snapshot
@@ -142,9 +147,95 @@ def make_tiny_taesd(hf_cache: Path, revision: str = REVISION) -> Path:
         num_decoder_blocks=(1, 1),
         latent_channels=4,
     )
-    repo = hf_cache / "models--madebyollin--taesd"
-    snapshot = repo / "snapshots" / revision
-    tiny.save_pretrained(snapshot, safe_serialization=True)
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(revision)
-    return snapshot
+    return save_in_cache(tiny, hf_cache, "madebyollin/taesd", revision)
+
+
+Z_IMAGE_REPO = "Tongyi-MAI/Z-Image-Turbo"
+# A chat template of the shape Qwen3's has: the pipeline wraps every prompt as one user turn.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# Tiny parts in Z-Image-Turbo's layout: a ZImageTransformer2DModel, a Qwen3 text encoder, a 16-channel-style
+# AutoencoderKL without quant convs, a flow-matching Euler scheduler (shift 3, the published scheduler config).
+TINY_Z_IMAGE = {
+    "transformer": dict(
+        in_channels=4, dim=32, n_layers=1, n_refiner_layers=1, n_heads=2, n_kv_heads=2, cap_feat_dim=16,
+        axes_dims=[4, 6, 6], axes_lens=[1024, 32, 32],
+    ),
+    "text_encoder": dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+        head_dim=8, max_position_embeddings=512,
+    ),
+    "vae": dict(
+        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, layers_per_block=1,
+        sample_size=SIZE,
+    ),
+}  # fmt: skip
+
+
+def qwen_tokenizer(folder: Path):
+    """A byte-level BPE tokenizer of Qwen's class and special tokens, with a chat template; vocab is tiny."""
+    from transformers import Qwen2Tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = _byte_chars()
+    merges: list[str] = []
+    vocab = chars[:]
+    for word in WORDS:
+        symbols = list(word)
+        while len(symbols) > 1:
+            merges.append(f"{symbols[0]} {symbols[1]}")
+            vocab.append(symbols[0] + symbols[1])
+            symbols = [symbols[0] + symbols[1], *symbols[2:]]
+    vocab = list(dict.fromkeys([*vocab, "<|endoftext|>", "<|im_start|>", "<|im_end|>"]))
+    merges = list(dict.fromkeys(merges))
+    (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    tokenizer = Qwen2Tokenizer(
+        str(folder / "vocab.json"),
+        str(folder / "merges.txt"),
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def z_image_pipeline(parts: dict, seed: int = 0, vocab_size: int | None = None):
+    """A ZImagePipeline of random parts built from `parts` (TINY_Z_IMAGE, or the published shapes)."""
+    import tempfile
+
+    import torch
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+    from transformers import Qwen3Config, Qwen3Model
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = qwen_tokenizer(Path(tmp))
+    text = Qwen3Config(**parts["text_encoder"], vocab_size=vocab_size or len(tokenizer))
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        scaling_factor=0.3611,
+        shift_factor=0.1159,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        **parts["vae"],
+    )
+    return ZImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False),
+        vae=vae,
+        text_encoder=Qwen3Model(text),
+        tokenizer=tokenizer,
+        transformer=ZImageTransformer2DModel(**parts["transformer"]),
+    )
+
+
+def make_tiny_z_image(hf_cache: Path, revision: str = REVISION) -> Path:
+    """The tiny Z-Image pipeline saved where the HF cache keeps Tongyi-MAI/Z-Image-Turbo; its snapshot folder."""
+    return save_in_cache(z_image_pipeline(TINY_Z_IMAGE), hf_cache, Z_IMAGE_REPO, revision)

@@ -113,7 +113,7 @@ class DiffusionSettings(Section):
     guidance: float | None = Field(None, ge=0)  # > 1 turns on classifier-free guidance (and the negative prompt)
     width: int = Field(0, ge=0, le=4096)  # pixels, a multiple of 8 (16 for some models)
     height: int = Field(0, ge=0, le=4096)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: float32 on a CPU, bfloat16 on a GPU
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bfloat16 where computed natively
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0)  # torch threads on a CPU; 0: every core this process may use
     # true: each image is computed alone, so image i is the same bytes whatever -n and batch_size (CPU kernels

@@ -58,10 +58,25 @@ def resolve_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def resolve_dtype(setting: str, device: str) -> str:
+def resolve_dtype(setting: str, device: str, runtime: str = "torch", cpuinfo: str | None = None) -> str:
+    """auto: bfloat16 on a GPU, and on a CPU that computes it natively when torch runs the networks (OpenVINO
+    runs float32); float32 on any other CPU, where PyTorch emulates bf16 far slower than float32."""
     if setting != "auto":
         return setting
-    return "float32" if device == "cpu" else "bfloat16"
+    if device != "cpu":
+        return "bfloat16"
+    return "bfloat16" if runtime == "torch" and native_bf16(cpuinfo) else "float32"
+
+
+def native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU has bf16 arithmetic (AVX-512-BF16 or AMX), from /proc/cpuinfo's flags (Linux only)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def cpu_threads(setting: int) -> int:
@@ -110,7 +125,7 @@ class DiffusionGenerator:
         self.defaults = defaults
         self.tiny_vae = Path(tiny_vae) if tiny_vae else None  # a TAESD folder that decodes in place of the VAE
         self.device = resolve_device(settings.device)
-        self.dtype = resolve_dtype(settings.dtype, self.device)
+        self.dtype = resolve_dtype(settings.dtype, self.device, settings.runtime)
         self.threads = cpu_threads(settings.threads) if self.device == "cpu" else 0
         if settings.runtime == "openvino" and (self.device, self.dtype) != ("cpu", "float32"):
             raise UsageError(

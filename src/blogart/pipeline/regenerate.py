@@ -45,6 +45,8 @@ def _recorded_generate_settings(manifest: Manifest, settings: Settings) -> Setti
     models = {k: v for k, v in models.items() if v}
     # A diffusers model's steps, guidance, size, dtype and batching, as recorded.
     diffusion = {k: v for k, v in manifest.recorded("diffusion").items() if k in DiffusionSettings.model_fields}
+    if weights.get("torch_dtype"):  # what "auto" resolved to where it was drawn (it depends on the CPU)
+        diffusion["dtype"] = weights["torch_dtype"]
     checked = []
     for section, model, current, values in (
         ("settings.generate", GenerateSettings, settings.generate, generate),
