@@ -438,10 +438,9 @@ def z_image_cache(tmp_path_factory, sd_turbo_cache):
     return hub, sd_turbo_cache[1]
 
 
-def test_z_image_turbo_draws_end_to_end_and_regenerates_byte_for_byte(
-    z_image_cache, tiny_ranker, tmp_path, monkeypatch
-):
-    from tiny_diffusers import REVISION, SIZE
+@pytest.fixture
+def z_image_env(z_image_cache, monkeypatch):
+    from tiny_diffusers import SIZE
 
     hub, metadata = z_image_cache
     monkeypatch.setenv("HF_HUB_CACHE", str(hub))
@@ -450,6 +449,12 @@ def test_z_image_turbo_draws_end_to_end_and_regenerates_byte_for_byte(
     monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", "float32")
     monkeypatch.setenv("BLOGART_DIFFUSION__STEPS", "3")
     monkeypatch.syspath_prepend(str(metadata))
+    return hub
+
+
+def test_z_image_turbo_draws_end_to_end_and_regenerates_byte_for_byte(z_image_env, tiny_ranker, tmp_path):
+    from tiny_diffusers import REVISION, SIZE
+
     verified = runner.invoke(app, ["models", "verify", "z-image-turbo", "--json"])
     assert verified.exit_code == 0 and json.loads(verified.stdout)[0]["ok"], verified.output
 
@@ -473,3 +478,13 @@ def test_z_image_turbo_draws_end_to_end_and_regenerates_byte_for_byte(
     again = runner.invoke(app, ["regenerate", str(manifest_path), "--out", str(tmp_path / "re"), "--json"])
     assert again.exit_code == 0, again.output
     assert all(r["same_bytes"] for r in json.loads(again.stdout)), again.stdout
+
+
+def test_the_openvino_runtime_refuses_a_transformer_pipeline_in_one_line(z_image_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("BLOGART_DIFFUSION__RUNTIME", "openvino")
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "z-image-turbo", "-n", "1", "--no-rank"]
+    result = runner.invoke(app, [*args, "--backend", "local", "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "has no unet" in errors[0] and "runtime = 'torch'" in errors[0], result.output
+    assert not list((tmp_path / "out").glob("*/manifest.json"))
