@@ -3,6 +3,7 @@
 # machine's own jax/flax, with blogart from the source tree). Results go to $OUT (or ./gpu-results).
 #   bash benchmarks/gpu.sh            generation (DalleBart sampling, VQGAN decode)
 #   bash benchmarks/gpu.sh train      training steps (DalleBart fine-tuning, VQGAN training)
+#   bash benchmarks/gpu.sh diffusion  SD-Turbo and Z-Image-Turbo (carry .whl from benchmarks/gpu_wheels.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-results}; mkdir -p "$out"
@@ -14,7 +15,16 @@ run() {  # name, then the benchmark's arguments
   timeout 240 python3 "$@" --json > "$out/$name.json" 2> "$out/$name.err"
   echo "$name rc=$? $(cat "$out/$name.json")"
 }
-if [ "${1:-generate}" = train ]; then
+if [ "${1:-generate}" = diffusion ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "no wheels: run benchmarks/gpu_wheels.sh here and carry .whl"; exit 1; }
+  export PYTHONPATH=src:/tmp/site
+  # Z-Image first: its build writes ~20 GB, so it gets the time; each run is its own process.
+  timeout 420 python3 benchmarks/diffusers.py --model z-image-turbo --device cuda --dtype bfloat16 --batch 1 4 \
+    --timeout 150 --json > "$out/z-image.json" 2> "$out/z-image.err"; echo "z-image rc=$? $(cat "$out/z-image.json")"
+  timeout 150 python3 benchmarks/diffusers.py --device cuda --dtype bfloat16 float16 --batch 1 4 --timeout 60 \
+    --json > "$out/sd-turbo.json" 2> "$out/sd-turbo.err"; echo "sd-turbo rc=$? $(cat "$out/sd-turbo.json")"
+elif [ "${1:-generate}" = train ]; then
   run train-d256-64-b32 benchmarks/train.py --model dallebart --config d256-64 --batch 32 --steps 5
   run train-d256-64-b32-bf16 benchmarks/train.py --model dallebart --config d256-64 --batch 32 --steps 5 --bf16
   run train-d384-256-b16 benchmarks/train.py --model dallebart --config d384-256 --batch 16 --steps 5
