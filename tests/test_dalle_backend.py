@@ -97,7 +97,7 @@ def test_compiled_sampler_is_kept_on_disk(tiny_dalle, tmp_path):
 def test_counting_tokens_in_another_thread_never_unpads_a_drawn_prompt(tiny_dalle):
     """A batch engine counts the next post's prompt tokens while this thread encodes prompts to draw; a
     fast tokenizer shared by both could lose its padding mid-call and give a short row (seen in CI)."""
-    import threading
+    from threads import while_calling
 
     from blogart.generators.dalle.generator import DalleGenerator
 
@@ -105,17 +105,8 @@ def test_counting_tokens_in_another_thread_never_unpads_a_drawn_prompt(tiny_dall
     models = gen._load()
     assert models["tokenizer"] is not gen._text()["tokenizer"]
     length = models["bart"].config.max_text_length
-    stop = threading.Event()
-
-    def count() -> None:
-        while not stop.is_set():
-            gen.count_tokens("a loaf of sourdough bread on a wooden table")
-
-    counter = threading.Thread(target=count)
-    counter.start()
-    try:
-        shapes = {gen._encode(models, [f"bread number {i}"])[f"bread number {i}"][0].shape for i in range(3000)}
-    finally:
-        stop.set()
-        counter.join()
+    shapes = while_calling(
+        lambda: gen.count_tokens("a loaf of sourdough bread on a wooden table"),
+        lambda: {gen._encode(models, [f"bread {i}"])[f"bread {i}"][0].shape for i in range(3000)},
+    )
     assert shapes == {(1, length)}

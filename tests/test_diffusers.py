@@ -404,27 +404,16 @@ def test_openvino_is_imported_with_its_telemetry_off(tmp_path):
 def test_counting_tokens_in_another_thread_never_unpads_the_pipelines_prompt(sd_turbo_env):
     """The counting tokenizer is never the pipeline's: the pipeline pads to max_length while a batch
     engine counts the next post's tokens in another thread."""
-    import threading
+    from threads import while_calling
 
     gen = _generator()
     tokenizer = gen._load().tokenizer
     assert gen._tokenizer_side() is not tokenizer
-    stop = threading.Event()
-
-    def count() -> None:
-        while not stop.is_set():
-            gen.count_tokens("a loaf of sourdough bread on a wooden table")
-
-    counter = threading.Thread(target=count)
-    counter.start()
-    try:
-        lengths = {
-            len(tokenizer(f"bread number {i}", padding="max_length", max_length=tokenizer.model_max_length).input_ids)
-            for i in range(3000)
-        }
-    finally:
-        stop.set()
-        counter.join()
+    longest = tokenizer.model_max_length
+    lengths = while_calling(
+        lambda: gen.count_tokens("a loaf of sourdough bread on a wooden table"),
+        lambda: {len(tokenizer(f"bread {i}", padding="max_length", max_length=longest).input_ids) for i in range(3000)},
+    )
     assert lengths == {tokenizer.model_max_length}
 
 
