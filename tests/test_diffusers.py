@@ -477,3 +477,16 @@ def test_the_openvino_runtime_refuses_a_transformer_pipeline_in_one_line(z_image
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "has no unet" in errors[0] and "runtime = 'torch'" in errors[0], result.output
     assert not list((tmp_path / "out").glob("*/manifest.json"))
+
+
+@pytest.mark.parametrize(
+    ("width", "said"),
+    [("40", "cannot draw with these [diffusion] settings: Height must be divisible by 16"), ("30", "multiple of 8")],
+)
+def test_a_size_the_model_cannot_draw_is_one_line(z_image_env, tmp_path, monkeypatch, width, said):
+    monkeypatch.setenv("BLOGART_DIFFUSION__WIDTH", width)
+    args = ["generate", str(POSTS / "tidepools.txt"), "-m", "z-image-turbo", "-n", "1", "--no-rank"]
+    result = runner.invoke(app, [*args, "--backend", "local", "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and said in errors[0], result.output

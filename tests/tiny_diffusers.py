@@ -156,8 +156,9 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-# Tiny parts in Z-Image-Turbo's layout: a ZImageTransformer2DModel, a Qwen3 text encoder, a 16-channel-style
-# AutoencoderKL without quant convs, a flow-matching Euler scheduler (shift 3, the published scheduler config).
+# Tiny parts in Z-Image-Turbo's layout: a ZImageTransformer2DModel, a Qwen3 text encoder, an AutoencoderKL
+# without quant convs that scales by 8 as the real one (so sizes are multiples of 16, as there), a
+# flow-matching Euler scheduler (shift 3, the published scheduler config).
 TINY_Z_IMAGE = {
     "transformer": dict(
         in_channels=4, dim=32, n_layers=1, n_refiner_layers=1, n_heads=2, n_kv_heads=2, cap_feat_dim=16,
@@ -168,8 +169,8 @@ TINY_Z_IMAGE = {
         head_dim=8, max_position_embeddings=512,
     ),
     "vae": dict(
-        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, layers_per_block=1,
+        block_out_channels=(8, 8, 16, 16), down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=4, layers_per_block=1,
         sample_size=SIZE,
     ),
 }  # fmt: skip

@@ -111,8 +111,8 @@ class DiffusionSettings(Section):
 
     steps: int = Field(0, ge=0, le=200)
     guidance: float | None = Field(None, ge=0)  # > 1 turns on classifier-free guidance (and the negative prompt)
-    width: int = Field(0, ge=0, le=4096)  # pixels, a multiple of 8 (16 for some models)
-    height: int = Field(0, ge=0, le=4096)
+    width: int = Field(0, ge=0, le=4096, multiple_of=8)  # pixels (16 for some models: the pipeline says)
+    height: int = Field(0, ge=0, le=4096, multiple_of=8)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bfloat16 where computed natively
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0)  # torch threads on a CPU; 0: every core this process may use

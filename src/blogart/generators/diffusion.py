@@ -312,8 +312,14 @@ class DiffusionGenerator:
             indices = list(range(start, min(request.n, start + per_call)))
             # CPU generators: the same noise on any device, so a GPU run starts where a CPU run does.
             generators = [torch.Generator("cpu").manual_seed(image_seed(request.seed, i)) for i in indices]
-            with torch.inference_mode():
-                images = pipe(request.prompt, num_images_per_prompt=len(indices), generator=generators, **kwargs).images
+            try:
+                with torch.inference_mode():
+                    call = pipe(request.prompt, num_images_per_prompt=len(indices), generator=generators, **kwargs)
+            except ValueError as exc:  # the pipeline's own checks: a size it cannot draw, too many steps
+                from blogart.text import one_line
+
+                raise UsageError(f"{self.name} cannot draw with these [diffusion] settings: {one_line(exc)}") from None
+            images = call.images
             for i, pixels in zip(indices, images, strict=True):
                 drawings.append(Drawing.of(request, _png(pixels), i, round, self.name))
             if progress is not None:
