@@ -236,6 +236,9 @@ class DiffusionGenerator:
 
             diffusers_logging.set_verbosity_error()
             transformers_logging.set_verbosity_error()
+            # Their loading bars would sit under blogart's own progress on stderr.
+            diffusers_logging.disable_progress_bar()
+            transformers_logging.disable_progress_bar()
             if self.device == "cpu":
                 torch.set_num_threads(self.threads)
             elif not torch.cuda.is_available():
