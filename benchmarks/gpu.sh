@@ -33,6 +33,9 @@ elif [ "${1:-generate}" = train ]; then
 else
   run mega-b9-bf16 benchmarks/generate.py --config mega --batch 9 --dtype bfloat16 --condition-scale 10
   run mini-b9-bf16 benchmarks/generate.py --config mini --batch 9 --dtype bfloat16 --condition-scale 10
+  # Cross-post batches (issue 29): the sampler is all they change, so batch 64 against 9 is their gain.
+  run mini-b64-bf16 benchmarks/generate.py --config mini --batch 64 --dtype bfloat16 --condition-scale 10
+  run mega-b64-bf16 benchmarks/generate.py --config mega --batch 64 --dtype bfloat16 --condition-scale 10
   run mini-b9-fp32 benchmarks/generate.py --config mini --batch 9 --dtype float32 --condition-scale 10
   run mini-b1-bf16 benchmarks/generate.py --config mini --batch 1 --dtype bfloat16 --condition-scale 10
   run vqgan-b9 benchmarks/vqgan.py --batch 9
