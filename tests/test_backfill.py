@@ -48,6 +48,8 @@ def test_job_table_claims_each_job_once_and_requeues_a_dead_workers_jobs(tmp_pat
     assert again.post == "b.md" and again.attempts == 2
     table.fail("b.md", "every candidate was flagged")
     assert table.counts() == {QUEUED: 1, RUNNING: 0, DONE: 1, FAILED: 1}
+    assert table.counts(["a.md", "b.md", "elsewhere.md"]) == {QUEUED: 0, RUNNING: 0, DONE: 1, FAILED: 1}
+    assert table.counts(['c.md", "a.md']) == dict.fromkeys((QUEUED, RUNNING, DONE, FAILED), 0)  # a name, not JSON
 
     # Done with the same content stays done; a failed one, or a changed post, is queued again.
     assert table.enqueue([("a.md", "h1"), ("b.md", "h2")]) == ["b.md"]

@@ -271,6 +271,5 @@ def _duration(seconds: float) -> str:
 
 def progress_of(settings: Settings, posts: list[str]) -> tuple[int, int]:
     """(finished, failed) among `posts`, read from the job table."""
-    wanted = set(posts)
-    jobs = [j for j in job_table(settings).jobs() if j.post in wanted]
-    return sum(j.state in (DONE, FAILED) for j in jobs), sum(j.state == FAILED for j in jobs)
+    counts = job_table(settings).counts(posts)
+    return counts[DONE] + counts[FAILED], counts[FAILED]
