@@ -119,7 +119,7 @@ def build(folder: Path) -> None:
 
 
 # Z-Image-Turbo's published shapes: the transformer's defaults are its config; Qwen3-4B as the text encoder
-# (Qwen/Qwen3-4B config.json); the FLUX-style VAE (16 latent channels, kl-f8).
+# (Qwen/Qwen3-4B config.json); the FLUX-style VAE.
 Z_IMAGE = {
     "transformer": {},
     "text_encoder": dict(
@@ -133,14 +133,7 @@ Z_IMAGE = {
         rope_theta=1000000,
         tie_word_embeddings=True,
     ),
-    "vae": dict(
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=16,
-        layers_per_block=2,
-        sample_size=1024,
-    ),
+    "vae": dict(VAE, latent_channels=16, sample_size=1024),  # SD's kl-f8 architecture, 16 latent channels
 }
 QWEN_VOCAB = 151936
 SIZES = {"sd-turbo": 512, "z-image-turbo": 1024}

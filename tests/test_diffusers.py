@@ -172,15 +172,20 @@ def test_auto_dtype_is_bfloat16_only_where_it_is_computed_natively():
     assert resolve_dtype("auto", "cpu", "torch", "") == "float32"  # no /proc/cpuinfo: the safe choice
 
 
-def test_regenerate_draws_in_the_dtype_the_run_used(sd_turbo_env, tmp_path, monkeypatch):
-    """A run drawn in bfloat16 (what auto picks on a bf16 CPU) regenerates in bfloat16 on any machine."""
+@pytest.mark.parametrize("drawn", ["bfloat16", "float32"])
+def test_regenerate_draws_in_the_dtype_the_run_used(sd_turbo_env, tmp_path, monkeypatch, drawn):
+    """A run whose dtype was "auto" regenerates in the dtype auto resolved to where it was drawn, whatever auto
+    resolves to here (bf16 on one host, float32 on another: one of the two cases differs on every machine)."""
     args = ["generate", str(POSTS / "tidepools.txt"), "--model", "sd-turbo", "-n", "1", "--no-rank"]
-    monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", "bfloat16")
+    monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", drawn)
     result = runner.invoke(app, [*args, "--backend", "local", "--out", str(tmp_path / "out"), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["models"]["weights"]["torch_dtype"] == "bfloat16"
-    monkeypatch.setenv("BLOGART_DIFFUSION__DTYPE", "float32")  # this machine's settings say otherwise
+    assert json.loads(result.stdout)["models"]["weights"]["torch_dtype"] == drawn
     manifest_path = next((tmp_path / "out").glob("*/manifest.json"))
+    manifest = json.loads(manifest_path.read_text())
+    manifest["settings"]["diffusion"]["dtype"] = "auto"  # as a run on the defaults records it
+    manifest_path.write_text(json.dumps(manifest))
+    monkeypatch.delenv("BLOGART_DIFFUSION__DTYPE")
     again = runner.invoke(app, ["regenerate", str(manifest_path), "--json"])
     assert again.exit_code == 0, again.output
     assert all(r["same_bytes"] for r in json.loads(again.stdout))

@@ -219,15 +219,9 @@ def z_image_pipeline(parts: dict, seed: int = 0, vocab_size: int | None = None):
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = qwen_tokenizer(Path(tmp))
     text = Qwen3Config(**parts["text_encoder"], vocab_size=vocab_size or len(tokenizer))
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        scaling_factor=0.3611,
-        shift_factor=0.1159,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        **parts["vae"],
-    )
+    # Z-Image's latent statistics and no quant convs; `parts["vae"]` gives the architecture.
+    latent = dict(scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False)
+    vae = AutoencoderKL(**{"in_channels": 3, "out_channels": 3, **parts["vae"], **latent})
     return ZImagePipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False),
         vae=vae,
